@@ -1,0 +1,34 @@
+// The OpenAI-compatible surface the gateway serves, and what each endpoint needs.
+
+export const BodyKind = { json: 'json', multipart: 'multipart', none: 'none' } as const;
+export type BodyKindName = (typeof BodyKind)[keyof typeof BodyKind];
+
+export interface Endpoint {
+  /** Path after `/v1`, as sent upstream. */
+  readonly upstreamPath: string;
+  readonly method: 'GET' | 'POST';
+  readonly body: BodyKindName;
+  /** Streams of this endpoint can be asked for a final usage chunk (`stream_options.include_usage`). */
+  readonly streamUsageOption: boolean;
+  /** A stream of this endpoint ends with `data: [DONE]`; ending without it is a failure. */
+  readonly streamEndsWithDone: boolean;
+}
+
+const proxied = (path: string, body: BodyKindName, streamUsageOption = false, streamEndsWithDone = false) =>
+  ({ upstreamPath: path, method: 'POST', body, streamUsageOption, streamEndsWithDone }) as const;
+
+export const PROXIED_ENDPOINTS: ReadonlyMap<string, Endpoint> = new Map<string, Endpoint>([
+  ['/v1/chat/completions', proxied('/chat/completions', BodyKind.json, true, true)],
+  ['/v1/completions', proxied('/completions', BodyKind.json, true, true)],
+  ['/v1/embeddings', proxied('/embeddings', BodyKind.json)],
+  ['/v1/responses', proxied('/responses', BodyKind.json)],
+  ['/v1/moderations', proxied('/moderations', BodyKind.json)],
+  ['/v1/images/generations', proxied('/images/generations', BodyKind.json)],
+  ['/v1/audio/speech', proxied('/audio/speech', BodyKind.json)],
+  ['/v1/audio/transcriptions', proxied('/audio/transcriptions', BodyKind.multipart)],
+]);
+
+export const HEALTH_PATH = '/health';
+/** Behind API Gateway every path sits under the `v1` stage, health included. */
+export const V1_HEALTH_PATH = '/v1/health';
+export const MODELS_PATH = '/v1/models';

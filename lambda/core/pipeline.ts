@@ -1,0 +1,606 @@
+// The gateway: a web Request → Response function. Every side effect goes through a port.
+import {
+  type Clock,
+  type KeyStore,
+  type Logger,
+  type Metrics,
+  type Principal,
+  RequestOutcome,
+  type RequestOutcomeKind,
+  type SecretSource,
+  type TokenUsage,
+  type Upstream,
+  UpstreamError,
+  UpstreamFailure,
+  type UpstreamResponse,
+  type UsageLedger,
+} from '../ports.ts';
+import { type GatewayConfig, Provider, type RouteConfig, type TargetConfig } from './config.ts';
+import {
+  BodyKind,
+  type Endpoint,
+  HEALTH_PATH,
+  MODELS_PATH,
+  PROXIED_ENDPOINTS,
+  V1_HEALTH_PATH,
+} from './endpoints.ts';
+import {
+  asGatewayError,
+  ErrorType,
+  GatewayError,
+  invalidRequest,
+  methodNotAllowed,
+  notFound,
+  serverError,
+  unauthorized,
+  unsupportedMediaType,
+} from './errors.ts';
+import {
+  bearerToken,
+  errorResponse,
+  jsonResponse,
+  mediaType,
+  parseRetryAfter,
+  readBodyWithLimit,
+} from './http.ts';
+import { relayBody } from './relay.ts';
+import { CircuitBreakers, chooseTarget, createRouteTable } from './routing.ts';
+
+export interface GatewayDeps {
+  readonly config: GatewayConfig;
+  readonly keys: KeyStore;
+  readonly secrets: SecretSource;
+  readonly upstream: Upstream;
+  readonly ledger: UsageLedger;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** [0, 1); injected so that weighted choice is testable. */
+  readonly random?: () => number;
+  readonly newRequestId?: () => string;
+}
+
+export interface RequestContext {
+  /** Aborts when the client goes away. */
+  readonly signal?: AbortSignal;
+}
+
+export interface Gateway {
+  handle(request: Request, context?: RequestContext): Promise<Response>;
+  readonly breakers: CircuitBreakers;
+}
+
+/** Headers a client may send that the upstream should see; everything else (the gateway key first) stays here. */
+const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'openai-beta'] as const;
+const FORWARDED_RESPONSE_HEADERS = ['content-type', 'openai-processing-ms', 'cache-control'] as const;
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+const UPSTREAM_STATUS_FOR_CLIENT_FAULT = new Set([400, 404, 409, 413, 415, 422]);
+
+type AttemptFailure =
+  | { readonly kind: 'status'; readonly status: number; readonly retryAfterMs: number | undefined }
+  | { readonly kind: 'error'; readonly error: UpstreamError };
+
+/** Per-request state that the log line, metrics and usage record are built from. */
+interface Trace {
+  readonly requestId: string;
+  readonly startedAt: number;
+  readonly method: string;
+  readonly path: string;
+  principal: Principal | undefined;
+  model: string | undefined;
+  targetId: string | undefined;
+  attempts: number;
+  upstreamMs: number;
+  status: number;
+}
+
+export const createGateway = (deps: GatewayDeps): Gateway => {
+  const { config, clock, logger } = deps;
+  const random = deps.random ?? Math.random;
+  const newRequestId = deps.newRequestId ?? (() => crypto.randomUUID());
+  const routes = createRouteTable(config.routes);
+  const breakers = new CircuitBreakers(config.breaker, clock);
+  const startedAt = Math.floor(clock.now() / 1000);
+  const modelList = {
+    object: 'list',
+    data: routes.modelIds.map((id) => ({ id, object: 'model', created: startedAt, owned_by: 'gateway' })),
+  };
+  const targetBaseUrls = new Map<string, string>();
+  for (const route of config.routes) {
+    for (const target of route.targets) targetBaseUrls.set(target.id, target.baseUrl.replace(/\/+$/, ''));
+  }
+
+  const baseHeaders = (trace: Trace): Record<string, string> => ({
+    'x-request-id': trace.requestId,
+    'x-gateway-overhead-ms': (clock.now() - trace.startedAt - trace.upstreamMs).toFixed(2),
+  });
+
+  const finish = (
+    trace: Trace,
+    outcome: RequestOutcomeKind,
+    usage: TokenUsage | undefined,
+    firstByteAt?: number,
+  ) => {
+    const latencyMs = clock.now() - trace.startedAt;
+    const ttfbMs = firstByteAt === undefined ? undefined : firstByteAt - trace.startedAt;
+    const model = trace.model ?? 'none';
+    logger.info('request', {
+      requestId: trace.requestId,
+      tenantId: trace.principal?.tenantId,
+      keyId: trace.principal?.keyId,
+      method: trace.method,
+      path: trace.path,
+      model: trace.model,
+      target: trace.targetId,
+      status: trace.status,
+      outcome,
+      attempts: trace.attempts,
+      latencyMs: round(latencyMs),
+      ttfbMs: ttfbMs === undefined ? undefined : round(ttfbMs),
+      overheadMs: round(latencyMs - trace.upstreamMs),
+      tokens: usage,
+    });
+    deps.metrics.emit({
+      dimensions: { model },
+      values: [
+        { name: 'Requests', value: 1, unit: 'Count' },
+        { name: 'ClientErrors', value: trace.status >= 400 && trace.status < 500 ? 1 : 0, unit: 'Count' },
+        { name: 'ServerErrors', value: trace.status >= 500 ? 1 : 0, unit: 'Count' },
+        {
+          name: 'StreamFailures',
+          value: outcome === RequestOutcome.upstreamError || outcome === RequestOutcome.timeout ? 1 : 0,
+          unit: 'Count',
+        },
+        { name: 'Failovers', value: Math.max(0, trace.attempts - 1), unit: 'Count' },
+        { name: 'Latency', value: latencyMs, unit: 'Milliseconds' },
+        ...(ttfbMs === undefined
+          ? []
+          : [{ name: 'TimeToFirstByte', value: ttfbMs, unit: 'Milliseconds' as const }]),
+      ],
+    });
+    if (trace.principal === undefined || trace.model === undefined) return;
+    deps.ledger
+      .record({
+        requestId: trace.requestId,
+        tenantId: trace.principal.tenantId,
+        keyId: trace.principal.keyId,
+        endpoint: trace.path,
+        model: trace.model,
+        targetId: trace.targetId,
+        status: trace.status,
+        outcome,
+        usage,
+        startedAt: trace.startedAt,
+        latencyMs,
+        ttfbMs,
+      })
+      .catch((error: unknown) => {
+        logger.error('usage record failed', { requestId: trace.requestId, error: String(error) });
+      });
+  };
+
+  const respondWithError = (trace: Trace, thrown: unknown): Response => {
+    const error = asGatewayError(thrown);
+    if (!(thrown instanceof GatewayError)) {
+      logger.error('internal error', {
+        requestId: trace.requestId,
+        error: thrown instanceof Error ? thrown.stack : String(thrown),
+      });
+    }
+    trace.status = error.status;
+    const response = errorResponse(error, trace.requestId, baseHeaders(trace));
+    finish(trace, error.status >= 500 ? RequestOutcome.upstreamError : RequestOutcome.rejected, undefined);
+    return response;
+  };
+
+  const authenticate = async (request: Request): Promise<Principal> => {
+    const key = bearerToken(request.headers);
+    if (key === undefined) {
+      throw unauthorized(
+        "You didn't provide an API key. Send your gateway key as 'Authorization: Bearer <key>' (or the x-api-key header).",
+      );
+    }
+    const principal = await deps.keys.verify(key);
+    if (principal === undefined) throw unauthorized(`Incorrect API key provided: ${redactKey(key)}.`);
+    return principal;
+  };
+
+  /** Parses the request body for what routing needs: the model, and the JSON document when there is one. */
+  const readModel = async (
+    request: Request,
+    endpoint: Endpoint,
+    body: Uint8Array,
+  ): Promise<{ model: string; json: Record<string, unknown> | undefined }> => {
+    if (endpoint.body === BodyKind.multipart) {
+      let form: FormData;
+      try {
+        form = await new Response(body as Uint8Array<ArrayBuffer>, {
+          headers: { 'content-type': request.headers.get('content-type') ?? '' },
+        }).formData();
+      } catch {
+        throw invalidRequest('The multipart/form-data body could not be parsed.');
+      }
+      const model = form.get('model');
+      if (typeof model !== 'string' || model === '')
+        throw invalidRequest('You must provide a model parameter.', 'model');
+      return { model, json: undefined };
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(decoder.decode(body));
+    } catch (error) {
+      throw invalidRequest(
+        `We could not parse the JSON body of your request: ${error instanceof Error ? error.message : 'invalid JSON'}. Send a JSON object.`,
+      );
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+      throw invalidRequest('The request body must be a JSON object.');
+    }
+    const model = (json as Record<string, unknown>).model;
+    if (model === undefined || model === null || model === '') {
+      throw invalidRequest('You must provide a model parameter.', 'model');
+    }
+    if (typeof model !== 'string')
+      throw invalidRequest(`'model' must be a string, got: ${JSON.stringify(model)}.`, 'model');
+    return { model, json: json as Record<string, unknown> };
+  };
+
+  const upstreamUrl = (target: TargetConfig, upstreamModel: string, endpoint: Endpoint): string => {
+    const base = targetBaseUrls.get(target.id)!;
+    if (target.provider === Provider.azureOpenai) {
+      return `${base}/openai/deployments/${encodeURIComponent(upstreamModel)}${endpoint.upstreamPath}?api-version=${encodeURIComponent(target.apiVersion ?? '')}`;
+    }
+    return `${base}${endpoint.upstreamPath}`;
+  };
+
+  const authHeaders = async (target: TargetConfig, fresh: boolean): Promise<Record<string, string>> => {
+    if (target.secretName === undefined) return {};
+    const secret = await deps.secrets.get(target.secretName, { fresh });
+    return target.provider === Provider.azureOpenai
+      ? { 'api-key': secret }
+      : { authorization: `Bearer ${secret}` };
+  };
+
+  /** Sends to one target; a 401 makes one retry with a freshly read key (the key may have been rotated). */
+  const sendTo = async (
+    target: TargetConfig,
+    endpoint: Endpoint,
+    request: Request,
+    body: Uint8Array,
+    upstreamModel: string,
+    signal: AbortSignal,
+  ): Promise<UpstreamResponse> => {
+    const headers: Record<string, string> = { 'user-agent': 'llm-gateway' };
+    for (const name of FORWARDED_REQUEST_HEADERS) {
+      const value = request.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+    const url = upstreamUrl(target, upstreamModel, endpoint);
+    const timeouts = target.timeouts;
+    const send = async (fresh: boolean) =>
+      deps.upstream.send({
+        url,
+        method: endpoint.method,
+        headers: { ...headers, ...(await authHeaders(target, fresh)) },
+        body,
+        connectTimeoutMs: timeouts.connectMs,
+        firstByteTimeoutMs: timeouts.firstByteMs,
+        signal,
+      });
+    const response = await send(false);
+    if (response.status !== 401 || target.secretName === undefined) return response;
+    await response.body.cancel().catch(() => {});
+    return send(true);
+  };
+
+  const proxy = async (
+    trace: Trace,
+    request: Request,
+    endpoint: Endpoint,
+    route: RouteConfig,
+    model: string,
+    json: Record<string, unknown> | undefined,
+    rawBody: Uint8Array,
+    signal: AbortSignal | undefined,
+  ): Promise<Response> => {
+    const streamed = json?.stream === true;
+    const clientStreamOptions = json?.stream_options as { include_usage?: unknown } | undefined;
+    const clientWantsUsage = clientStreamOptions?.include_usage === true;
+    const injectUsage = streamed && endpoint.streamUsageOption && !clientWantsUsage;
+    const bodies = new Map<string, Uint8Array>();
+    const bodyFor = (upstreamModel: string): Uint8Array => {
+      // The client's bytes go upstream untouched unless the model name or stream options must change.
+      if (json === undefined || (upstreamModel === model && !injectUsage)) return rawBody;
+      let body = bodies.get(upstreamModel);
+      if (body === undefined) {
+        const rewritten: Record<string, unknown> = { ...json, model: upstreamModel };
+        if (injectUsage) rewritten.stream_options = { ...(clientStreamOptions ?? {}), include_usage: true };
+        body = encoder.encode(JSON.stringify(rewritten));
+        bodies.set(upstreamModel, body);
+      }
+      return body;
+    };
+
+    const upstreamAbort = new AbortController();
+    const onClientAbort = () => upstreamAbort.abort(new Error('client disconnected'));
+    signal?.addEventListener('abort', onClientAbort, { once: true });
+    const release = () => signal?.removeEventListener('abort', onClientAbort);
+
+    const tried = new Set<string>();
+    let waitBudgetMs = config.retry.budgetMs;
+    let lastFailure: AttemptFailure | undefined;
+    let response: UpstreamResponse | undefined;
+    let target: TargetConfig | undefined;
+
+    while (trace.attempts < config.retry.maxAttempts) {
+      target = chooseTarget(route.targets, (t) => !tried.has(t.id) && breakers.isAvailable(t.id), random);
+      if (target === undefined) {
+        // Every target was tried or is resting. One held back only by Retry-After is worth a wait within budget.
+        const waiting = earliestRetry(route, clock.now());
+        if (waiting === undefined || waiting.waitMs > waitBudgetMs) break;
+        waitBudgetMs -= waiting.waitMs;
+        const waitStart = clock.now();
+        try {
+          await clock.sleep(waiting.waitMs, upstreamAbort.signal);
+        } catch {
+          break;
+        }
+        trace.upstreamMs += clock.now() - waitStart;
+        target = waiting.target;
+      }
+      tried.add(target.id);
+      trace.attempts += 1;
+      trace.targetId = target.id;
+      breakers.onAttempt(target.id);
+      const sentAt = clock.now();
+      try {
+        const upstreamModel = target.model ?? model;
+        response = await sendTo(
+          target,
+          endpoint,
+          request,
+          bodyFor(upstreamModel),
+          upstreamModel,
+          upstreamAbort.signal,
+        );
+      } catch (error) {
+        trace.upstreamMs += clock.now() - sentAt;
+        if (upstreamAbort.signal.aborted) break;
+        const upstreamError =
+          error instanceof UpstreamError
+            ? error
+            : new UpstreamError(UpstreamFailure.connect, String(error), { cause: error });
+        lastFailure = { kind: 'error', error: upstreamError };
+        noteFailure(target, `${upstreamError.kind}: ${upstreamError.message}`);
+        continue;
+      }
+      trace.upstreamMs += clock.now() - sentAt;
+      if (
+        response.status === 429 ||
+        response.status >= 500 ||
+        response.status === 401 ||
+        response.status === 403
+      ) {
+        const retryAfterMs = parseRetryAfter(response.headers['retry-after'], clock.now());
+        await response.body.cancel().catch(() => {});
+        lastFailure = { kind: 'status', status: response.status, retryAfterMs };
+        if (response.status === 429) {
+          breakers.retryAfter(target.id, clock.now() + (retryAfterMs ?? 0));
+          logger.warn('upstream rate limited', {
+            requestId: trace.requestId,
+            target: target.id,
+            retryAfterMs,
+          });
+        } else {
+          noteFailure(target, `status ${response.status}`);
+        }
+        response = undefined;
+        continue;
+      }
+      breakers.onSuccess(target.id);
+      break;
+    }
+
+    if (upstreamAbort.signal.aborted) {
+      release();
+      trace.status = 499;
+      finish(trace, RequestOutcome.clientAbort, undefined);
+      return new Response(null, { status: 499 });
+    }
+    if (response === undefined || target === undefined) {
+      release();
+      throw failureToError(lastFailure, model, Math.ceil(config.breaker.cooldownMs / 1000));
+    }
+
+    const status =
+      UPSTREAM_STATUS_FOR_CLIENT_FAULT.has(response.status) || response.status < 400 ? response.status : 502;
+    trace.status = status;
+    const headers = baseHeaders(trace);
+    for (const name of FORWARDED_RESPONSE_HEADERS) {
+      const value = response.headers[name];
+      if (value !== undefined) headers[name] = value;
+    }
+    const sse = (response.headers['content-type'] ?? '').startsWith('text/event-stream');
+    if (sse) headers['cache-control'] = 'no-cache';
+    const body = relayBody({
+      upstream: response.body,
+      sse,
+      sseEndsWithDone: endpoint.streamEndsWithDone,
+      dropUsageChunk: injectUsage,
+      jsonUsage: !sse && response.status < 400,
+      heartbeatMs: config.streaming.heartbeatMs,
+      idleTimeoutMs: target.timeouts.idleMs,
+      requestId: trace.requestId,
+      now: () => clock.now(),
+      abortUpstream: (reason) => upstreamAbort.abort(new Error(reason)),
+      onEnd: (end) => {
+        release();
+        if (end.outcome === RequestOutcome.upstreamError || end.outcome === RequestOutcome.timeout) {
+          breakers.onFailure(trace.targetId ?? '');
+        }
+        finish(trace, end.outcome, end.usage, end.firstByteAt);
+      },
+    });
+    return new Response(body, { status, headers });
+  };
+
+  const noteFailure = (target: TargetConfig, reason: string) => {
+    const opened = breakers.onFailure(target.id);
+    logger.warn('upstream attempt failed', { target: target.id, reason, circuitOpened: opened });
+    if (opened)
+      deps.metrics.emit({
+        dimensions: { target: target.id },
+        values: [{ name: 'CircuitOpened', value: 1, unit: 'Count' }],
+      });
+  };
+
+  const earliestRetry = (route: RouteConfig, now: number) => {
+    let best: { target: TargetConfig; waitMs: number } | undefined;
+    for (const target of route.targets) {
+      const retryAt = breakers.retryAt(target.id);
+      if (target.weight === 0 || retryAt <= now) continue;
+      if (best === undefined || retryAt - now < best.waitMs) best = { target, waitMs: retryAt - now };
+    }
+    return best;
+  };
+
+  const handle = async (request: Request, context: RequestContext = {}): Promise<Response> => {
+    const path = pathOf(request.url);
+    const trace: Trace = {
+      requestId: newRequestId(),
+      startedAt: clock.now(),
+      method: request.method,
+      path,
+      principal: undefined,
+      model: undefined,
+      targetId: undefined,
+      attempts: 0,
+      upstreamMs: 0,
+      status: 200,
+    };
+    try {
+      if (path === HEALTH_PATH || path === V1_HEALTH_PATH) {
+        if (request.method !== 'GET' && request.method !== 'HEAD')
+          throw methodNotAllowed(request.method, path, ['GET']);
+        const response = jsonResponse(200, { status: 'ok' }, baseHeaders(trace));
+        finish(trace, RequestOutcome.complete, undefined);
+        return response;
+      }
+      const endpoint = PROXIED_ENDPOINTS.get(path);
+      const isModels = path === MODELS_PATH || path.startsWith(`${MODELS_PATH}/`);
+      if (endpoint === undefined && !isModels) {
+        throw notFound(
+          `Unknown request URL: ${request.method} ${path}. Please check the URL and method (the gateway serves the OpenAI API under /v1).`,
+          'unknown_url',
+        );
+      }
+      const allowed = endpoint?.method ?? 'GET';
+      if (request.method !== allowed) throw methodNotAllowed(request.method, path, [allowed]);
+      trace.principal = await authenticate(request);
+
+      if (endpoint === undefined) return listModels(trace, path);
+
+      const expected = endpoint.body === BodyKind.multipart ? 'multipart/form-data' : 'application/json';
+      const contentType = request.headers.get('content-type');
+      if (mediaType(contentType) !== expected) throw unsupportedMediaType(contentType, expected);
+      const rawBody = await readBodyWithLimit(request, config.limits.maxBodyBytes);
+      const { model, json } = await readModel(request, endpoint, rawBody);
+      trace.model = model;
+      const route = routes.resolve(model);
+      if (route === undefined) {
+        throw new GatewayError(`The model '${model}' does not exist or you do not have access to it.`, {
+          status: 404,
+          type: ErrorType.invalidRequest,
+          code: 'model_not_found',
+          param: 'model',
+        });
+      }
+      if (json !== undefined && 'stream' in json && typeof json.stream !== 'boolean') {
+        throw invalidRequest(`'stream' must be a boolean, got: ${JSON.stringify(json.stream)}.`, 'stream');
+      }
+      return await proxy(trace, request, endpoint, route, model, json, rawBody, context.signal);
+    } catch (thrown) {
+      return respondWithError(trace, thrown);
+    }
+  };
+
+  const listModels = (trace: Trace, path: string): Response => {
+    let response: Response;
+    if (path === MODELS_PATH) {
+      response = jsonResponse(200, modelList, baseHeaders(trace));
+    } else {
+      const id = decodeURIComponent(path.slice(MODELS_PATH.length + 1));
+      const model = modelList.data.find((entry) => entry.id === id);
+      if (model === undefined)
+        throw notFound(
+          `The model '${id}' does not exist or you do not have access to it.`,
+          'model_not_found',
+        );
+      response = jsonResponse(200, model, baseHeaders(trace));
+    }
+    finish(trace, RequestOutcome.complete, undefined);
+    return response;
+  };
+
+  return { handle, breakers };
+};
+
+const failureToError = (
+  failure: AttemptFailure | undefined,
+  model: string,
+  restSeconds: number,
+): GatewayError => {
+  if (failure === undefined) {
+    // Every target's circuit is open: nothing was sent. Tell the client when a probe may succeed.
+    return new GatewayError(
+      `No healthy upstream is available for model '${model}' right now. Try again shortly.`,
+      {
+        status: 503,
+        type: ErrorType.server,
+        code: 'no_healthy_upstream',
+        headers: { 'retry-after': String(restSeconds) },
+      },
+    );
+  }
+  if (failure.kind === 'error') {
+    return failure.error.kind === UpstreamFailure.timeout
+      ? serverError(504, 'upstream_timeout', 'The upstream provider did not respond in time.')
+      : serverError(502, 'upstream_unreachable', 'The upstream provider could not be reached.');
+  }
+  if (failure.status === 429) {
+    const seconds =
+      failure.retryAfterMs === undefined ? undefined : Math.max(1, Math.ceil(failure.retryAfterMs / 1000));
+    return new GatewayError(
+      `The upstream provider is rate limiting requests for model '${model}'.${seconds === undefined ? '' : ` Retry after ${seconds} s.`}`,
+      {
+        status: 429,
+        type: ErrorType.rateLimit,
+        code: 'rate_limit_exceeded',
+        headers: seconds === undefined ? {} : { 'retry-after': String(seconds) },
+      },
+    );
+  }
+  if (failure.status === 401 || failure.status === 403) {
+    return serverError(
+      502,
+      'upstream_auth_failed',
+      "The upstream provider refused the gateway's credentials.",
+    );
+  }
+  return serverError(502, 'upstream_error', 'The upstream provider returned an error.');
+};
+
+/** The path of a request URL without parsing the whole URL (hot path). */
+const pathOf = (url: string): string => {
+  const start = url.indexOf('/', url.indexOf('//') + 2);
+  if (start === -1) return '/';
+  const query = url.indexOf('?', start);
+  const path = query === -1 ? url.slice(start) : url.slice(start, query);
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+};
+
+const redactKey = (key: string): string =>
+  key.length <= 10 ? '****' : `${key.slice(0, 6)}****${key.slice(-4)}`;
+
+const round = (ms: number): number => Math.round(ms * 100) / 100;

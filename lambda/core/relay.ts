@@ -1,0 +1,166 @@
+// The client-facing body of a proxied response: upstream bytes passed on as they arrive, never buffered whole.
+import { RequestOutcome, type RequestOutcomeKind, type TokenUsage } from '../ports.ts';
+import { serverError, toErrorBody } from './errors.ts';
+import { createSseRelay, formatSseError, SSE_HEARTBEAT } from './sse.ts';
+import { usageFromJsonTail } from './usage.ts';
+
+const encoder = new TextEncoder();
+const HEARTBEAT_BYTES = encoder.encode(SSE_HEARTBEAT);
+/** OpenAI puts `usage` last; this much of a JSON body's end is kept to find it. */
+const JSON_TAIL_BYTES = 16 * 1024;
+const TIMED_OUT = Symbol('timed out');
+
+export interface RelayEnd {
+  readonly outcome: RequestOutcomeKind;
+  readonly usage: TokenUsage | undefined;
+  /** Time the first body byte arrived from upstream, if any did. */
+  readonly firstByteAt: number | undefined;
+}
+
+export interface RelayOptions {
+  readonly upstream: ReadableStream<Uint8Array>;
+  readonly sse: boolean;
+  /** The stream must end with `[DONE]`; a clean end without it counts as an upstream failure. */
+  readonly sseEndsWithDone: boolean;
+  readonly dropUsageChunk: boolean;
+  /** Look for `usage` in a JSON body. */
+  readonly jsonUsage: boolean;
+  readonly heartbeatMs: number;
+  readonly idleTimeoutMs: number;
+  readonly requestId: string;
+  readonly now: () => number;
+  /** Aborts the upstream request (client gone, idle timeout). */
+  readonly abortUpstream: (reason: string) => void;
+  /** Called once, when the body ended for any reason. */
+  readonly onEnd: (end: RelayEnd) => void;
+}
+
+const raceTimeout = <T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> => {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(resolve, ms, TIMED_OUT);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+};
+
+/**
+ * Builds the response body. Pull-based with no read-ahead (highWaterMark 0): a chunk is read from
+ * upstream only when the client side is ready for it, and handed on at once.
+ */
+export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => {
+  const reader = options.upstream.getReader();
+  const decoder = new TextDecoder();
+  let usage: TokenUsage | undefined;
+  const sseRelay = options.sse
+    ? createSseRelay({
+        dropUsageChunk: options.dropUsageChunk,
+        onUsage: (reported) => {
+          usage = reported;
+        },
+      })
+    : undefined;
+  const tail: Uint8Array[] = [];
+  let tailBytes = 0;
+  let firstByteAt: number | undefined;
+  let lastByteAt = options.now();
+  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+  let ended = false;
+
+  const end = (outcome: RequestOutcomeKind) => {
+    if (ended) return;
+    ended = true;
+    options.onEnd({ outcome, usage, firstByteAt });
+  };
+
+  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, outcome: RequestOutcomeKind) => {
+    reader.cancel().catch(() => {});
+    end(outcome);
+    if (options.sse) {
+      const error =
+        outcome === RequestOutcome.timeout
+          ? serverError(504, 'upstream_timeout', 'The upstream provider stopped sending data.')
+          : serverError(502, 'upstream_error', 'The upstream provider failed while streaming the response.');
+      controller.enqueue(encoder.encode(formatSseError(toErrorBody(error, options.requestId))));
+      controller.close();
+    } else {
+      // A JSON body cannot carry an error once started: an abrupt end is the honest signal.
+      controller.error(new Error(`upstream ${outcome}`));
+    }
+  };
+
+  const keepTail = (chunk: Uint8Array) => {
+    tail.push(chunk);
+    tailBytes += chunk.byteLength;
+    while (tail.length > 1 && tailBytes - (tail[0]?.byteLength ?? 0) >= JSON_TAIL_BYTES) {
+      tailBytes -= tail.shift()?.byteLength ?? 0;
+    }
+  };
+
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        for (;;) {
+          if (pending === undefined) {
+            pending = reader.read();
+            pending.catch(() => {}); // a read failing after the client left must not become an unhandled rejection
+          }
+          let result: ReadableStreamReadResult<Uint8Array> | typeof TIMED_OUT;
+          try {
+            result = await raceTimeout(pending, options.sse ? options.heartbeatMs : options.idleTimeoutMs);
+          } catch {
+            if (ended) return;
+            fail(controller, RequestOutcome.upstreamError);
+            return;
+          }
+          if (ended) return;
+          if (result === TIMED_OUT) {
+            if (options.now() - lastByteAt >= options.idleTimeoutMs) {
+              options.abortUpstream('idle timeout');
+              fail(controller, RequestOutcome.timeout);
+              return;
+            }
+            controller.enqueue(HEARTBEAT_BYTES);
+            return;
+          }
+          pending = undefined;
+          if (result.done) {
+            if (sseRelay !== undefined) {
+              const rest = sseRelay.push(decoder.decode());
+              if (rest !== '') controller.enqueue(encoder.encode(rest));
+              if (options.sseEndsWithDone && !sseRelay.sawDone) {
+                fail(controller, RequestOutcome.upstreamError);
+                return;
+              }
+            } else if (options.jsonUsage && tailBytes > 0) {
+              usage = usageFromJsonTail(decoder.decode(Buffer.concat(tail)));
+            }
+            end(RequestOutcome.complete);
+            controller.close();
+            return;
+          }
+          const chunk = result.value;
+          lastByteAt = options.now();
+          firstByteAt ??= lastByteAt;
+          if (sseRelay === undefined) {
+            if (options.jsonUsage) keepTail(chunk);
+            controller.enqueue(chunk);
+            return;
+          }
+          const text = sseRelay.push(decoder.decode(chunk, { stream: true }));
+          if (text !== '') {
+            controller.enqueue(encoder.encode(text));
+            return;
+          }
+          // No whole event yet: read on without making the client wait for a pull.
+        }
+      },
+      cancel() {
+        // The client went away: stop the upstream generation, which would otherwise run (and bill) on.
+        options.abortUpstream('client disconnected');
+        reader.cancel().catch(() => {});
+        end(RequestOutcome.clientAbort);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+};

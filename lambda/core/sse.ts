@@ -1,0 +1,79 @@
+// Server-sent events: re-framing an upstream stream event by event, with usage capture.
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { TokenUsage } from '../ports.ts';
+import type { OpenAIErrorBody } from './errors.ts';
+import { usageFromPayload } from './usage.ts';
+
+export const SSE_HEARTBEAT = ': ping\n\n';
+const USAGE_FIELD = /"usage"\s*:\s*\{|"response"\s*:\s*\{/;
+
+/** Serialises one event in the standard framing; multi-line data becomes several `data:` lines. */
+export const formatSseEvent = (event: EventSourceMessage): string => {
+  let out = '';
+  if (event.event !== undefined) out += `event: ${event.event}\n`;
+  if (event.id !== undefined) out += `id: ${event.id}\n`;
+  const data = event.data;
+  out += data.includes('\n') ? `data: ${data.split('\n').join('\ndata: ')}\n\n` : `data: ${data}\n\n`;
+  return out;
+};
+
+/** The explicit error event that ends a stream which failed after its first byte (the OpenAI SDKs throw on it). */
+export const formatSseError = (body: OpenAIErrorBody): string =>
+  `event: error\ndata: ${JSON.stringify(body)}\n\n`;
+
+export interface SseRelayOptions {
+  /** Remove the usage-only chunk (empty `choices` with `usage`) that the gateway asked for on the client's behalf. */
+  readonly dropUsageChunk: boolean;
+  readonly onUsage: (usage: TokenUsage) => void;
+}
+
+/**
+ * Re-frames upstream SSE text into whole events. `push` returns the text to send now (possibly empty
+ * when no event is complete yet), so one upstream read becomes at most one downstream write.
+ */
+export const createSseRelay = (options: SseRelayOptions) => {
+  let out = '';
+  let done = false;
+  const parser = createParser({
+    onEvent(event) {
+      if (event.data === '[DONE]') {
+        done = true;
+        out += 'data: [DONE]\n\n';
+        return;
+      }
+      // Only events that can carry usage are parsed; ordinary token chunks pass through untouched.
+      if (USAGE_FIELD.test(event.data)) {
+        let payload: unknown;
+        try {
+          payload = JSON.parse(event.data);
+        } catch {
+          payload = undefined;
+        }
+        const usage = usageFromPayload(payload);
+        if (usage !== undefined) {
+          options.onUsage(usage);
+          if (options.dropUsageChunk && isUsageOnlyChunk(payload)) return;
+        }
+      }
+      out += formatSseEvent(event);
+    },
+  });
+  return {
+    push(text: string): string {
+      parser.feed(text);
+      const ready = out;
+      out = '';
+      return ready;
+    },
+    /** True once the upstream sent `[DONE]`. */
+    get sawDone(): boolean {
+      return done;
+    },
+  };
+};
+
+const isUsageOnlyChunk = (payload: unknown): boolean =>
+  typeof payload === 'object' &&
+  payload !== null &&
+  Array.isArray((payload as { choices?: unknown }).choices) &&
+  (payload as { choices: unknown[] }).choices.length === 0;

@@ -1,0 +1,52 @@
+// The streaming Lambda handler: a thin adapter from API Gateway / Function URL events to the core gateway.
+import { pipeline, Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import middy from '@middy/core';
+import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
+import type { Gateway } from '../../core/pipeline.ts';
+import { type GatewayEvent, toWebRequest } from './events.ts';
+import { flushPadding } from './flush.ts';
+
+export interface LambdaHandlerOptions {
+  /** 0 turns padding off. */
+  readonly flushPaddingBytes: number;
+  readonly flushPaddingAfterIdleMs: number;
+  readonly now: () => number;
+}
+
+export interface StreamingResult {
+  readonly statusCode: number;
+  readonly headers: Record<string, string>;
+  readonly body: Readable | string;
+}
+
+export const createLambdaHandler = (gateway: Gateway, options: LambdaHandlerOptions) =>
+  middy(
+    async (event: GatewayEvent): Promise<StreamingResult> => {
+      const response = await gateway.handle(toWebRequest(event));
+      const headers: Record<string, string> = {};
+      response.headers.forEach((value, name) => {
+        headers[name] = value;
+      });
+      if (response.body === null) return { statusCode: response.status, headers, body: '' };
+      // When the client disconnects, the pipeline destroys this Readable, which cancels the web stream
+      // and so aborts the upstream request.
+      let body: Readable = Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>, {
+        highWaterMark: 0,
+      });
+      if (options.flushPaddingBytes > 0 && (headers['content-type'] ?? '').startsWith('text/event-stream')) {
+        // pipeline, not pipe: destroying the padded stream must reach the source too.
+        body = pipeline(
+          body,
+          flushPadding({
+            bytes: options.flushPaddingBytes,
+            afterIdleMs: options.flushPaddingAfterIdleMs,
+            now: options.now,
+          }),
+          () => {},
+        );
+      }
+      return { statusCode: response.status, headers, body };
+    },
+    { executionMode: executionModeStreamifyResponse },
+  );

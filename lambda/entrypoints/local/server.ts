@@ -1,0 +1,57 @@
+// The local entry point's HTTP server: node:http in front of the core gateway, streaming both ways.
+import { once } from 'node:events';
+import http from 'node:http';
+import { Readable } from 'node:stream';
+import type { Gateway } from '../../core/pipeline.ts';
+
+const toHeaders = (raw: readonly string[]): Headers => {
+  const headers = new Headers();
+  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+  return headers;
+};
+
+export const createLocalServer = (gateway: Gateway): http.Server =>
+  http.createServer(async (req, res) => {
+    const disconnected = new AbortController();
+    let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+    res.on('close', () => {
+      if (res.writableFinished) return;
+      // The client left before the response was complete: stop the upstream work.
+      disconnected.abort();
+      reader?.cancel().catch(() => {});
+    });
+    const method = req.method ?? 'GET';
+    const hasBody = method !== 'GET' && method !== 'HEAD';
+    const request = new Request(`http://${req.headers.host ?? '127.0.0.1'}${req.url ?? '/'}`, {
+      method,
+      headers: toHeaders(req.rawHeaders),
+      body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : undefined,
+      duplex: 'half',
+    } as RequestInit);
+    const response = await gateway.handle(request, { signal: disconnected.signal });
+    if (disconnected.signal.aborted) {
+      await response.body?.cancel().catch(() => {});
+      return;
+    }
+    const headers: Record<string, string> = {};
+    response.headers.forEach((value, name) => {
+      headers[name] = value;
+    });
+    res.writeHead(response.status, headers);
+    if (response.body === null) {
+      res.end();
+      return;
+    }
+    reader = response.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (!res.write(value)) await once(res, 'drain');
+      }
+      res.end();
+    } catch {
+      // The body failed after the status was sent: cutting the connection is the only honest signal left.
+      res.destroy();
+    }
+  });
