@@ -120,9 +120,11 @@ export const parseGatewayConfig = (input: unknown): GatewayConfig => {
   const result = v.safeParse(GatewayConfigSchema, input);
   if (!result.success) {
     throw new ConfigError(
-      result.issues.map(
-        (issue) => `\`${v.getDotPath(issue) ?? '(root)'}\`: ${issue.message}, got: ${show(issue.input)}`,
-      ),
+      result.issues.map((issue) => {
+        // A missing required key is reported by its parent object; say it plainly.
+        const missing = issue.type === 'object' && issue.input === undefined && issue.path !== undefined;
+        return `\`${v.getDotPath(issue) ?? '(root)'}\`: ${missing ? 'is required' : issue.message}, got: ${show(issue.input)}`;
+      }),
     );
   }
   const config = result.output;

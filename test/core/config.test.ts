@@ -1,0 +1,93 @@
+import { ConfigError, parseGatewayConfig } from '../../lambda/core/config.ts';
+
+const target = { id: 't', provider: 'openai', baseUrl: 'https://api.openai.com/v1' };
+
+const problemsOf = (input: unknown): readonly string[] => {
+  try {
+    parseGatewayConfig(input);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+};
+
+describe('parseGatewayConfig', () => {
+  it('fills in defaults', () => {
+    const config = parseGatewayConfig({ routes: [{ model: 'm', targets: [target] }] });
+    expect(config.routes[0]?.match).toBe('exact');
+    expect(config.routes[0]?.targets[0]).toMatchObject({
+      weight: 1,
+      priority: 0,
+      region: 'default',
+      timeouts: { connectMs: 5_000, firstByteMs: 300_000, idleMs: 120_000 },
+    });
+    expect(config.limits.maxBodyBytes).toBe(4 * 1024 * 1024);
+    expect(config.retry).toEqual({ maxAttempts: 3, budgetMs: 2_000 });
+    expect(config.breaker).toEqual({ failureThreshold: 5, windowMs: 30_000, cooldownMs: 30_000 });
+    expect(config.streaming).toEqual({
+      heartbeatMs: 15_000,
+      flushPaddingBytes: 0,
+      flushPaddingAfterIdleMs: 100,
+    });
+  });
+
+  it.each([
+    [{}, '`routes`: is required, got: undefined'],
+    [
+      { routes: [{ model: 'm', targets: [{ id: 't', provider: 'openai' }] }] },
+      '`routes.0.targets.0.baseUrl`: is required, got: undefined',
+    ],
+    [{ routes: [] }, '`routes`: routes must list at least one route, got: []'],
+    [
+      { routes: [{ model: 'm', targets: [{ ...target, weight: -5 }] }] },
+      '`routes.0.targets.0.weight`: weight must be at least 0, got: -5',
+    ],
+    [
+      { routes: [{ model: 'm', targets: [{ ...target, weight: 1.5 }] }] },
+      '`routes.0.targets.0.weight`: weight must be an integer, got: 1.5',
+    ],
+    [
+      { routes: [{ model: 'm', targets: [{ ...target, provider: 'anthropic' }] }] },
+      '`routes.0.targets.0.provider`: provider must be one of openai, azure-openai, openai-compatible, got: "anthropic"',
+    ],
+    [
+      { routes: [{ model: 'm', targets: [{ ...target, baseUrl: 'not a url' }] }] },
+      '`routes.0.targets.0.baseUrl`: baseUrl must be an absolute URL, got: "not a url"',
+    ],
+    [
+      { routes: [{ model: 'm', match: 'regex', targets: [target] }] },
+      '`routes.0.match`: match must be "exact" or "prefix", got: "regex"',
+    ],
+    [{ routes: [{ model: '', targets: [target] }] }, '`routes.0.model`: model must not be empty, got: ""'],
+    [
+      { routes: [{ model: 'm', targets: [target] }], limits: { maxBodyBytes: 0 } },
+      '`limits.maxBodyBytes`: maxBodyBytes must be at least 1, got: 0',
+    ],
+    [
+      { routes: [{ model: 'm', targets: [{ ...target, timeouts: { idleMs: 'soon' } }] }] },
+      '`routes.0.targets.0.timeouts.idleMs`: idleMs must be a number, got: "soon"',
+    ],
+    [
+      { routes: [{ model: 'm', targets: [target, target] }] },
+      '`routes.0.targets.1.id`: target ids must be unique, got: "t"',
+    ],
+    [
+      { routes: [{ model: 'm', targets: [{ ...target, provider: 'azure-openai', model: 'dep' }] }] },
+      '`routes.0.targets.0.apiVersion`: is required for azure-openai targets, got: undefined',
+    ],
+    [
+      { routes: [{ model: 'm', targets: [{ ...target, weight: 0 }] }] },
+      '`routes.0.targets`: at least one target needs a weight above 0, got: all 0',
+    ],
+  ])('refuses %j with a message naming the field and the value', (input, message) => {
+    expect(problemsOf(input)).toEqual([message]);
+  });
+
+  it('lists every problem at once', () => {
+    const problems = problemsOf({
+      routes: [{ model: 'm', targets: [{ ...target, weight: -1, priority: -1 }] }],
+    });
+    expect(problems).toHaveLength(2);
+  });
+});
