@@ -16,7 +16,8 @@ import { createLambdaHandler } from './handler.ts';
 const config = parseGatewayConfig(
   process.env.GATEWAY_CONFIG ? JSON.parse(process.env.GATEWAY_CONFIG) : configDocument,
 );
-const logger = powertoolsLogger(new Logger({ serviceName: 'llm-gateway' }));
+const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'llm-gateway';
+const logger = powertoolsLogger(new Logger({ serviceName }));
 
 // Until the DynamoDB key store lands, the function accepts one key from its environment.
 const keys = new MemoryKeyStore();
@@ -29,7 +30,7 @@ const gateway = createGateway({
   upstream: createNodeHttpUpstream(),
   // Until the DynamoDB ledger lands, usage records go to the log, from where they can be recovered.
   ledger: logUsageLedger(logger),
-  metrics: emfMetrics(new Metrics({ namespace: 'LlmGateway', serviceName: 'llm-gateway' })),
+  metrics: emfMetrics(new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'LlmGateway', serviceName })),
   logger,
   clock: systemClock,
 });

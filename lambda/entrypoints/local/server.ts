@@ -28,7 +28,17 @@ export const createLocalServer = (gateway: Gateway): http.Server =>
       body: hasBody ? (Readable.toWeb(req) as ReadableStream<Uint8Array>) : undefined,
       duplex: 'half',
     } as RequestInit);
-    const response = await gateway.handle(request, { signal: disconnected.signal });
+    // The core turns every failure into a response; this guard only keeps a bug from killing the process.
+    const response = await gateway.handle(request, { signal: disconnected.signal }).catch(
+      () =>
+        new Response(
+          '{"error":{"message":"The gateway had an internal error.","type":"server_error","param":null,"code":"internal_error"}}',
+          {
+            status: 500,
+            headers: { 'content-type': 'application/json' },
+          },
+        ),
+    );
     if (disconnected.signal.aborted) {
       await response.body?.cancel().catch(() => {});
       return;

@@ -1,0 +1,154 @@
+// The gateway Lambda: an ESM esbuild bundle of lambda/entrypoints/lambda, its log group and its streaming Function URL.
+import { fileURLToPath } from 'node:url';
+import { Annotations, Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** Who may call the Function URL. */
+export const FunctionUrlAuth = {
+  /** Callers sign requests with SigV4 (`lambda:InvokeFunctionUrl`); the gateway key still goes in `x-api-key`. */
+  iam: 'iam',
+  /** Anyone on the internet reaches the function directly: no WAF, no usage plan, only the gateway key. */
+  none: 'none',
+} as const;
+export type FunctionUrlAuthName = (typeof FunctionUrlAuth)[keyof typeof FunctionUrlAuth];
+
+export interface GatewayFunctionProps {
+  /**
+   * Memory of the function in MB; Lambda allots CPU in proportion to it.
+   * @default 1024
+   */
+  readonly memorySize?: number;
+  /**
+   * Concurrent executions reserved for the function (and the most it may run at once).
+   * @default - none reserved: the function shares the account's unreserved concurrency
+   */
+  readonly reservedConcurrentExecutions?: number;
+  /**
+   * Authentication of the Function URL.
+   * @default 'iam' - callers must sign requests with SigV4
+   */
+  readonly functionUrlAuth?: FunctionUrlAuthName;
+  /**
+   * How long the function's log events are kept.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * What happens to the log group when it leaves the stack.
+   * @default RemovalPolicy.RETAIN - the log group outlives the stack: until the DynamoDB ledger lands,
+   * usage records are only written to the log
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * `POWERTOOLS_SERVICE_NAME`: the `service` field of log lines and the service dimension of metrics.
+   * @default 'llm-gateway'
+   */
+  readonly serviceName?: string;
+  /**
+   * `POWERTOOLS_METRICS_NAMESPACE`: the CloudWatch namespace of the gateway's EMF metrics.
+   * @default 'LlmGateway'
+   */
+  readonly metricsNamespace?: string;
+}
+
+// Paths from this file, not from the working directory, so synth works wherever it is started.
+const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
+const entry = fileURLToPath(new URL('../../lambda/entrypoints/lambda/index.ts', import.meta.url));
+const depsLockFilePath = fileURLToPath(new URL('../../package-lock.json', import.meta.url));
+
+const MEMORY_MIN_MB = 128;
+const MEMORY_MAX_MB = 10_240;
+
+/** Throws with the field, the bad value and what is allowed; values still unresolved at synth are left to CloudFormation. */
+const validate = (props: GatewayFunctionProps): void => {
+  const { memorySize, reservedConcurrentExecutions, functionUrlAuth } = props;
+  if (
+    memorySize !== undefined &&
+    !Token.isUnresolved(memorySize) &&
+    (!Number.isInteger(memorySize) || memorySize < MEMORY_MIN_MB || memorySize > MEMORY_MAX_MB)
+  ) {
+    throw new Error(
+      `\`memorySize\` must be an integer from ${MEMORY_MIN_MB} to ${MEMORY_MAX_MB} (MB), got: ${memorySize}`,
+    );
+  }
+  if (
+    reservedConcurrentExecutions !== undefined &&
+    !Token.isUnresolved(reservedConcurrentExecutions) &&
+    (!Number.isInteger(reservedConcurrentExecutions) || reservedConcurrentExecutions < 0)
+  ) {
+    throw new Error(
+      `\`reservedConcurrentExecutions\` must be a non-negative integer, got: ${reservedConcurrentExecutions}`,
+    );
+  }
+  const auths: readonly string[] = Object.values(FunctionUrlAuth);
+  if (functionUrlAuth !== undefined && !auths.includes(functionUrlAuth)) {
+    throw new Error(
+      `\`functionUrlAuth\` must be one of ${auths.map((a) => `'${a}'`).join(', ')}, got: ${JSON.stringify(functionUrlAuth)}`,
+    );
+  }
+};
+
+export class GatewayFunction extends Construct {
+  readonly fn: NodejsFunction;
+  readonly url: lambda.FunctionUrl;
+
+  constructor(scope: Construct, id: string, props: GatewayFunctionProps = {}) {
+    super(scope, id);
+    validate(props);
+
+    const logGroup = new logs.LogGroup(this, 'LogGroup', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+
+    this.fn = new NodejsFunction(this, 'Function', {
+      entry,
+      handler: 'handler',
+      projectRoot,
+      depsLockFilePath,
+      runtime: lambda.Runtime.NODEJS_24_X,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize: props.memorySize ?? 1024,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      // A streamed completion can run for minutes; API Gateway's STREAM integration allows 15 as well.
+      timeout: Duration.minutes(15),
+      logGroup,
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: props.serviceName ?? 'llm-gateway',
+        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? 'LlmGateway',
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node24',
+        // Prefer the ESM build of a dependency: it tree-shakes, which keeps the bundle and cold start small.
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        // Stack traces need the mappings, not the sources: a smaller map parses faster at cold start.
+        sourcesContent: false,
+        // CJS dependencies call require() for Node built-ins, which an ES module does not have.
+        banner:
+          "import { createRequire as __gwCreateRequire } from 'node:module'; const require = __gwCreateRequire(import.meta.url);",
+        // The bundle carries the SDK clients it was tested with, not whatever version the runtime ships.
+        bundleAwsSDK: true,
+        forceDockerBundling: false,
+      },
+    });
+
+    const authType =
+      props.functionUrlAuth === FunctionUrlAuth.none
+        ? lambda.FunctionUrlAuthType.NONE
+        : lambda.FunctionUrlAuthType.AWS_IAM;
+    if (authType === lambda.FunctionUrlAuthType.NONE) {
+      Annotations.of(this).addWarningV2(
+        'llm-gateway:publicFunctionUrl',
+        'The Function URL is public (functionUrlAuth: none): requests bypass WAF and usage plans; only the gateway key protects it.',
+      );
+    }
+    this.url = this.fn.addFunctionUrl({ authType, invokeMode: lambda.InvokeMode.RESPONSE_STREAM });
+  }
+}
