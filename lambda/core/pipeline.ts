@@ -530,7 +530,13 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     if (path === MODELS_PATH) {
       response = jsonResponse(200, modelList, baseHeaders(trace));
     } else {
-      const id = decodeURIComponent(path.slice(MODELS_PATH.length + 1));
+      const raw = path.slice(MODELS_PATH.length + 1);
+      let id: string;
+      try {
+        id = decodeURIComponent(raw);
+      } catch {
+        id = raw; // a malformed escape names no model; it must not become a 500
+      }
       const model = modelList.data.find((entry) => entry.id === id);
       if (model === undefined)
         throw notFound(

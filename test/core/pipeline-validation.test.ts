@@ -236,6 +236,10 @@ describe('gateway-owned endpoints', () => {
     const one = await call('/v1/models/gpt-test', { method: 'GET' });
     expect(await one.json()).toMatchObject({ id: 'gpt-test', object: 'model', owned_by: 'gateway' });
     expect((await call('/v1/models/other', { method: 'GET' })).status).toBe(404);
+    // A malformed escape names no model: a 404, not an internal error.
+    const malformed = await call('/v1/models/%E0%A4%A', { method: 'GET' });
+    expect(malformed.status).toBe(404);
+    expect(((await malformed.json()) as { error: { code: string } }).error.code).toBe('model_not_found');
   });
 
   it('requires a key for /v1/models', async () => {

@@ -3,6 +3,13 @@ import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
 
 export type GatewayEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
 
+/**
+ * A header value as node:http would hand it over: its UTF-8 bytes read as Latin-1. Lambda events carry
+ * header values as decoded strings, but a web Headers only takes byte strings (it throws above U+00FF).
+ */
+const byteString = (value: string): string =>
+  /[\u0100-\uffff]/.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
+
 const isV2 = (event: GatewayEvent): event is APIGatewayProxyEventV2 =>
   (event as APIGatewayProxyEventV2).version === '2.0';
 
@@ -16,7 +23,7 @@ export const toWebRequest = (event: GatewayEvent): Request => {
   let body: Buffer | undefined;
   if (isV2(event)) {
     for (const [name, value] of Object.entries(event.headers ?? {}))
-      if (value !== undefined) headers.set(name, value);
+      if (value !== undefined) headers.set(name, byteString(value));
     if (event.cookies?.length) headers.set('cookie', event.cookies.join('; '));
     method = event.requestContext.http.method;
     const host = headers.get('host') ?? event.requestContext.domainName;
@@ -25,9 +32,9 @@ export const toWebRequest = (event: GatewayEvent): Request => {
   } else {
     const multi = event.multiValueHeaders ?? {};
     for (const [name, values] of Object.entries(multi))
-      for (const value of values ?? []) headers.append(name, value);
+      for (const value of values ?? []) headers.append(name, byteString(value));
     for (const [name, value] of Object.entries(event.headers ?? {})) {
-      if (value !== undefined && !(name in multi)) headers.set(name, value);
+      if (value !== undefined && !(name in multi)) headers.set(name, byteString(value));
     }
     method = event.httpMethod;
     // The REST API's stage is `v1`, so `/chat/completions` on the stage is the SDK's `/v1/chat/completions`.

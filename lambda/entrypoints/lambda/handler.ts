@@ -3,6 +3,7 @@ import { pipeline, Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
+import { invalidRequest, toErrorBody } from '../../core/errors.ts';
 import type { Gateway } from '../../core/pipeline.ts';
 import { type GatewayEvent, toWebRequest } from './events.ts';
 import { flushPadding } from './flush.ts';
@@ -23,7 +24,20 @@ export interface StreamingResult {
 export const createLambdaHandler = (gateway: Gateway, options: LambdaHandlerOptions) =>
   middy(
     async (event: GatewayEvent): Promise<StreamingResult> => {
-      const response = await gateway.handle(toWebRequest(event));
+      let request: Request;
+      try {
+        request = toWebRequest(event);
+      } catch {
+        // Only a malformed event (e.g. an invalid Host header) gets here; the core handles everything else.
+        const requestId = crypto.randomUUID();
+        const error = invalidRequest('The request could not be read: its URL or headers are malformed.');
+        return {
+          statusCode: 400,
+          headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+          body: JSON.stringify(toErrorBody(error, requestId)),
+        };
+      }
+      const response = await gateway.handle(request);
       const headers: Record<string, string> = {};
       response.headers.forEach((value, name) => {
         headers[name] = value;

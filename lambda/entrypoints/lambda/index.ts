@@ -30,7 +30,9 @@ const gateway = createGateway({
   upstream: createNodeHttpUpstream(),
   // Until the DynamoDB ledger lands, usage records go to the log, from where they can be recovered.
   ledger: logUsageLedger(logger),
-  metrics: emfMetrics(new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'LlmGateway', serviceName })),
+  metrics: emfMetrics(
+    new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'LlmGateway', serviceName }),
+  ),
   logger,
   clock: systemClock,
 });
