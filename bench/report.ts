@@ -1,0 +1,429 @@
+// Renders one bench run as markdown: machine, method, the measured tables and the budget from DESIGN.md.
+import os from 'node:os';
+import { STREAM_CHUNKS, STREAM_GAP_MS } from './shared.ts';
+import type { Summary } from './stats.ts';
+
+export const TARGET_NAMES = ['direct', 'minimal proxy', 'gateway'] as const;
+export type TargetName = (typeof TARGET_NAMES)[number];
+
+export interface TargetPhase {
+  readonly requests: number;
+  readonly wallMs: number;
+  readonly latency: Summary;
+  readonly ttfb: Summary;
+  /** Socket reads with body bytes per response, as the client saw them. */
+  readonly reads: Summary;
+  readonly bodyBytes: number;
+  /** CPU of the proxy process (undefined for direct), µs. */
+  readonly proxyCpuMicros: number | undefined;
+  readonly upstreamCpuMicros: number;
+  readonly clientCpuMicros: number;
+  /** The gateway's own x-gateway-overhead-ms header. */
+  readonly reportedOverhead: Summary | undefined;
+}
+
+export interface PhaseResult {
+  readonly title: string;
+  readonly concurrency: number;
+  readonly stream: boolean;
+  readonly targets: Readonly<Record<TargetName, TargetPhase>>;
+}
+
+export interface ColdStartRun {
+  readonly nodeBootMs: number;
+  readonly importMs: number;
+  readonly spawnToReadyMs: number;
+  readonly invokeToFirstByteMs: number;
+  readonly spawnToFirstByteMs: number;
+}
+
+export interface ClientChoice {
+  readonly name: string;
+  readonly description: string;
+  readonly bundleBytes: number;
+  readonly importMs: number;
+  readonly spawnToImportedMs: number;
+  readonly firstRequestMs: number;
+  readonly requests: number;
+  readonly cpuMicrosPerRequest: number;
+  readonly latency: Summary;
+}
+
+export interface BenchReport {
+  readonly startedAt: Date;
+  /** os.loadavg() before and after: other work on the machine skews everything, concurrency 1 most. */
+  readonly loadAverage: { readonly start: readonly number[]; readonly end: readonly number[] };
+  readonly durationS: number;
+  readonly commit: string;
+  readonly plan: Readonly<Record<string, string | number>>;
+  readonly gatewayLogLevel: string;
+  readonly phases: { readonly c1: PhaseResult; readonly c32: PhaseResult; readonly stream: PhaseResult };
+  readonly bundle: {
+    readonly bytes: number;
+    readonly gzipBytes: number;
+    readonly byPackage: ReadonlyArray<readonly [string, number]>;
+  };
+  readonly nodeBaselineMs: readonly number[];
+  /** First use of Headers/Request/Response in a bare process. */
+  readonly webGlobalsMs: readonly number[];
+  /** The gateway ran under --cpu-prof: its numbers are inflated. */
+  readonly profiled: boolean;
+  readonly coldStart: { readonly health: readonly ColdStartRun[]; readonly chat: readonly ColdStartRun[] };
+  readonly clients: readonly ClientChoice[];
+  readonly gatewayStats: Readonly<Record<string, number>>;
+}
+
+/** The budget of DESIGN.md, "Performance budget". */
+export const BUDGET = {
+  overheadP50Ms: 1,
+  overheadP99Ms: 5,
+  ttfbOverheadMs: 1,
+  throughputShareOfMinimal: 0.7,
+  cpuPerRequestVsMinimal: 2,
+  bundleBytes: 600_000,
+} as const;
+
+const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(3) : 'n/a');
+const ms1 = (value: number): string => (Number.isFinite(value) ? value.toFixed(1) : 'n/a');
+const signedMs = (value: number): string => (value >= 0 ? `+${ms(value)}` : ms(value));
+const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
+const pct = (ratio: number): string => `${(ratio * 100).toFixed(0)}%`;
+const int = (value: number): string => Math.round(value).toLocaleString('en-US');
+const met = (ok: boolean): string => (ok ? 'met' : '**not met**');
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? Number.NaN : (sorted[Math.ceil(sorted.length / 2) - 1] ?? Number.NaN);
+};
+
+/** A markdown table with the first column left-aligned and the rest right-aligned, padded as Biome formats it. */
+const table = (header: readonly string[], rows: readonly (readonly string[])[]): string => {
+  const widths = header.map((cell, i) =>
+    Math.max(3, cell.length, ...rows.map((row) => (row[i] ?? '').length)),
+  );
+  const line = (cells: readonly string[]) =>
+    `| ${widths.map((width, i) => (i === 0 ? (cells[i] ?? '').padEnd(width) : (cells[i] ?? '').padStart(width))).join(' | ')} |`;
+  const rule = `| ${widths.map((width, i) => (i === 0 ? '-'.repeat(width) : `${'-'.repeat(width - 1)}:`)).join(' | ')} |`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+};
+
+const rps = (phase: TargetPhase): number => phase.requests / (phase.wallMs / 1000);
+const cpuPerRequest = (micros: number | undefined, phase: TargetPhase): number =>
+  micros === undefined ? Number.NaN : micros / phase.requests;
+
+const latencyTable = (phase: PhaseResult): string => {
+  const direct = phase.targets.direct;
+  const minimal = phase.targets['minimal proxy'];
+  return table(
+    [
+      'target',
+      'p50 ms',
+      'p90 ms',
+      'p99 ms',
+      'max ms',
+      'req/s',
+      'overhead p50 ms',
+      'overhead p90 ms',
+      'overhead p99 ms',
+      'proxy CPU µs/req',
+      'upstream CPU µs/req',
+      'load-gen CPU µs/req',
+    ],
+    TARGET_NAMES.map((name) => {
+      const target = phase.targets[name];
+      const isDirect = name === 'direct';
+      return [
+        name,
+        ms(target.latency.p50),
+        ms(target.latency.p90),
+        ms(target.latency.p99),
+        ms(target.latency.max),
+        `${int(rps(target))}${name === 'gateway' ? ` (${pct(rps(target) / rps(minimal))} of minimal)` : ''}`,
+        isDirect ? '—' : signedMs(target.latency.p50 - direct.latency.p50),
+        isDirect ? '—' : signedMs(target.latency.p90 - direct.latency.p90),
+        isDirect ? '—' : signedMs(target.latency.p99 - direct.latency.p99),
+        isDirect ? '—' : int(cpuPerRequest(target.proxyCpuMicros, target)),
+        int(target.upstreamCpuMicros / target.requests),
+        int(target.clientCpuMicros / target.requests),
+      ];
+    }),
+  );
+};
+
+const streamTable = (phase: PhaseResult): string => {
+  const direct = phase.targets.direct;
+  return table(
+    [
+      'target',
+      'TTFB p50 ms',
+      'TTFB p90 ms',
+      'TTFB p99 ms',
+      'TTFB overhead p50 ms',
+      'TTFB overhead p99 ms',
+      'total p50 ms',
+      'total p99 ms',
+      'total overhead p50 ms',
+      'client reads/stream p50 (min)',
+      'proxy CPU µs/stream',
+    ],
+    TARGET_NAMES.map((name) => {
+      const target = phase.targets[name];
+      const isDirect = name === 'direct';
+      return [
+        name,
+        ms(target.ttfb.p50),
+        ms(target.ttfb.p90),
+        ms(target.ttfb.p99),
+        isDirect ? '—' : signedMs(target.ttfb.p50 - direct.ttfb.p50),
+        isDirect ? '—' : signedMs(target.ttfb.p99 - direct.ttfb.p99),
+        ms(target.latency.p50),
+        ms(target.latency.p99),
+        isDirect ? '—' : signedMs(target.latency.p50 - direct.latency.p50),
+        `${int(target.reads.p50)} (${int(target.reads.min)})`,
+        isDirect ? '—' : int(cpuPerRequest(target.proxyCpuMicros, target)),
+      ];
+    }),
+  );
+};
+
+const coldStartRow = (label: string, runs: readonly ColdStartRun[]): string[] => {
+  const pick = (key: keyof ColdStartRun) => runs.map((run) => run[key]);
+  const range = (key: keyof ColdStartRun) =>
+    `${ms1(median(pick(key)))} (${ms1(Math.min(...pick(key)))}–${ms1(Math.max(...pick(key)))})`;
+  return [
+    label,
+    String(runs.length),
+    range('nodeBootMs'),
+    range('importMs'),
+    range('spawnToReadyMs'),
+    range('invokeToFirstByteMs'),
+    range('spawnToFirstByteMs'),
+  ];
+};
+
+export interface TargetCheck {
+  readonly name: string;
+  readonly budget: string;
+  readonly measured: string;
+  /** The same figure for the minimal proxy: what any extra Node hop costs on this machine. */
+  readonly reference: string;
+  readonly ok: boolean;
+}
+
+export const checkTargets = (report: BenchReport): TargetCheck[] => {
+  const { c1, c32, stream } = report.phases;
+  const overhead = (phase: PhaseResult, name: TargetName, p: 'p50' | 'p99', of: 'latency' | 'ttfb') =>
+    phase.targets[name][of][p] - phase.targets.direct[of][p];
+  const overheadP50 = overhead(c1, 'gateway', 'p50', 'latency');
+  const overheadP99 = overhead(c1, 'gateway', 'p99', 'latency');
+  const ttfbOverhead = overhead(stream, 'gateway', 'p50', 'ttfb');
+  const throughputShare = rps(c32.targets.gateway) / rps(c32.targets['minimal proxy']);
+  const cpuRatio =
+    cpuPerRequest(c32.targets.gateway.proxyCpuMicros, c32.targets.gateway) /
+    cpuPerRequest(c32.targets['minimal proxy'].proxyCpuMicros, c32.targets['minimal proxy']);
+  return [
+    {
+      name: 'Gateway overhead p50 (concurrency 1, p50 gateway − p50 direct)',
+      budget: `≤ ${BUDGET.overheadP50Ms} ms`,
+      measured: `${ms(overheadP50)} ms`,
+      reference: `${ms(overhead(c1, 'minimal proxy', 'p50', 'latency'))} ms`,
+      ok: overheadP50 <= BUDGET.overheadP50Ms,
+    },
+    {
+      name: 'Gateway overhead p99 (concurrency 1, p99 gateway − p99 direct)',
+      budget: `≤ ${BUDGET.overheadP99Ms} ms`,
+      measured: `${ms(overheadP99)} ms`,
+      reference: `${ms(overhead(c1, 'minimal proxy', 'p99', 'latency'))} ms`,
+      ok: overheadP99 <= BUDGET.overheadP99Ms,
+    },
+    {
+      name: 'Streaming TTFB overhead (p50 gateway − p50 direct)',
+      budget: `≤ ${BUDGET.ttfbOverheadMs} ms`,
+      measured: `${ms(ttfbOverhead)} ms`,
+      reference: `${ms(overhead(stream, 'minimal proxy', 'p50', 'ttfb'))} ms`,
+      ok: ttfbOverhead <= BUDGET.ttfbOverheadMs,
+    },
+    {
+      name: 'Throughput at concurrency 32, share of the minimal proxy',
+      budget: `≥ ${pct(BUDGET.throughputShareOfMinimal)}`,
+      measured: pct(throughputShare),
+      reference: `${int(rps(c32.targets['minimal proxy']))} req/s = 100%`,
+      ok: throughputShare >= BUDGET.throughputShareOfMinimal,
+    },
+    {
+      name: 'Proxy CPU per request at concurrency 32, vs the minimal proxy',
+      budget: `≤ ${BUDGET.cpuPerRequestVsMinimal}×`,
+      measured: `${cpuRatio.toFixed(2)}×`,
+      reference: `${int(cpuPerRequest(c32.targets['minimal proxy'].proxyCpuMicros, c32.targets['minimal proxy']))} µs/req = 1×`,
+      ok: cpuRatio <= BUDGET.cpuPerRequestVsMinimal,
+    },
+    {
+      name: 'Lambda bundle, minified',
+      budget: `< ${int(BUDGET.bundleBytes)} bytes`,
+      measured: `${int(report.bundle.bytes)} bytes (${kib(report.bundle.bytes)})`,
+      reference: '—',
+      ok: report.bundle.bytes < BUDGET.bundleBytes,
+    },
+  ];
+};
+
+export const renderReport = (report: BenchReport): string => {
+  const cpus = os.cpus();
+  const { c1, c32, stream } = report.phases;
+  const checks = checkTargets(report);
+  const plan = Object.entries(report.plan)
+    .map(([key, value]) => `${key} ${value}`)
+    .join(', ');
+  return `# Benchmarks
+
+Generated by \`npm run bench\` (bench/run.ts); overwritten on every run. Numbers are from one run on the
+machine below and move by a few tens of percent between runs: compare rows of the same run, not runs.
+
+- Date: ${report.startedAt.toISOString()} (run took ${report.durationS.toFixed(0)} s)
+- Commit: ${report.commit}
+- Machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()} (${os.arch()})
+- Load average (1/5/15 min) at start ${report.loadAverage.start.map((value) => value.toFixed(2)).join(' / ')}, at end ${report.loadAverage.end.map((value) => value.toFixed(2)).join(' / ')} (the bench itself loads the machine)
+- Node ${process.version} (Lambda runs Node 24: absolute numbers there differ)${report.profiled ? '\n- **The gateway ran under `--cpu-prof` (BENCH_PROFILE=1): its latency, CPU and throughput are inflated.**' : ''}
+- Plan: ${plan}
+
+## Budget (DESIGN.md, "Performance budget")
+
+${table(
+  ['target', 'budget', 'gateway', 'minimal proxy (same run)', 'status'],
+  checks.map((check) => [check.name, check.budget, check.measured, check.reference, met(check.ok)]),
+)}
+
+Beyond what the minimal proxy's extra hop costs, the gateway adds (difference of percentiles, gateway − minimal
+proxy): ${signedMs(c1.targets.gateway.latency.p50 - c1.targets['minimal proxy'].latency.p50)} ms p50 and ${signedMs(c1.targets.gateway.latency.p99 - c1.targets['minimal proxy'].latency.p99)} ms p99 at concurrency 1,
+${signedMs(stream.targets.gateway.ttfb.p50 - stream.targets['minimal proxy'].ttfb.p50)} ms to streaming TTFB p50, and ${int(cpuPerRequest(c32.targets.gateway.proxyCpuMicros, c32.targets.gateway) - cpuPerRequest(c32.targets['minimal proxy'].proxyCpuMicros, c32.targets['minimal proxy']))} µs of CPU per request at concurrency ${c32.concurrency}.
+
+## Method
+
+- Everything runs on 127.0.0.1 in one run, side by side. Each server is its own \`node\` process, started from
+  an esbuild bundle of its bench/*.ts file (no TypeScript loader in measured processes): the fake upstream,
+  the minimal proxy, and the gateway. The load generator runs in the parent (node:http, keep-alive Agent,
+  closed loop: each of \`concurrency\` workers sends its next request when the previous one has ended).
+- **direct**: client → fake upstream. **minimal proxy**: client → a 30-line node:http proxy that pipes
+  request and response through a keep-alive Agent (bench/minimal-proxy.ts) → fake upstream. **gateway**:
+  client → \`createLocalServer(createGateway(...))\` with \`createNodeHttpUpstream()\`, MemoryKeyStore (one key),
+  MemoryUsageLedger(10 000), MemoryMetrics, and \`jsonLogger\` at level \`${report.gatewayLogLevel}\` writing to a
+  sink that drops each line (the JSON serialisation of every log line is paid, the I/O is not)
+  (bench/gateway-server.ts) → fake upstream. The gateway authenticates, parses the body, routes, relays,
+  scans for usage, logs, emits metrics and writes a usage record on every request. There is no cache or
+  content filter in the code yet, so none is measured.
+- The fake upstream answers a non-streamed chat completion with a fixed ${c1.targets.direct.bodyBytes}-byte JSON body, and a streamed one
+  with ${STREAM_CHUNKS} \`chat.completion.chunk\` events ${STREAM_GAP_MS} ms apart, a usage chunk when \`stream_options.include_usage\` is
+  set, then \`data: [DONE]\`. The client never asks for usage; the gateway adds \`include_usage\` upstream and
+  drops the usage chunk, so all three targets deliver the same ${STREAM_CHUNKS + 1} events.
+- Every response is checked (status 200, \`usage\` in the JSON body, 21 events ending with \`[DONE]\`); a wrong
+  response fails the run. Timing never fails it.
+- Latency is send → last byte, in the load generator. "Overhead" is the **difference of percentiles**
+  (gateway p99 − direct p99), not a percentile of per-request differences. Each phase is split into rounds
+  and the targets take turns round by round (order rotated), so drift and noise spread over all of them.
+- CPU per request: \`process.cpuUsage()\` (user + system, all threads) of the server's own process, asked over
+  IPC before and after each round, divided by the requests of the phase. Upstream and load-generator CPU
+  are shown so you can see where the machine's ${cpus.length} cores went: at concurrency 32 all three
+  processes compete for them, so req/s is a CPU-bound figure for this box, not a property of the proxy alone.
+- Hot spots: \`BENCH_PROFILE=1 npm run bench\` runs the gateway under \`--cpu-prof\`, then
+  \`npx tsx bench/profile-summary.ts\` lists self and total time by function.
+- Streaming TTFB: send → first body byte of the SSE response (the first \`data:\` event). "Client reads per
+  stream" counts the socket reads that brought body bytes: a proxy that held chunks back and sent them
+  together would show fewer reads than direct.
+
+## Non-streamed chat completion, concurrency 1
+
+${latencyTable(c1)}
+
+## Non-streamed chat completion, concurrency ${c32.concurrency}
+
+${latencyTable(c32)}
+
+The gateway's own \`x-gateway-overhead-ms\` header (time in the gateway minus time waiting for the upstream,
+measured until the response headers are built): concurrency 1 p50 ${ms(c1.targets.gateway.reportedOverhead?.p50 ?? Number.NaN)} ms,
+p99 ${ms(c1.targets.gateway.reportedOverhead?.p99 ?? Number.NaN)} ms; concurrency ${c32.concurrency} p50 ${ms(c32.targets.gateway.reportedOverhead?.p50 ?? Number.NaN)} ms,
+p99 ${ms(c32.targets.gateway.reportedOverhead?.p99 ?? Number.NaN)} ms.
+
+## Streamed chat completion (${STREAM_CHUNKS} chunks, ${STREAM_GAP_MS} ms apart), concurrency 1
+
+${streamTable(stream)}
+
+## Lambda bundle
+
+\`dist/lambda/index.mjs\` from \`scripts/bundle.ts\` (esbuild, ESM, node20, minified, external source map,
+everything bundled): **${int(report.bundle.bytes)} bytes (${kib(report.bundle.bytes)})**, ${kib(report.bundle.gzipBytes)} gzipped.
+No AWS SDK client is in the function yet (keys and usage still use in-memory / log adapters), so the budget
+has to absorb them when the DynamoDB key store and ledger land.
+
+${table(
+  ['package', 'bytes in bundle'],
+  report.bundle.byPackage.map(([name, bytes]) => [name, `${int(bytes)} (${kib(bytes)})`]),
+)}
+
+## Cold start of the bundled Lambda handler
+
+A fresh \`node\` process per run (bench/lambda-probe.ts, bundled) stubs \`globalThis.awslambda\`
+(\`streamifyResponse(fn)\` returns \`fn\`, \`HttpResponseStream.from(stream, prelude)\` returns \`stream\`), then
+\`import()\`s dist/lambda/index.mjs and invokes the handler once with a Function URL (v2) event, writing into
+a Writable. Times are from \`spawn()\` in the parent (process.hrtime, shared monotonic clock) or within the
+child; median (min–max). "chat" is a POST /v1/chat/completions with \`GATEWAY_CONFIG\` pointing at the fake
+upstream and \`GATEWAY_DEV_KEY\` set, so its first byte includes opening the first upstream connection. The
+real Lambda runtime's own bootstrap is not included.
+
+For scale, in a bare \`node -e\` process (median of ${report.nodeBaselineMs.length}): spawn → first line of the script
+${ms1(median(report.nodeBaselineMs))} ms; first use of the web \`Headers\`/\`Request\`/\`Response\` globals ${ms1(median(report.webGlobalsMs))} ms (Node loads
+its internal undici lazily on first access, and the gateway core is built on these types, so the first
+invocation pays for it unless something touches them during init).
+
+${table(
+  [
+    'invocation',
+    'runs',
+    'spawn → probe start ms',
+    'import() of bundle ms',
+    'spawn → handler ready ms',
+    'invoke → first body byte ms',
+    'spawn → first body byte ms',
+  ],
+  [coldStartRow('GET /health', report.coldStart.health), coldStartRow('POST chat', report.coldStart.chat)],
+)}
+
+## Upstream HTTP client: node:http vs undici (docs/decisions/001)
+
+Each client is a tiny module (bench/clients/*.ts) bundled and minified with esbuild like the Lambda bundle.
+Import time: fresh \`node\` process, \`import()\` of the bundle, median of the spawns. First request: the
+first POST in that process (connection set-up and any lazy loading included), median. CPU per request:
+\`process.cpuUsage()\` of the client process over sequential non-streamed POSTs to the fake upstream after a
+warm-up, body read in full.
+
+${table(
+  [
+    'client',
+    'bundle',
+    'import ms',
+    'spawn → imported ms',
+    'first request ms',
+    'requests',
+    'CPU µs/req',
+    'latency p50 ms',
+    'latency p99 ms',
+  ],
+  report.clients.map((client) => [
+    `${client.name} — ${client.description}`,
+    kib(client.bundleBytes),
+    ms1(client.importMs),
+    ms1(client.spawnToImportedMs),
+    ms1(client.firstRequestMs),
+    int(client.requests),
+    int(client.cpuMicrosPerRequest),
+    ms(client.latency.p50),
+    ms(client.latency.p99),
+  ]),
+)}
+
+## Gateway bookkeeping at the end of the run
+
+${Object.entries(report.gatewayStats)
+  .map(([key, value]) => `${key} ${int(value)}`)
+  .join(', ')}.
+`;
+};

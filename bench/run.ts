@@ -1,0 +1,424 @@
+// `npm run bench`: gateway vs a direct call vs a minimal proxy, plus bundle size, cold start and the HTTP
+// client choice. Prints a markdown report and writes it to BENCHMARKS.md. Timing never fails the run; a
+// wrong response, a crashed child or a failed build does.
+//
+// BENCH_SCALE=0.2 shrinks every request count (quick check); BENCH_PROFILE=1 runs the gateway with
+// --cpu-prof and writes its profile to bench/results/profiles; BENCH_GATEWAY_LOG_LEVEL=silent skips building
+// log lines.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
+import { bundleLambda } from '../scripts/bundle.ts';
+import { type BenchBundles, buildBenchBundles, CLIENTS, type ClientName } from './build.ts';
+import type { ClientRunResult } from './client-runner.ts';
+import type { ProbeResult } from './lambda-probe.ts';
+import { createTarget, type LoadResult, type LoadTarget, type RequestSpec, runLoad } from './load.ts';
+import { runOnce, ServerChild } from './processes.ts';
+import {
+  type BenchReport,
+  type ClientChoice,
+  type ColdStartRun,
+  checkTargets,
+  type PhaseResult,
+  renderReport,
+  TARGET_NAMES,
+  type TargetName,
+  type TargetPhase,
+} from './report.ts';
+import {
+  BENCH_EMBEDDING_MODEL,
+  BENCH_GATEWAY_KEY,
+  BENCH_MODEL,
+  benchGatewayConfig,
+  PROBE_MARKER,
+} from './shared.ts';
+import { concat, median, summarize } from './stats.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const scale = Number(process.env.BENCH_SCALE ?? 1);
+const count = (n: number) => Math.max(1, Math.round(n * (Number.isFinite(scale) && scale > 0 ? scale : 1)));
+const gatewayLogLevel = process.env.BENCH_GATEWAY_LOG_LEVEL ?? 'info';
+const profile = process.env.BENCH_PROFILE === '1';
+
+interface PhasePlan {
+  readonly title: string;
+  readonly concurrency: number;
+  readonly warmup: number;
+  readonly requests: number;
+  readonly rounds: number;
+  readonly spec: RequestSpec;
+}
+
+const chatBody = (stream: boolean) =>
+  JSON.stringify({
+    model: BENCH_MODEL,
+    messages: [
+      { role: 'system', content: 'You are a helpful assistant.' },
+      { role: 'user', content: 'Hello' },
+    ],
+    ...(stream ? { stream: true } : {}),
+  });
+const CHAT: RequestSpec = { path: '/v1/chat/completions', body: chatBody(false), stream: false };
+const CHAT_STREAM: RequestSpec = { path: '/v1/chat/completions', body: chatBody(true), stream: true };
+const EMBEDDINGS: RequestSpec = {
+  path: '/v1/embeddings',
+  body: JSON.stringify({ model: BENCH_EMBEDDING_MODEL, input: 'Hello' }),
+  stream: false,
+};
+
+const PHASES = {
+  c1: {
+    title: 'chat, concurrency 1',
+    concurrency: 1,
+    warmup: count(300),
+    requests: count(2000),
+    rounds: 4,
+    spec: CHAT,
+  },
+  c32: {
+    title: 'chat, concurrency 32',
+    concurrency: 32,
+    warmup: count(1000),
+    requests: count(10_000),
+    rounds: 4,
+    spec: CHAT,
+  },
+  stream: {
+    title: 'streamed chat, concurrency 1',
+    concurrency: 1,
+    warmup: count(20),
+    requests: count(300),
+    rounds: 3,
+    spec: CHAT_STREAM,
+  },
+} as const satisfies Record<string, PhasePlan>;
+const COLD_STARTS = 10;
+const CLIENT_SPAWNS = 10;
+const CLIENT_WARMUP = count(500);
+const CLIENT_REQUESTS = count(5000);
+
+const CLIENT_DESCRIPTIONS: Record<ClientName, string> = {
+  'node-http': 'node:http + keep-alive Agent',
+  undici: `undici ${readPackageVersion('undici')} request() + Agent`,
+  fetch: `global fetch (Node's built-in undici ${process.versions.undici ?? '?'})`,
+};
+
+function readPackageVersion(name: string): string {
+  const manifest = JSON.parse(readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8'));
+  return String(manifest.version);
+}
+
+const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
+
+const commitOf = (): string => {
+  try {
+    const hash = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: root,
+      encoding: 'utf8',
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'lambda', 'config'], {
+      cwd: root,
+      encoding: 'utf8',
+    }).trim();
+    return dirty === '' ? hash : `${hash} (lambda/ or config/ modified)`;
+  } catch {
+    return 'unknown';
+  }
+};
+
+const expectOk = (result: LoadResult, what: string) => {
+  if (result.failures.length > 0) {
+    throw new Error(`${what}: ${result.failures.length} failed request(s), first: ${result.failures[0]}`);
+  }
+};
+
+interface Servers {
+  readonly upstream: ServerChild;
+  readonly proxies: Readonly<Record<Exclude<TargetName, 'direct'>, ServerChild>>;
+}
+
+const cpuOf = async (server: ServerChild | undefined) =>
+  server === undefined ? 0 : (await server.cpu()).micros;
+
+const runPhase = async (
+  plan: PhasePlan,
+  targets: Readonly<Record<TargetName, LoadTarget>>,
+  servers: Servers,
+): Promise<PhaseResult> => {
+  log(`${plan.title}: warm-up ${plan.warmup} per target`);
+  for (const name of TARGET_NAMES)
+    expectOk(await runLoad(targets[name], plan.spec, plan.warmup, plan.concurrency), name);
+  const acc = Object.fromEntries(
+    TARGET_NAMES.map((name) => [
+      name,
+      {
+        results: [] as LoadResult[],
+        proxyCpu: 0,
+        upstreamCpu: 0,
+        clientCpu: 0,
+      },
+    ]),
+  ) as Record<
+    TargetName,
+    { results: LoadResult[]; proxyCpu: number; upstreamCpu: number; clientCpu: number }
+  >;
+  const perRound = Math.max(1, Math.round(plan.requests / plan.rounds));
+  for (let round = 0; round < plan.rounds; round++) {
+    for (let i = 0; i < TARGET_NAMES.length; i++) {
+      const name = TARGET_NAMES[(i + round) % TARGET_NAMES.length]!;
+      const proxy = name === 'direct' ? undefined : servers.proxies[name];
+      const [proxyBefore, upstreamBefore] = [await cpuOf(proxy), await cpuOf(servers.upstream)];
+      const clientBefore = process.cpuUsage();
+      const result = await runLoad(targets[name], plan.spec, perRound, plan.concurrency);
+      const client = process.cpuUsage(clientBefore);
+      const [proxyAfter, upstreamAfter] = [await cpuOf(proxy), await cpuOf(servers.upstream)];
+      expectOk(result, `${plan.title}, ${name}`);
+      const entry = acc[name];
+      entry.results.push(result);
+      entry.proxyCpu += proxyAfter - proxyBefore;
+      entry.upstreamCpu += upstreamAfter - upstreamBefore;
+      entry.clientCpu += client.user + client.system;
+    }
+    log(`${plan.title}: round ${round + 1}/${plan.rounds} done`);
+  }
+  const targetsResult = Object.fromEntries(
+    TARGET_NAMES.map((name): [TargetName, TargetPhase] => {
+      const { results, proxyCpu, upstreamCpu, clientCpu } = acc[name];
+      const reported = results.flatMap((result) => result.reportedOverheadMs);
+      return [
+        name,
+        {
+          requests: results.reduce((total, result) => total + result.requests, 0),
+          wallMs: results.reduce((total, result) => total + result.wallMs, 0),
+          latency: summarize(concat(results.map((result) => result.latencyMs))),
+          ttfb: summarize(concat(results.map((result) => result.ttfbMs))),
+          reads: summarize(concat(results.map((result) => result.reads))),
+          bodyBytes: results.at(-1)?.bodyBytes ?? 0,
+          proxyCpuMicros: name === 'direct' ? undefined : proxyCpu,
+          upstreamCpuMicros: upstreamCpu,
+          clientCpuMicros: clientCpu,
+          reportedOverhead: reported.length > 0 ? summarize(reported) : undefined,
+        },
+      ];
+    }),
+  ) as Record<TargetName, TargetPhase>;
+  return {
+    title: plan.title,
+    concurrency: plan.concurrency,
+    stream: plan.spec.stream,
+    targets: targetsResult,
+  };
+};
+
+const nsToMs = (ns: bigint) => Number(ns) / 1e6;
+
+const runColdStarts = async (
+  bundles: BenchBundles,
+  lambdaBundle: string,
+  upstreamOrigin: string,
+): Promise<{
+  health: ColdStartRun[];
+  chat: ColdStartRun[];
+  nodeBaselineMs: number[];
+  webGlobalsMs: number[];
+}> => {
+  const env = {
+    GATEWAY_CONFIG: JSON.stringify(benchGatewayConfig(upstreamOrigin)),
+    GATEWAY_DEV_KEY: BENCH_GATEWAY_KEY,
+    AWS_LAMBDA_FUNCTION_NAME: 'llm-gateway-bench',
+    AWS_REGION: 'eu-west-1',
+  };
+  const health: ColdStartRun[] = [];
+  const chat: ColdStartRun[] = [];
+  const nodeBaselineMs: number[] = [];
+  const webGlobalsMs: number[] = [];
+  // A bare process: when its first line runs, and what the first use of the web Request/Response/Headers
+  // globals costs (Node loads its internal undici lazily for them; the gateway core is built on them).
+  const baselineScript = [
+    'const start = process.hrtime.bigint();',
+    "new Headers({ a: 'b' }); new Request('http://127.0.0.1/', { method: 'POST', body: 'x' }); new Response('x');",
+    'const webGlobalsNs = process.hrtime.bigint() - start;',
+    `process.stdout.write(${JSON.stringify(PROBE_MARKER)} + JSON.stringify({ scriptStartNs: String(start), webGlobalsNs: String(webGlobalsNs) }) + '\\n');`,
+  ].join(' ');
+  for (let i = 0; i < COLD_STARTS; i++) {
+    const baseline = await runOnce<{ scriptStartNs: string; webGlobalsNs: string }>(['-e', baselineScript]);
+    nodeBaselineMs.push(nsToMs(BigInt(baseline.result.scriptStartNs) - baseline.spawnedAtNs));
+    webGlobalsMs.push(nsToMs(BigInt(baseline.result.webGlobalsNs)));
+    for (const kind of ['health', 'chat'] as const) {
+      const { spawnedAtNs, result } = await runOnce<ProbeResult>(
+        [bundles.children['lambda-probe'], lambdaBundle, kind],
+        env,
+      );
+      if (result.statusCode !== 200) {
+        throw new Error(`cold-start ${kind} invocation answered ${result.statusCode}: ${result.body}`);
+      }
+      if (kind === 'chat' && !result.body.includes('"usage"')) {
+        throw new Error(`cold-start chat invocation returned no completion: ${result.body}`);
+      }
+      const at = (value: string) => BigInt(value);
+      (kind === 'health' ? health : chat).push({
+        nodeBootMs: nsToMs(at(result.scriptStartNs) - spawnedAtNs),
+        importMs: nsToMs(at(result.importEndNs) - at(result.importStartNs)),
+        spawnToReadyMs: nsToMs(at(result.importEndNs) - spawnedAtNs),
+        invokeToFirstByteMs: nsToMs(at(result.firstByteNs) - at(result.importEndNs)),
+        spawnToFirstByteMs: nsToMs(at(result.firstByteNs) - spawnedAtNs),
+      });
+    }
+  }
+  return { health, chat, nodeBaselineMs, webGlobalsMs };
+};
+
+const runClientChoice = async (bundles: BenchBundles, upstreamOrigin: string): Promise<ClientChoice[]> => {
+  const runner = bundles.children['client-runner'];
+  const imports: Record<
+    ClientName,
+    { importMs: number[]; spawnToImportedMs: number[]; firstRequestMs: number[] }
+  > = {
+    'node-http': { importMs: [], spawnToImportedMs: [], firstRequestMs: [] },
+    undici: { importMs: [], spawnToImportedMs: [], firstRequestMs: [] },
+    fetch: { importMs: [], spawnToImportedMs: [], firstRequestMs: [] },
+  };
+  // Spawns take turns between clients, so page cache and CPU frequency treat them alike.
+  for (let i = 0; i < CLIENT_SPAWNS; i++) {
+    for (const name of CLIENTS) {
+      const { spawnedAtNs, result } = await runOnce<ClientRunResult>([
+        runner,
+        bundles.clients[name].file,
+        upstreamOrigin,
+        '0',
+        '0',
+      ]);
+      if (result.failures > 0) throw new Error(`client ${name}: its first request failed`);
+      imports[name].importMs.push(result.importMs);
+      imports[name].spawnToImportedMs.push(
+        nsToMs(BigInt(result.scriptStartNs) - spawnedAtNs) + result.importMs,
+      );
+      imports[name].firstRequestMs.push(result.firstRequestMs);
+    }
+  }
+  const choices: ClientChoice[] = [];
+  for (const name of CLIENTS) {
+    log(`client choice: ${name}, ${CLIENT_REQUESTS} sequential requests`);
+    const { result } = await runOnce<ClientRunResult>([
+      runner,
+      bundles.clients[name].file,
+      upstreamOrigin,
+      String(CLIENT_WARMUP),
+      String(CLIENT_REQUESTS),
+    ]);
+    if (result.failures > 0) throw new Error(`client ${name}: ${result.failures} failed request(s)`);
+    choices.push({
+      name,
+      description: CLIENT_DESCRIPTIONS[name],
+      bundleBytes: bundles.clients[name].bytes,
+      importMs: median(imports[name].importMs),
+      spawnToImportedMs: median(imports[name].spawnToImportedMs),
+      firstRequestMs: median(imports[name].firstRequestMs),
+      requests: result.requests,
+      cpuMicrosPerRequest: result.cpuMicros / result.requests,
+      latency: summarize(result.latenciesMs),
+    });
+  }
+  return choices;
+};
+
+const main = async (): Promise<void> => {
+  const startedAt = new Date();
+  const loadAverageAtStart = os.loadavg();
+  const started = process.hrtime.bigint();
+  const servers: ServerChild[] = [];
+  try {
+    log('bundling dist/lambda/index.mjs and the bench processes');
+    const lambda = await bundleLambda();
+    const bundles = await buildBenchBundles();
+
+    const upstream = await ServerChild.start('fake upstream', bundles.children['fake-upstream']);
+    servers.push(upstream);
+    const env = { BENCH_UPSTREAM_ORIGIN: upstream.origin, BENCH_GATEWAY_LOG_LEVEL: gatewayLogLevel };
+    const minimal = await ServerChild.start('minimal proxy', bundles.children['minimal-proxy'], env);
+    servers.push(minimal);
+    const profileDir = path.join(root, 'bench/results/profiles');
+    if (profile) mkdirSync(profileDir, { recursive: true });
+    const gateway = await ServerChild.start(
+      'gateway',
+      bundles.children['gateway-server'],
+      env,
+      profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    );
+    servers.push(gateway);
+    log(`fake upstream :${upstream.port}, minimal proxy :${minimal.port}, gateway :${gateway.port}`);
+
+    const targets: Record<TargetName, LoadTarget> = {
+      direct: createTarget('direct', upstream.origin),
+      'minimal proxy': createTarget('minimal proxy', minimal.origin),
+      gateway: createTarget('gateway', gateway.origin, { authorization: `Bearer ${BENCH_GATEWAY_KEY}` }),
+    };
+    for (const name of TARGET_NAMES) {
+      for (const spec of [CHAT, CHAT_STREAM, EMBEDDINGS]) {
+        expectOk(await runLoad(targets[name], spec, 2, 1), `smoke test ${name} ${spec.path}`);
+      }
+    }
+
+    const proxies = { 'minimal proxy': minimal, gateway };
+    const c1 = await runPhase(PHASES.c1, targets, { upstream, proxies });
+    const c32 = await runPhase(PHASES.c32, targets, { upstream, proxies });
+    const stream = await runPhase(PHASES.stream, targets, { upstream, proxies });
+    const gatewayStats = await gateway.stats();
+    for (const target of Object.values(targets)) target.agent.destroy();
+
+    log(`cold start: ${COLD_STARTS} × (bare node, GET /health, POST chat)`);
+    const coldStart = await runColdStarts(bundles, lambda.outfile, upstream.origin);
+    log(`client choice: ${CLIENT_SPAWNS} fresh imports of each client`);
+    const clients = await runClientChoice(bundles, upstream.origin);
+    for (const server of servers) server.assertAlive();
+
+    const report: BenchReport = {
+      startedAt,
+      loadAverage: { start: loadAverageAtStart, end: os.loadavg() },
+      durationS: Number(process.hrtime.bigint() - started) / 1e9,
+      commit: commitOf(),
+      plan: {
+        'concurrency-1 requests': PHASES.c1.requests,
+        'concurrency-32 requests': PHASES.c32.requests,
+        streams: PHASES.stream.requests,
+        'cold starts': COLD_STARTS,
+        'client requests': CLIENT_REQUESTS,
+      },
+      gatewayLogLevel,
+      phases: { c1, c32, stream },
+      bundle: {
+        bytes: lambda.bytes,
+        gzipBytes: gzipSync(readFileSync(lambda.outfile)).byteLength,
+        byPackage: lambda.byPackage,
+      },
+      nodeBaselineMs: coldStart.nodeBaselineMs,
+      webGlobalsMs: coldStart.webGlobalsMs,
+      profiled: profile,
+      coldStart: { health: coldStart.health, chat: coldStart.chat },
+      clients,
+      gatewayStats,
+    };
+    const markdown = renderReport(report);
+    process.stdout.write(markdown);
+    writeFileSync(path.join(root, 'BENCHMARKS.md'), markdown);
+    const missed = checkTargets(report).filter((check) => !check.ok);
+    log(
+      `wrote BENCHMARKS.md in ${report.durationS.toFixed(0)} s; budget: ${missed.length === 0 ? 'all met' : `${missed.length} not met (${missed.map((check) => check.name).join('; ')})`}`,
+    );
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
+    if (profile) log('gateway CPU profile written to bench/results/profiles/');
+  }
+};
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(
+    `[bench] failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
+  process.exitCode = 1;
+}
