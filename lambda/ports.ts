@@ -36,11 +36,25 @@ export interface UpstreamRequest {
   readonly signal: AbortSignal;
 }
 
+/**
+ * An upstream body: a web ReadableStream, or something lighter with the same reader shape (creating a
+ * web stream costs ~25 µs per request on Node 20, ~6 µs on Node 24).
+ */
+export type UpstreamBody = ReadableStream<Uint8Array> | LightUpstreamBody;
+export interface LightUpstreamBody {
+  getReader(): UpstreamBodyReader;
+  cancel(reason?: unknown): Promise<void>;
+}
+export interface UpstreamBodyReader {
+  read(): Promise<{ done: false; value: Uint8Array } | { done: true; value?: undefined }>;
+  cancel(reason?: unknown): Promise<void>;
+}
+
 export interface UpstreamResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   /** The body as it arrives. Cancelling it releases the connection. */
-  readonly body: ReadableStream<Uint8Array>;
+  readonly body: UpstreamBody;
 }
 
 /** Why an upstream call failed before it produced a response. */

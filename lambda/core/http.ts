@@ -19,10 +19,18 @@ export const parseRetryAfter = (value: string | undefined, now: number): number 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 };
 
-/** Reads a request body, refusing it as soon as it passes `limit` bytes (declared or actual). */
-export const readBodyWithLimit = async (request: Request, limit: number): Promise<Uint8Array> => {
+/** Reads a request body (or takes the bytes the entry point read), refusing it past `limit` bytes (declared or actual). */
+export const readBodyWithLimit = async (
+  request: Request,
+  limit: number,
+  preRead?: Uint8Array,
+): Promise<Uint8Array> => {
   const declared = request.headers.get('content-length');
   if (declared !== null && Number(declared) > limit) throw payloadTooLarge(limit);
+  if (preRead !== undefined) {
+    if (preRead.byteLength > limit) throw payloadTooLarge(limit);
+    return preRead;
+  }
   if (request.body === null) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];

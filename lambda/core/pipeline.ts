@@ -63,11 +63,19 @@ export interface GatewayDeps {
 export interface RequestContext {
   /** Aborts when the client goes away. */
   readonly signal?: AbortSignal;
+  /**
+   * The request body, when the entry point already holds its bytes (a Lambda event, a body the local
+   * server read). The core then reads these instead of `request.body`: building a web Request around a
+   * body costs tens of microseconds per request on Node 20.
+   */
+  readonly body?: Uint8Array;
 }
 
 export interface Gateway {
   handle(request: Request, context?: RequestContext): Promise<Response>;
   readonly breakers: CircuitBreakers;
+  /** Entry points that read the body themselves stop reading past this many bytes. */
+  readonly maxBodyBytes: number;
 }
 
 /** Headers a client may send that the upstream should see; everything else (the gateway key first) stays here. */
@@ -504,7 +512,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       const expected = endpoint.body === BodyKind.multipart ? 'multipart/form-data' : 'application/json';
       const contentType = request.headers.get('content-type');
       if (mediaType(contentType) !== expected) throw unsupportedMediaType(contentType, expected);
-      const rawBody = await readBodyWithLimit(request, config.limits.maxBodyBytes);
+      const rawBody = await readBodyWithLimit(request, config.limits.maxBodyBytes, context.body);
       const { model, json } = await readModel(request, endpoint, rawBody);
       trace.model = model;
       const route = routes.resolve(model);
@@ -549,7 +557,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     return response;
   };
 
-  return { handle, breakers };
+  return { handle, breakers, maxBodyBytes: config.limits.maxBodyBytes };
 };
 
 const failureToError = (

@@ -1,5 +1,5 @@
 // The client-facing body of a proxied response: upstream bytes passed on as they arrive, never buffered whole.
-import { RequestOutcome, type RequestOutcomeKind, type TokenUsage } from '../ports.ts';
+import { RequestOutcome, type RequestOutcomeKind, type TokenUsage, type UpstreamBody } from '../ports.ts';
 import { serverError, toErrorBody } from './errors.ts';
 import { createSseRelay, formatSseError, SSE_HEARTBEAT } from './sse.ts';
 import { usageFromJsonTail } from './usage.ts';
@@ -8,7 +8,6 @@ const encoder = new TextEncoder();
 const HEARTBEAT_BYTES = encoder.encode(SSE_HEARTBEAT);
 /** OpenAI puts `usage` last; this much of a JSON body's end is kept to find it. */
 const JSON_TAIL_BYTES = 16 * 1024;
-const TIMED_OUT = Symbol('timed out');
 
 export interface RelayEnd {
   readonly outcome: RequestOutcomeKind;
@@ -18,7 +17,7 @@ export interface RelayEnd {
 }
 
 export interface RelayOptions {
-  readonly upstream: ReadableStream<Uint8Array>;
+  readonly upstream: UpstreamBody;
   readonly sse: boolean;
   /** The stream must end with `[DONE]`; a clean end without it counts as an upstream failure. */
   readonly sseEndsWithDone: boolean;
@@ -34,14 +33,6 @@ export interface RelayOptions {
   /** Called once, when the body ended for any reason. */
   readonly onEnd: (end: RelayEnd) => void;
 }
-
-const raceTimeout = <T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> => {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(resolve, ms, TIMED_OUT);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-};
 
 /**
  * Builds the response body. Pull-based with no read-ahead (highWaterMark 0): a chunk is read from
@@ -62,13 +53,17 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
   const tail: Uint8Array[] = [];
   let tailBytes = 0;
   let firstByteAt: number | undefined;
-  let lastByteAt = options.now();
-  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+  /** When the current wait for upstream bytes began; only time spent waiting counts as silence. */
+  let waitingSince = 0;
+  let reading = false;
   let ended = false;
+  let silenceTimer: NodeJS.Timeout | undefined;
+  let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
 
   const end = (outcome: RequestOutcomeKind) => {
     if (ended) return;
     ended = true;
+    clearTimeout(silenceTimer);
     options.onEnd({ outcome, usage, firstByteAt });
   };
 
@@ -88,6 +83,24 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
     }
   };
 
+  // One timer per stream, re-armed rather than re-created: it sends heartbeats (SSE) and enforces the
+  // idle timeout. A client that is slow to read is backpressure, not upstream silence.
+  // A timer that fires while no read is pending lapses; the next read re-arms it, so an abandoned body
+  // leaves no timer behind.
+  const onSilence = () => {
+    if (ended || !reading || stream === undefined) return;
+    if (options.now() - waitingSince >= options.idleTimeoutMs) {
+      options.abortUpstream('idle timeout');
+      fail(stream, RequestOutcome.timeout);
+      return;
+    }
+    if (options.sse) stream.enqueue(HEARTBEAT_BYTES);
+    silenceTimer?.refresh();
+  };
+  const silenceMs = options.sse
+    ? Math.min(options.heartbeatMs, options.idleTimeoutMs)
+    : options.idleTimeoutMs;
+
   const keepTail = (chunk: Uint8Array) => {
     tail.push(chunk);
     tailBytes += chunk.byteLength;
@@ -99,30 +112,22 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
+        stream ??= controller;
         for (;;) {
-          if (pending === undefined) {
-            pending = reader.read();
-            pending.catch(() => {}); // a read failing after the client left must not become an unhandled rejection
-          }
-          let result: ReadableStreamReadResult<Uint8Array> | typeof TIMED_OUT;
+          reading = true;
+          waitingSince = options.now();
+          if (silenceTimer === undefined) silenceTimer = setTimeout(onSilence, silenceMs);
+          else silenceTimer.refresh();
+          let result: Awaited<ReturnType<typeof reader.read>>;
           try {
-            result = await raceTimeout(pending, options.sse ? options.heartbeatMs : options.idleTimeoutMs);
+            result = await reader.read();
           } catch {
-            if (ended) return;
-            fail(controller, RequestOutcome.upstreamError);
+            reading = false;
+            if (!ended) fail(controller, RequestOutcome.upstreamError);
             return;
           }
+          reading = false;
           if (ended) return;
-          if (result === TIMED_OUT) {
-            if (options.now() - lastByteAt >= options.idleTimeoutMs) {
-              options.abortUpstream('idle timeout');
-              fail(controller, RequestOutcome.timeout);
-              return;
-            }
-            controller.enqueue(HEARTBEAT_BYTES);
-            return;
-          }
-          pending = undefined;
           if (result.done) {
             if (sseRelay !== undefined) {
               const rest = sseRelay.push(decoder.decode());
@@ -139,8 +144,7 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
             return;
           }
           const chunk = result.value;
-          lastByteAt = options.now();
-          firstByteAt ??= lastByteAt;
+          firstByteAt ??= options.now();
           if (sseRelay === undefined) {
             if (options.jsonUsage) keepTail(chunk);
             controller.enqueue(chunk);

@@ -46,20 +46,30 @@ export const usageFromPayload = (payload: unknown): TokenUsage | undefined => {
   );
 };
 
-// The last unescaped `"usage": {` with at most one level of nested objects inside (the `*_details` objects).
-const USAGE_OBJECT = /(?<!\\)"usage"\s*:\s*(\{(?:[^{}"]|"(?:[^"\\]|\\.)*"|\{[^{}]*\})*\})/g;
+// A `"usage": {…}` object with at most one level of nested objects inside (the `*_details` objects),
+// matched only where it starts (sticky).
+const USAGE_OBJECT = /"usage"\s*:\s*(\{(?:[^{}"]|"(?:[^"\\]|\\.)*"|\{[^{}]*\})*\})/y;
 
 /**
  * Finds the usage object in the tail of a JSON response without parsing the whole body: OpenAI puts
  * `usage` after the (possibly huge) choices or embeddings, so the tail is enough and the cost stays flat.
+ * Candidates are tried from the end; one inside a string (its quote escaped) is skipped.
  */
 export const usageFromJsonTail = (tail: string): TokenUsage | undefined => {
-  let last: string | undefined;
-  for (const match of tail.matchAll(USAGE_OBJECT)) last = match[1];
-  if (last === undefined) return undefined;
-  try {
-    return usageFromOpenAI(JSON.parse(last));
-  } catch {
-    return undefined;
+  for (
+    let at = tail.lastIndexOf('"usage"');
+    at >= 0;
+    at = at === 0 ? -1 : tail.lastIndexOf('"usage"', at - 1)
+  ) {
+    if (at > 0 && tail.charCodeAt(at - 1) === 0x5c /* \ */) continue;
+    USAGE_OBJECT.lastIndex = at;
+    const match = USAGE_OBJECT.exec(tail);
+    if (match?.[1] === undefined) continue;
+    try {
+      return usageFromOpenAI(JSON.parse(match[1]));
+    } catch {
+      return undefined;
+    }
   }
+  return undefined;
 };

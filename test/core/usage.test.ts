@@ -76,7 +76,19 @@ describe('usageFromJsonTail', () => {
     });
   });
 
-  it('returns undefined when there is no usage', () => {
-    expect(usageFromJsonTail('{"id":"x","choices":[]}')).toBeUndefined();
+  it.each([['{"id":"x","choices":[]}'], ['"usage": null}'], ['"usage": 5, "x": {"usage": "none"}']])(
+    'returns undefined when %j has no usage object',
+    (tail) => {
+      expect(usageFromJsonTail(tail)).toBeUndefined();
+    },
+  );
+
+  it('skips a candidate that is not an object and finds an earlier real one', () => {
+    expect(usageFromJsonTail('{"usage":{"prompt_tokens":4},"meta":{"usage":null}}')).toEqual({
+      inputTokens: 4,
+      cachedInputTokens: 0,
+      outputTokens: 0,
+      reasoningTokens: 0,
+    });
   });
 });

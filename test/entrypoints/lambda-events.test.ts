@@ -13,12 +13,12 @@ describe('toWebRequest with a REST API (v1) event', () => {
     });
 
     // Act
-    const request = toWebRequest(event);
+    const { request, body } = toWebRequest(event);
 
     // Assess
     expect(request.method).toBe('POST');
     expect(request.url).toBe('https://api.example.com/v1/chat/completions');
-    expect(await request.text()).toBe(CHAT_BODY);
+    expect(Buffer.from(body!).toString('utf8')).toBe(CHAT_BODY);
   });
 
   it('keeps every value of a repeated header and of a repeated query parameter', () => {
@@ -32,7 +32,7 @@ describe('toWebRequest with a REST API (v1) event', () => {
     });
 
     // Act
-    const request = toWebRequest(event);
+    const { request } = toWebRequest(event);
 
     // Assess
     expect(request.headers.get('accept')).toBe('application/json, text/event-stream');
@@ -53,7 +53,7 @@ describe('toWebRequest with a REST API (v1) event', () => {
     });
 
     // Act
-    const request = toWebRequest(event);
+    const { request } = toWebRequest(event);
 
     // Assess
     expect(request.headers.get('authorization')).toBe('Bearer sk-gw-1');
@@ -65,7 +65,7 @@ describe('toWebRequest with a REST API (v1) event', () => {
     const event = restEvent({ method: 'GET', path: '/models', domainName: 'gw.example.org' });
 
     // Act
-    const request = toWebRequest(event);
+    const { request } = toWebRequest(event);
 
     // Assess
     expect(request.url).toBe('https://gw.example.org/v1/models');
@@ -82,10 +82,10 @@ describe('toWebRequest with a REST API (v1) event', () => {
     });
 
     // Act
-    const request = toWebRequest(event);
+    const { body } = toWebRequest(event);
 
     // Assess
-    expect(Buffer.from(await request.arrayBuffer())).toEqual(bytes);
+    expect(Buffer.from(body!)).toEqual(bytes);
   });
 
   it('drops a body sent with GET, which a web Request cannot carry', async () => {
@@ -93,9 +93,10 @@ describe('toWebRequest with a REST API (v1) event', () => {
     const event = restEvent({ method: 'GET', path: '/models', body: 'ignored' });
 
     // Act
-    const request = toWebRequest(event);
+    const { request, body } = toWebRequest(event);
 
     // Assess
+    expect(body).toBeUndefined();
     expect(request.body).toBeNull();
   });
 });
@@ -111,7 +112,7 @@ describe('toWebRequest with a Function URL (v2) event', () => {
     });
 
     // Act
-    const request = toWebRequest(event);
+    const { request, body } = toWebRequest(event);
 
     // Assess
     expect(request.method).toBe('POST');
@@ -119,7 +120,7 @@ describe('toWebRequest with a Function URL (v2) event', () => {
       'https://urlid.lambda-url.eu-west-1.on.aws/v1/chat/completions?api-version=2024-10-21&x=%2Fy',
     );
     expect(request.headers.get('content-type')).toBe('application/json');
-    expect(await request.text()).toBe(CHAT_BODY);
+    expect(Buffer.from(body!).toString('utf8')).toBe(CHAT_BODY);
   });
 
   it('joins the cookies array into one Cookie header', () => {
@@ -127,7 +128,7 @@ describe('toWebRequest with a Function URL (v2) event', () => {
     const event = functionUrlEvent({ method: 'GET', rawPath: '/v1/models', cookies: ['a=1', 'b=two'] });
 
     // Act
-    const request = toWebRequest(event);
+    const { request } = toWebRequest(event);
 
     // Assess
     expect(request.headers.get('cookie')).toBe('a=1; b=two');
@@ -138,7 +139,7 @@ describe('toWebRequest with a Function URL (v2) event', () => {
     const event = functionUrlEvent({ method: 'GET', rawPath: '/v1/models', domainName: 'fn.example.org' });
 
     // Act
-    const request = toWebRequest(event);
+    const { request } = toWebRequest(event);
 
     // Assess
     expect(request.url).toBe('https://fn.example.org/v1/models');
@@ -155,10 +156,10 @@ describe('toWebRequest with a Function URL (v2) event', () => {
     });
 
     // Act
-    const request = toWebRequest(event);
+    const { body } = toWebRequest(event);
 
     // Assess
-    expect(Buffer.from(await request.arrayBuffer())).toEqual(bytes);
+    expect(Buffer.from(body!)).toEqual(bytes);
   });
 });
 
@@ -171,7 +172,7 @@ describe('toWebRequest with header values outside Latin-1', () => {
       headers: { 'x-title': 'Zażółć app' },
     });
     // Act
-    const request = toWebRequest(event);
+    const { request } = toWebRequest(event);
     // Assess
     expect(Buffer.from(request.headers.get('x-title')!, 'latin1').toString('utf8')).toBe('Zażółć app');
   });

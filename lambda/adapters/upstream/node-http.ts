@@ -1,7 +1,13 @@
 // Upstream over node:http/https with keep-alive pools (chosen over undici: see docs/decisions/001).
 import http from 'node:http';
 import https from 'node:https';
-import type { Upstream, UpstreamRequest, UpstreamResponse } from '../../ports.ts';
+import type {
+  LightUpstreamBody,
+  Upstream,
+  UpstreamBodyReader,
+  UpstreamRequest,
+  UpstreamResponse,
+} from '../../ports.ts';
 import { UpstreamError, UpstreamFailure } from '../../ports.ts';
 
 export interface NodeHttpUpstreamOptions {
@@ -27,52 +33,79 @@ const flattenHeaders = (headers: http.IncomingHttpHeaders): Record<string, strin
   return flat;
 };
 
-/** A web stream over the response that reads from the socket only as fast as it is consumed. */
-const bodyStream = (
-  response: http.IncomingMessage,
-  request: http.ClientRequest,
-): ReadableStream<Uint8Array> => {
-  // Socket events may still fire after the consumer cancelled: the controller must not be touched then.
-  let open = true;
-  return new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        const failWith = (error: UpstreamError) => {
-          if (!open) return;
-          open = false;
-          controller.error(error);
-        };
-        response.on('data', (chunk: Buffer) => {
-          if (!open) return;
-          controller.enqueue(chunk);
-          if ((controller.desiredSize ?? 0) <= 0) response.pause();
-        });
-        response.on('end', () => {
-          if (!open) return;
-          open = false;
-          controller.close();
-        });
-        response.on('close', () => {
-          // A socket closed before the message completed is a reset, not a clean end.
-          if (!response.complete)
-            failWith(new UpstreamError(UpstreamFailure.reset, 'upstream closed the connection mid-response'));
-        });
-        response.on('error', (error) =>
-          failWith(new UpstreamError(UpstreamFailure.reset, error.message, { cause: error })),
-        );
-      },
-      pull() {
-        response.resume();
-      },
-      cancel() {
-        open = false;
-        request.destroy();
-        response.destroy();
-      },
-    },
-    { highWaterMark: 1 },
-  );
-};
+type ReadResult = Awaited<ReturnType<UpstreamBodyReader['read']>>;
+const DONE: ReadResult = { done: true, value: undefined };
+
+/**
+ * The response body as a reader, without a web stream: it reads from the socket only as fast as it is
+ * consumed (the response is paused while a chunk waits), and cancelling destroys the request.
+ */
+class IncomingBody implements LightUpstreamBody, UpstreamBodyReader {
+  private readonly queue: Buffer[] = [];
+  private waiter: { resolve: (result: ReadResult) => void; reject: (error: unknown) => void } | undefined;
+  private finished = false;
+  private failure: UpstreamError | undefined;
+
+  constructor(
+    private readonly response: http.IncomingMessage,
+    private readonly request: http.ClientRequest,
+  ) {
+    response.on('data', (chunk: Buffer) => {
+      const waiter = this.waiter;
+      if (waiter !== undefined) {
+        this.waiter = undefined;
+        waiter.resolve({ done: false, value: chunk });
+        return;
+      }
+      this.queue.push(chunk);
+      response.pause();
+    });
+    response.on('end', () => this.settle());
+    response.on('close', () => {
+      // A socket closed before the message completed is a reset, not a clean end.
+      if (!response.complete)
+        this.settle(new UpstreamError(UpstreamFailure.reset, 'upstream closed the connection mid-response'));
+    });
+    response.on('error', (error) =>
+      this.settle(new UpstreamError(UpstreamFailure.reset, error.message, { cause: error })),
+    );
+  }
+
+  private settle(failure?: UpstreamError): void {
+    if (this.finished || this.failure !== undefined) return;
+    if (failure === undefined) this.finished = true;
+    else this.failure = failure;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    if (waiter === undefined) return;
+    if (failure === undefined) waiter.resolve(DONE);
+    else waiter.reject(failure);
+  }
+
+  getReader(): UpstreamBodyReader {
+    return this;
+  }
+
+  read(): Promise<ReadResult> {
+    const chunk = this.queue.shift();
+    if (chunk !== undefined) {
+      if (this.queue.length === 0) this.response.resume();
+      return Promise.resolve({ done: false, value: chunk });
+    }
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.finished) return Promise.resolve(DONE);
+    return new Promise((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  async cancel(): Promise<void> {
+    this.queue.length = 0;
+    this.settle();
+    this.request.destroy();
+    this.response.destroy();
+  }
+}
 
 export const createNodeHttpUpstream = (
   options: NodeHttpUpstreamOptions = {},
@@ -156,7 +189,7 @@ export const createNodeHttpUpstream = (
         resolve({
           status: response.statusCode ?? 502,
           headers: flattenHeaders(response.headers),
-          body: bodyStream(response, request),
+          body: new IncomingBody(response, request),
         });
       });
       request.on('error', (error: NodeJS.ErrnoException) => {

@@ -16,7 +16,13 @@ const isV2 = (event: GatewayEvent): event is APIGatewayProxyEventV2 =>
 const bodyOf = (body: string | null | undefined, base64: boolean): Buffer | undefined =>
   body === null || body === undefined ? undefined : Buffer.from(body, base64 ? 'base64' : 'utf8');
 
-export const toWebRequest = (event: GatewayEvent): Request => {
+export interface GatewayInput {
+  /** The request line and headers; the body travels beside it (see RequestContext.body). */
+  readonly request: Request;
+  readonly body: Uint8Array | undefined;
+}
+
+export const toWebRequest = (event: GatewayEvent): GatewayInput => {
   const headers = new Headers();
   let method: string;
   let url: string;
@@ -48,5 +54,5 @@ export const toWebRequest = (event: GatewayEvent): Request => {
     body = bodyOf(event.body, event.isBase64Encoded);
   }
   const hasBody = body !== undefined && method !== 'GET' && method !== 'HEAD';
-  return new Request(url, { method, headers, body: hasBody ? (body as Uint8Array<ArrayBuffer>) : undefined });
+  return { request: new Request(url, { method, headers }), body: hasBody ? body : undefined };
 };

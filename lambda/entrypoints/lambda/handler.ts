@@ -5,7 +5,7 @@ import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import { invalidRequest, toErrorBody } from '../../core/errors.ts';
 import type { Gateway } from '../../core/pipeline.ts';
-import { type GatewayEvent, toWebRequest } from './events.ts';
+import { type GatewayEvent, type GatewayInput, toWebRequest } from './events.ts';
 import { flushPadding } from './flush.ts';
 
 export interface LambdaHandlerOptions {
@@ -24,9 +24,9 @@ export interface StreamingResult {
 export const createLambdaHandler = (gateway: Gateway, options: LambdaHandlerOptions) =>
   middy(
     async (event: GatewayEvent): Promise<StreamingResult> => {
-      let request: Request;
+      let input: GatewayInput;
       try {
-        request = toWebRequest(event);
+        input = toWebRequest(event);
       } catch {
         // Only a malformed event (e.g. an invalid Host header) gets here; the core handles everything else.
         const requestId = crypto.randomUUID();
@@ -37,7 +37,7 @@ export const createLambdaHandler = (gateway: Gateway, options: LambdaHandlerOpti
           body: JSON.stringify(toErrorBody(error, requestId)),
         };
       }
-      const response = await gateway.handle(request);
+      const response = await gateway.handle(input.request, { body: input.body });
       const headers: Record<string, string> = {};
       response.headers.forEach((value, name) => {
         headers[name] = value;

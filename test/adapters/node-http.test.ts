@@ -1,0 +1,110 @@
+// The node:http upstream adapter against a fake upstream on loopback.
+import { createNodeHttpUpstream } from '../../lambda/adapters/upstream/node-http.ts';
+import { UpstreamError } from '../../lambda/ports.ts';
+import {
+  type FakeUpstream,
+  replyChat,
+  sleep,
+  startFakeUpstream,
+  streamChat,
+} from '../fixtures/fake-upstream.ts';
+
+const upstreamClient = createNodeHttpUpstream();
+let fake: FakeUpstream;
+
+beforeAll(async () => {
+  fake = await startFakeUpstream();
+});
+afterAll(async () => {
+  upstreamClient.close();
+  await fake.close();
+});
+
+const send = (
+  url: string,
+  timeouts: { connectMs?: number; firstByteMs?: number } = {},
+  signal = new AbortController().signal,
+) =>
+  upstreamClient.send({
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: new TextEncoder().encode('{"model":"m","stream":true}'),
+    connectTimeoutMs: timeouts.connectMs ?? 1_000,
+    firstByteTimeoutMs: timeouts.firstByteMs ?? 1_000,
+    signal,
+  });
+
+const readAll = async (body: Awaited<ReturnType<typeof send>>['body']) => {
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  for (;;) {
+    const result = await reader.read();
+    if (result.done) return Buffer.concat(chunks).toString();
+    chunks.push(result.value);
+  }
+};
+
+describe('createNodeHttpUpstream', () => {
+  it('returns status, lower-case headers and the whole body', async () => {
+    fake.setBehaviour(replyChat('adapter'));
+    const response = await send(`${fake.baseUrl}/chat/completions`);
+    expect(response.status).toBe(200);
+    expect(response.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(await readAll(response.body)).choices[0].message.content).toBe('adapter');
+    expect(fake.requests.at(-1)?.headers['content-length']).toBe('27');
+  });
+
+  it('delivers every chunk of a stream that is read slowly (chunks wait, none is lost)', async () => {
+    fake.setBehaviour(streamChat({ pieces: Array.from({ length: 30 }, (_, i) => `p${i} `) }));
+    const response = await send(`${fake.baseUrl}/chat/completions`);
+    const reader = response.body.getReader();
+    let text = '';
+    for (;;) {
+      await sleep(2);
+      const result = await reader.read();
+      if (result.done) break;
+      text += Buffer.from(result.value).toString();
+    }
+    for (let i = 0; i < 30; i++) expect(text).toContain(`"content":"p${i} "`);
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+  });
+
+  it('rejects a read with a reset when the upstream drops the connection mid-body', async () => {
+    fake.setBehaviour(streamChat({ pieces: ['a', 'b', 'c'], gapMs: 20, resetAfter: 1 }));
+    const response = await send(`${fake.baseUrl}/chat/completions`);
+    await expect(readAll(response.body)).rejects.toMatchObject({ name: 'UpstreamError', kind: 'reset' });
+  });
+
+  it('cancelling the body closes the upstream connection', async () => {
+    fake.setBehaviour(streamChat({ pieces: Array.from({ length: 100 }, () => 'x'), gapMs: 20 }));
+    const response = await send(`${fake.baseUrl}/chat/completions`);
+    await response.body.getReader().read();
+    await response.body.cancel();
+    expect(await fake.requests.at(-1)?.abortedByGateway).toBe(true);
+  });
+
+  it('fails with kind "connect" when nothing listens', async () => {
+    const error = await send('http://127.0.0.1:1/v1/chat/completions').catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect((error as UpstreamError).kind).toBe('connect');
+  });
+
+  it('fails with kind "timeout" when the headers come later than the first-byte timeout', async () => {
+    fake.setBehaviour(streamChat({ pieces: ['late'], firstByteDelayMs: 500 }));
+    const error = await send(`${fake.baseUrl}/chat/completions`, { firstByteMs: 100 }).catch(
+      (thrown: unknown) => thrown,
+    );
+    expect((error as UpstreamError).kind).toBe('timeout');
+    expect(await fake.requests.at(-1)?.abortedByGateway).toBe(true);
+  });
+
+  it('fails with kind "aborted" when the gateway aborts before the answer', async () => {
+    fake.setBehaviour(streamChat({ pieces: ['late'], firstByteDelayMs: 500 }));
+    const controller = new AbortController();
+    const pending = send(`${fake.baseUrl}/chat/completions`, {}, controller.signal);
+    await sleep(50);
+    controller.abort();
+    await expect(pending).rejects.toMatchObject({ kind: 'aborted' });
+  });
+});
