@@ -283,7 +283,7 @@ machine below and move by a few tens of percent between runs: compare rows of th
 - Commit: ${report.commit}
 - Machine: ${cpus[0]?.model ?? 'unknown CPU'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB RAM, ${os.platform()} ${os.release()} (${os.arch()})
 - Load average (1/5/15 min) at start ${report.loadAverage.start.map((value) => value.toFixed(2)).join(' / ')}, at end ${report.loadAverage.end.map((value) => value.toFixed(2)).join(' / ')} (the bench itself loads the machine)
-- Node ${process.version} (Lambda runs Node 24: absolute numbers there differ)${report.profiled ? '\n- **The gateway ran under `--cpu-prof` (BENCH_PROFILE=1): its latency, CPU and throughput are inflated.**' : ''}
+- Node ${process.version}${process.versions.node.startsWith('24.') ? " (the Lambda runtime's major)" : ' (Lambda runs Node 24: `npm run bench:node24` runs this bench on it and writes BENCHMARKS-node24.md)'}${report.profiled ? '\n- **The gateway ran under `--cpu-prof` (BENCH_PROFILE=1): its latency, CPU and throughput are inflated.**' : ''}
 - Plan: ${plan}
 
 ## Budget (DESIGN.md, "Performance budget")

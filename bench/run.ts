@@ -42,6 +42,8 @@ const scale = Number(process.env.BENCH_SCALE ?? 1);
 const count = (n: number) => Math.max(1, Math.round(n * (Number.isFinite(scale) && scale > 0 ? scale : 1)));
 const gatewayLogLevel = process.env.BENCH_GATEWAY_LOG_LEVEL ?? 'info';
 const profile = process.env.BENCH_PROFILE === '1';
+/** `npm run bench:node24` writes BENCHMARKS-node24.md: the same bench on the Lambda runtime's Node major. */
+const outFile = process.env.BENCH_OUT ?? 'BENCHMARKS.md';
 
 interface PhasePlan {
   readonly title: string;
@@ -403,10 +405,10 @@ const main = async (): Promise<void> => {
     };
     const markdown = renderReport(report);
     process.stdout.write(markdown);
-    writeFileSync(path.join(root, 'BENCHMARKS.md'), markdown);
+    writeFileSync(path.join(root, outFile), markdown);
     const missed = checkTargets(report).filter((check) => !check.ok);
     log(
-      `wrote BENCHMARKS.md in ${report.durationS.toFixed(0)} s; budget: ${missed.length === 0 ? 'all met' : `${missed.length} not met (${missed.map((check) => check.name).join('; ')})`}`,
+      `wrote ${outFile} in ${report.durationS.toFixed(0)} s; budget: ${missed.length === 0 ? 'all met' : `${missed.length} not met (${missed.map((check) => check.name).join('; ')})`}`,
     );
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
