@@ -84,6 +84,30 @@ describe('createNodeHttpUpstream', () => {
     expect(await fake.requests.at(-1)?.abortedByGateway).toBe(true);
   });
 
+  it('sends once more on a fresh socket when a kept-alive socket turns out to be closed', async () => {
+    // Prepare: the upstream drops any connection that already served a request, as one whose idle
+    // keep-alive timeout ran out would
+    const served = new WeakSet<object>();
+    fake.setBehaviour((request, response) => {
+      const socket = response.socket!;
+      if (served.has(socket)) {
+        socket.destroy();
+        return;
+      }
+      served.add(socket);
+      return replyChat('fresh socket')(request, response);
+    });
+    const before = fake.requests.length;
+    // Act
+    const first = await send(`${fake.baseUrl}/chat/completions`);
+    await readAll(first.body);
+    const second = await send(`${fake.baseUrl}/chat/completions`);
+    // Assess
+    expect(second.status).toBe(200);
+    expect(JSON.parse(await readAll(second.body)).choices[0].message.content).toBe('fresh socket');
+    expect(fake.requests.length - before).toBe(3);
+  });
+
   it('fails with kind "connect" when nothing listens', async () => {
     const error = await send('http://127.0.0.1:1/v1/chat/completions').catch((thrown: unknown) => thrown);
     expect(error).toBeInstanceOf(UpstreamError);

@@ -118,7 +118,7 @@ export const createNodeHttpUpstream = (
   const httpAgent = new http.Agent(agentOptions);
   const httpsAgent = new https.Agent(agentOptions);
 
-  const send = (upstreamRequest: UpstreamRequest): Promise<UpstreamResponse> =>
+  const send = (upstreamRequest: UpstreamRequest, retryStaleSocket = true): Promise<UpstreamResponse> =>
     new Promise((resolve, reject) => {
       const { signal } = upstreamRequest;
       if (signal.aborted) {
@@ -142,6 +142,7 @@ export const createNodeHttpUpstream = (
       };
       const fail = (error: UpstreamError) => {
         clearTimers();
+        signal.removeEventListener('abort', onAbort);
         if (!settled) {
           settled = true;
           reject(error);
@@ -194,6 +195,21 @@ export const createNodeHttpUpstream = (
       });
       request.on('error', (error: NodeJS.ErrnoException) => {
         if (error instanceof UpstreamError) return fail(error);
+        // A kept-alive socket that the server closed while it sat idle fails at once, before the request
+        // reached the server: send it again, once, on a fresh socket (the pattern Node's docs give for
+        // `reusedSocket`) instead of failing the target over a stale connection.
+        if (
+          !settled &&
+          retryStaleSocket &&
+          request.reusedSocket &&
+          (error.code === 'ECONNRESET' || error.code === 'EPIPE')
+        ) {
+          settled = true;
+          clearTimers();
+          signal.removeEventListener('abort', onAbort);
+          resolve(send(upstreamRequest, false));
+          return;
+        }
         const kind =
           error.code !== undefined && CONNECT_ERRORS.has(error.code)
             ? UpstreamFailure.connect
