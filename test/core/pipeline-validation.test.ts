@@ -1,15 +1,8 @@
 // Bad input gets a clear OpenAI-shaped error and reaches no upstream.
-import {
-  MemoryKeyStore,
-  MemoryLogger,
-  MemoryMetrics,
-  MemorySecretSource,
-  MemoryUsageLedger,
-} from '../../lambda/adapters/memory/index.ts';
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
-import { createGateway } from '../../lambda/core/pipeline.ts';
 import type { Upstream, UpstreamRequest } from '../../lambda/ports.ts';
 import { FakeClock } from '../fixtures/fake-clock.ts';
+import { memoryGateway } from '../fixtures/gateway-harness.ts';
 
 const KEY = 'sk-gw-unit-key';
 const sent: UpstreamRequest[] = [];
@@ -19,9 +12,8 @@ const upstream: Upstream = {
     return { status: 200, headers: { 'content-type': 'application/json' }, body: new Response('{}').body! };
   },
 };
-const logger = new MemoryLogger();
-const gateway = createGateway({
-  config: parseGatewayConfig({
+const { gateway, logger } = memoryGateway(
+  parseGatewayConfig({
     routes: [
       {
         model: 'gpt-test',
@@ -30,15 +22,13 @@ const gateway = createGateway({
     ],
     limits: { maxBodyBytes: 1024 },
   }),
-  keys: new MemoryKeyStore([[KEY, { tenantId: 'a', keyId: 'k' }]]),
-  secrets: new MemorySecretSource(),
-  upstream,
-  ledger: new MemoryUsageLedger(),
-  metrics: new MemoryMetrics(),
-  logger,
-  clock: new FakeClock(),
-  newRequestId: () => 'req-fixed',
-});
+  {
+    upstream,
+    key: [KEY, { tenantId: 'a', keyId: 'k' }],
+    clock: new FakeClock(),
+    newRequestId: () => 'req-fixed',
+  },
+);
 
 const call = (
   path: string,

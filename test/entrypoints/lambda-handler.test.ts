@@ -1,19 +1,12 @@
 // The streaming Lambda handler, run through middy against a stub of the Lambda runtime's `awslambda` global.
 import type { Writable } from 'node:stream';
 import { createParser } from 'eventsource-parser';
-import {
-  MemoryKeyStore,
-  MemoryLogger,
-  MemoryMetrics,
-  MemorySecretSource,
-  MemoryUsageLedger,
-} from '../../lambda/adapters/memory/index.ts';
 import { systemClock } from '../../lambda/adapters/system/clock.ts';
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
-import { createGateway } from '../../lambda/core/pipeline.ts';
 import type { GatewayEvent } from '../../lambda/entrypoints/lambda/events.ts';
 import { createLambdaHandler } from '../../lambda/entrypoints/lambda/handler.ts';
 import { UpstreamError, UpstreamFailure } from '../../lambda/ports.ts';
+import { memoryGateway } from '../fixtures/gateway-harness.ts';
 import {
   type ControlledBody,
   ControlledUpstream,
@@ -42,10 +35,9 @@ interface LambdaHarnessOptions {
 const startLambda = (options: LambdaHarnessOptions = {}) => {
   const log = new EventLog();
   const upstream = new ControlledUpstream({ log, ...options.upstream });
-  const ledger = new MemoryUsageLedger();
   let requests = 0;
-  const gateway = createGateway({
-    config: parseGatewayConfig({
+  const { gateway, ledger } = memoryGateway(
+    parseGatewayConfig({
       routes: [
         {
           model: 'gpt-4o-mini',
@@ -54,15 +46,12 @@ const startLambda = (options: LambdaHarnessOptions = {}) => {
       ],
       retry: { maxAttempts: 1 },
     }),
-    keys: new MemoryKeyStore([[GATEWAY_KEY, { tenantId: 'tenant-l', keyId: 'key-l' }]]),
-    secrets: new MemorySecretSource(),
-    upstream,
-    ledger,
-    metrics: new MemoryMetrics(),
-    logger: new MemoryLogger(),
-    clock: systemClock,
-    newRequestId: () => `req-${++requests}`,
-  });
+    {
+      upstream,
+      key: [GATEWAY_KEY, { tenantId: 'tenant-l', keyId: 'key-l' }],
+      newRequestId: () => `req-${++requests}`,
+    },
+  );
   const handler = createLambdaHandler(gateway, {
     flushPaddingBytes: options.flushPaddingBytes ?? 0,
     flushPaddingAfterIdleMs: 100,

@@ -8,7 +8,7 @@ import type {
   UpstreamRequest,
   UpstreamResponse,
 } from '../../ports.ts';
-import { UpstreamError, UpstreamFailure } from '../../ports.ts';
+import { UpstreamError, UpstreamFailure, type UpstreamFailureKind } from '../../ports.ts';
 
 export interface NodeHttpUpstreamOptions {
   /** Sockets per origin. @default 256 */
@@ -152,16 +152,9 @@ export const createNodeHttpUpstream = (
       const onAbort = () => fail(new UpstreamError(UpstreamFailure.aborted, 'aborted by the gateway'));
       signal.addEventListener('abort', onAbort, { once: true });
 
-      connectTimer = setTimeout(
-        () =>
-          fail(
-            new UpstreamError(
-              UpstreamFailure.connect,
-              `no connection within ${upstreamRequest.connectTimeoutMs} ms`,
-            ),
-          ),
-        upstreamRequest.connectTimeoutMs,
-      );
+      const failAfter = (ms: number, kind: UpstreamFailureKind, what: string) =>
+        setTimeout(() => fail(new UpstreamError(kind, `${what} within ${ms} ms`)), ms);
+      connectTimer = failAfter(upstreamRequest.connectTimeoutMs, UpstreamFailure.connect, 'no connection');
       request.on('socket', (socket) => {
         if (!socket.connecting) {
           clearTimeout(connectTimer);
@@ -169,16 +162,7 @@ export const createNodeHttpUpstream = (
         }
         socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
       });
-      firstByteTimer = setTimeout(
-        () =>
-          fail(
-            new UpstreamError(
-              UpstreamFailure.timeout,
-              `no response within ${upstreamRequest.firstByteTimeoutMs} ms`,
-            ),
-          ),
-        upstreamRequest.firstByteTimeoutMs,
-      );
+      firstByteTimer = failAfter(upstreamRequest.firstByteTimeoutMs, UpstreamFailure.timeout, 'no response');
       request.on('response', (response) => {
         clearTimers();
         if (settled) {
