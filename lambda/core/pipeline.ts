@@ -421,8 +421,14 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       throw failureToError(lastFailure, model, Math.ceil(config.breaker.cooldownMs / 1000));
     }
 
-    const status =
-      UPSTREAM_STATUS_FOR_CLIENT_FAULT.has(response.status) || response.status < 400 ? response.status : 502;
+    const status = response.status;
+    if (status >= 400 && !UPSTREAM_STATUS_FOR_CLIENT_FAULT.has(status)) {
+      // Any other refusal is not about the client's request: a generic 502, and the upstream body is not shown.
+      release();
+      await response.body.cancel().catch(() => {});
+      logger.warn('upstream refused the request', { requestId: trace.requestId, target: target.id, status });
+      throw serverError(502, 'upstream_error', 'The upstream provider returned an error.');
+    }
     trace.status = status;
     const headers = baseHeaders(trace);
     for (const name of FORWARDED_RESPONSE_HEADERS) {

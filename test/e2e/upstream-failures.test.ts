@@ -194,6 +194,20 @@ describe('single-target errors', () => {
     expect(JSON.parse(text)).toMatchObject({ error: { type: 'server_error', code: 'upstream_error' } });
   });
 
+  it.each([402, 405, 408, 410])(
+    'answers a generic 502 to an upstream %i and does not show its body',
+    async (status) => {
+      upstream.setBehaviour(
+        replyJson(status, { error: { message: 'upstream internals: acct 42 over plan' } }),
+      );
+      const response = await gateway.post('/v1/chat/completions', chat());
+      const text = await response.text();
+      expect(response.status).toBe(502);
+      expect(text).not.toContain('acct 42');
+      expect(JSON.parse(text)).toMatchObject({ error: { type: 'server_error', code: 'upstream_error' } });
+    },
+  );
+
   it("passes an upstream 400 through, since it is about the client's request", async () => {
     upstream.setBehaviour(
       replyJson(400, {
