@@ -1,6 +1,10 @@
 // The local entry point's HTTP server: node:http in front of the core gateway, streaming both ways.
+
+import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import http from 'node:http';
+import { asGatewayError } from '../../core/errors.ts';
+import { errorResponse } from '../../core/http.ts';
 import type { Gateway } from '../../core/pipeline.ts';
 
 const toHeaders = (raw: readonly string[]): Headers => {
@@ -59,16 +63,9 @@ export const createLocalServer = (gateway: Gateway): http.Server =>
       headers: toHeaders(req.rawHeaders),
     });
     // The core turns every failure into a response; this guard only keeps a bug from killing the process.
-    const response = await gateway.handle(request, { signal: disconnected.signal, body }).catch(
-      () =>
-        new Response(
-          '{"error":{"message":"The gateway had an internal error.","type":"server_error","param":null,"code":"internal_error"}}',
-          {
-            status: 500,
-            headers: { 'content-type': 'application/json' },
-          },
-        ),
-    );
+    const response = await gateway
+      .handle(request, { signal: disconnected.signal, body })
+      .catch((error: unknown) => errorResponse(asGatewayError(error), randomUUID(), {}));
     if (disconnected.signal.aborted) {
       await response.body?.cancel().catch(() => {});
       return;
