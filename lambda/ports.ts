@@ -12,11 +12,94 @@ export interface Clock {
 export interface Principal {
   readonly tenantId: string;
   readonly keyId: string;
+  /** The tenant's tier (config `tiers`): budget, prices and limits come from it. */
+  readonly tier: string;
+  /** Models this key may use; undefined: every model the tier allows. */
+  readonly models?: readonly string[] | undefined;
+  /** The tenant's monthly budget in micro-USD (tenant override, else the tier's); undefined: no budget. */
+  readonly monthlyBudgetMicroUsd?: number | undefined;
 }
 
+export const KeyStatus = { active: 'active', revoked: 'revoked' } as const;
+export type KeyStatusName = (typeof KeyStatus)[keyof typeof KeyStatus];
+export const TenantStatus = { active: 'active', suspended: 'suspended' } as const;
+export type TenantStatusName = (typeof TenantStatus)[keyof typeof TenantStatus];
+
+/** A tenant: a team or customer that owns keys, has a tier and is billed. Times are ms since the epoch. */
+export interface TenantRecord {
+  readonly tenantId: string;
+  readonly name: string;
+  readonly tier: string;
+  readonly status: TenantStatusName;
+  /** Overrides the tier's monthly budget (micro-USD). */
+  readonly monthlyBudgetMicroUsd?: number | undefined;
+  /** The API Gateway API key of the tenant's usage plan (AWS only): its id, and the value the authorizer returns. */
+  readonly usagePlanKeyId?: string | undefined;
+  readonly usagePlanKeyValue?: string | undefined;
+  readonly createdAt: number;
+}
+
+/** A gateway key as stored: never the key itself, only HMAC-SHA256(pepper, key) as hex. */
+export interface KeyRecord {
+  readonly keyId: string;
+  readonly tenantId: string;
+  /** What the key starts with, safe to show (`sk-gw-abcd1234…`). */
+  readonly displayPrefix: string;
+  readonly name?: string | undefined;
+  readonly secretHash: string;
+  /** After a rotation: the previous secret's hash, valid until `previousValidUntil`. */
+  readonly previousSecretHash?: string | undefined;
+  readonly previousValidUntil?: number | undefined;
+  readonly status: KeyStatusName;
+  readonly expiresAt?: number | undefined;
+  readonly models?: readonly string[] | undefined;
+  readonly cidrs?: readonly string[] | undefined;
+  readonly createdAt: number;
+  readonly rotatedAt?: number | undefined;
+  readonly revokedAt?: number | undefined;
+}
+
+/** What the request path reads: a key by id and its tenant. */
 export interface KeyStore {
-  /** The principal for a presented gateway key, or undefined when the key is unknown or not usable. */
-  verify(presentedKey: string): Promise<Principal | undefined>;
+  getKey(keyId: string): Promise<KeyRecord | undefined>;
+  getTenant(tenantId: string): Promise<TenantRecord | undefined>;
+}
+
+/** A write that would overwrite or contradict what is stored (already exists, changed meanwhile, not found). */
+export class StoreConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreConflictError';
+  }
+}
+
+/** What the admin CLI changes. Every write is conditional: it never overwrites a record it did not expect. */
+export interface KeyAdminStore extends KeyStore {
+  /** Throws StoreConflictError when the tenant id exists. */
+  createTenant(tenant: TenantRecord): Promise<void>;
+  /** Replaces the tenant record; throws StoreConflictError when it does not exist. */
+  updateTenant(tenant: TenantRecord): Promise<void>;
+  /** Removes a tenant (used to undo a half-done create); no error when it does not exist. */
+  deleteTenant(tenantId: string): Promise<void>;
+  listTenants(): Promise<TenantRecord[]>;
+  /** Throws StoreConflictError when the key id exists. */
+  createKey(key: KeyRecord): Promise<void>;
+  listKeys(tenantId: string): Promise<KeyRecord[]>;
+  /**
+   * Replaces the secret of an active key, keeping the old one valid until `previousValidUntil`.
+   * Throws StoreConflictError when the key is missing, revoked, or its current hash is not `expectedSecretHash`.
+   */
+  rotateKey(
+    keyId: string,
+    change: {
+      readonly expectedSecretHash: string;
+      readonly secretHash: string;
+      readonly previousValidUntil: number;
+      readonly rotatedAt: number;
+    },
+  ): Promise<KeyRecord>;
+  /** Marks a key revoked (idempotent); throws StoreConflictError when it does not exist. */
+  revokeKey(keyId: string, revokedAt: number): Promise<KeyRecord>;
 }
 
 /** Upstream API keys and other secret values, by name. */
@@ -99,25 +182,91 @@ export interface TokenUsage {
   readonly reasoningTokens: number;
 }
 
-/** One request's usage as the pipeline saw it; metering and pricing build on it. */
+/** One request's usage as the pipeline saw it, priced: what metering stores. */
 export interface UsageRecord {
   readonly requestId: string;
   readonly tenantId: string;
   readonly keyId: string;
+  readonly tier: string;
   readonly endpoint: string;
   readonly model: string;
   readonly targetId: string | undefined;
   readonly status: number;
   readonly outcome: RequestOutcomeKind;
-  /** Undefined when the upstream reported no usage (e.g. a stream cut short). */
-  readonly usage: TokenUsage | undefined;
+  /** Tokens as reported by the upstream, or estimated with the tokenizer (`exact: false`). */
+  readonly usage: TokenUsage;
+  /** False when the counts are the gateway's estimate (stream cut short, no usage reported). */
+  readonly exact: boolean;
+  readonly cacheHit: boolean;
+  /** Cost at the catalogue price, rounded up to the micro-dollar. */
+  readonly costMicroUsd: number;
+  /** What the budget held for this request before it went upstream (released when the record is written). */
+  readonly reservedMicroUsd: number;
+  /** The billing month, `YYYY-MM` (UTC), of `startedAt`. */
+  readonly month: string;
   readonly startedAt: number;
   readonly latencyMs: number;
   readonly ttfbMs: number | undefined;
 }
 
+/** Monthly totals for a tenant, or a tenant and a model. All integers. */
+export interface UsageRollup {
+  readonly requests: number;
+  readonly inputTokens: number;
+  readonly cachedInputTokens: number;
+  readonly outputTokens: number;
+  readonly reasoningTokens: number;
+  readonly costMicroUsd: number;
+  readonly cacheHits: number;
+  readonly estimatedRequests: number;
+}
+
+export interface MonthlyUsage {
+  readonly total: UsageRollup;
+  readonly byModel: ReadonlyMap<string, UsageRollup>;
+}
+
 export interface UsageLedger {
-  record(record: UsageRecord): Promise<void>;
+  /**
+   * Writes the record, adds it to the tenant's and the tenant×model monthly rollups, moves its cost into the
+   * budget's spend and releases its reservation, all at once. Idempotent by request id: a replay returns
+   * 'duplicate' and changes nothing.
+   */
+  record(record: UsageRecord): Promise<'recorded' | 'duplicate'>;
+  monthlyUsage(tenantId: string, month: string): Promise<MonthlyUsage>;
+}
+
+export interface BudgetHold {
+  readonly tenantId: string;
+  readonly month: string;
+  readonly requestId: string;
+  readonly amountMicroUsd: number;
+  readonly limitMicroUsd: number;
+}
+
+/** The budget of a tenant for a month: spend of written records plus the holds of requests in flight. */
+export interface BudgetState {
+  readonly spentMicroUsd: number;
+  readonly committedMicroUsd: number;
+}
+
+export interface BudgetStore {
+  /**
+   * Adds a hold of `amountMicroUsd` in one atomic conditional write, only when spend plus holds stays within
+   * `limitMicroUsd`. Idempotent by request id. When refused, returns what was committed at that moment.
+   */
+  reserve(
+    hold: BudgetHold,
+  ): Promise<{ readonly admitted: true } | { readonly admitted: false; readonly committedMicroUsd: number }>;
+  budget(tenantId: string, month: string): Promise<BudgetState>;
+}
+
+/** Counts tokens the way the model's tokenizer does. */
+export interface TokenCounter {
+  /** Tokens in `text`. Before the tokenizer has loaded: an upper bound (never fewer than the real count). */
+  count(text: string): number;
+  /** Resolves once counts are exact rather than upper bounds. */
+  ready(): Promise<void>;
 }
 
 export type MetricUnit = 'Count' | 'Milliseconds';

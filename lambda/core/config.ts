@@ -56,6 +56,77 @@ const RouteSchema = v.object({
   ),
 });
 
+/** A non-negative USD amount with at most 6 decimals, turned into integer micro-USD (money is never a float). */
+const usdAmount = (what: string) =>
+  v.pipe(
+    v.number(`${what} must be a number`),
+    v.minValue(0, `${what} must be at least 0`),
+    v.check(
+      (usd) => Math.abs(usd * 1e6 - Math.round(usd * 1e6)) < 1e-6,
+      `${what} must have at most 6 decimals (it is kept in micro-USD)`,
+    ),
+    v.transform((usd) => Math.round(usd * 1e6)),
+  );
+
+/** USD per 1M tokens in the document; integer micro-USD per 1M tokens once parsed. */
+const PriceSchema = v.object({
+  input: usdAmount('input'),
+  /** Price of input tokens served from the provider's prompt cache. @default the input price */
+  cachedInput: v.optional(usdAmount('cachedInput')),
+  output: usdAmount('output'),
+  /** Price of reasoning tokens (counted inside output tokens by OpenAI). @default the output price */
+  reasoning: v.optional(usdAmount('reasoning')),
+  /** Fine-tuning: price per 1M trained tokens. */
+  training: v.optional(usdAmount('training')),
+  /** The model's output cap: the worst case for a request that sets no max_tokens. @default budgets.defaultMaxOutputTokens */
+  maxOutputTokens: v.optional(positiveInt('maxOutputTokens')),
+});
+
+const TierSchema = v.object({
+  /** Spend limit per calendar month (UTC). @default - no budget: metered, never refused for cost */
+  monthlyBudgetUsd: v.optional(usdAmount('monthlyBudgetUsd')),
+  /** Models the tier may use (exact names; a trailing `*` matches a prefix). @default - every routed model */
+  models: v.optional(v.array(name('models entry'), 'models must be an array')),
+  /**
+   * Volume pricing: the part of a month's list-price usage above `aboveUsd` is billed `percentOff` cheaper
+   * (marginal bands, like tax brackets).
+   */
+  volumeDiscounts: v.optional(
+    v.array(
+      v.object({
+        aboveUsd: usdAmount('aboveUsd'),
+        percentOff: v.pipe(
+          v.number('percentOff must be a number'),
+          v.minValue(0, 'percentOff must be at least 0'),
+          v.maxValue(100, 'percentOff must be at most 100'),
+          v.check(
+            (percent) => Number.isInteger(Math.round(percent * 100 * 1e6) / 1e6),
+            'percentOff must have at most 2 decimals',
+          ),
+          v.transform((percent) => Math.round(percent * 100)),
+        ),
+      }),
+      'volumeDiscounts must be an array',
+    ),
+    [],
+  ),
+  /** Reserved monthly commitment: billed whether used or not; usage above it is billed as overage. */
+  commitmentUsd: v.optional(usdAmount('commitmentUsd'), 0),
+});
+/** After parsing, every amount is named for its unit: integer micro-USD, percentages in basis points. */
+const ParsedTierSchema = v.pipe(
+  TierSchema,
+  v.transform((tier) => ({
+    monthlyBudgetMicroUsd: tier.monthlyBudgetUsd,
+    models: tier.models,
+    volumeDiscounts: tier.volumeDiscounts.map((band) => ({
+      aboveMicroUsd: band.aboveUsd,
+      percentOffBps: band.percentOff,
+    })),
+    commitmentMicroUsd: tier.commitmentUsd,
+  })),
+);
+
 export const GatewayConfigSchema = v.object({
   routes: v.pipe(
     v.array(RouteSchema, 'routes must be an array'),
@@ -82,6 +153,37 @@ export const GatewayConfigSchema = v.object({
     }),
     {},
   ),
+  /** Tiers by name; a tenant has one. */
+  tiers: v.optional(
+    v.record(
+      v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]+$/, 'tier names use letters, digits, "_" and "-"')),
+      ParsedTierSchema,
+      'tiers must be an object of tier name to tier',
+    ),
+    { default: {} },
+  ),
+  /** The price catalogue, by public model name (a trailing `*` matches a prefix). Unpriced models cost 0. */
+  prices: v.optional(v.record(name('model'), PriceSchema, 'prices must be an object of model to price'), {}),
+  keys: v.optional(
+    v.object({
+      /** Secret holding the pepper of the key hashes: HMAC-SHA256(pepper, key). */
+      pepperSecretName: v.optional(name('pepperSecretName'), 'gateway-key-pepper'),
+      /** How long a verified key (and a refused one) is remembered; a revocation takes effect within it. */
+      cacheTtlMs: v.optional(nonNegativeInt('cacheTtlMs'), 30_000),
+      /** After a rotation, the previous secret keeps working this long. */
+      rotationGraceMs: v.optional(nonNegativeInt('rotationGraceMs'), 24 * 60 * 60 * 1000),
+    }),
+    {},
+  ),
+  budgets: v.optional(
+    v.object({
+      /** Worst-case output for a request without max_tokens, when the price catalogue gives no cap. */
+      defaultMaxOutputTokens: v.optional(positiveInt('defaultMaxOutputTokens'), 16_384),
+      /** Added to the prompt estimate, for models whose tokenizer splits text finer than OpenAI's. */
+      inputMarginPercent: v.optional(nonNegativeInt('inputMarginPercent'), 10),
+    }),
+    {},
+  ),
   streaming: v.optional(
     v.object({
       /** An SSE comment is sent when the upstream has been silent this long. */
@@ -102,6 +204,8 @@ export type GatewayConfigInput = v.InferInput<typeof GatewayConfigSchema>;
 export type GatewayConfig = v.InferOutput<typeof GatewayConfigSchema>;
 export type RouteConfig = GatewayConfig['routes'][number];
 export type TargetConfig = RouteConfig['targets'][number];
+export type TierConfig = GatewayConfig['tiers'][string];
+export type PriceConfig = GatewayConfig['prices'][string];
 
 export class ConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -149,6 +253,16 @@ export const parseGatewayConfig = (input: unknown): GatewayConfig => {
       problems.push(`\`routes.${r}.targets\`: at least one target needs a weight above 0, got: all 0`);
     }
   });
+  for (const [tierName, tier] of Object.entries(config.tiers)) {
+    let previous = -1;
+    tier.volumeDiscounts.forEach((band, b) => {
+      if (band.aboveMicroUsd <= previous)
+        problems.push(
+          `\`tiers.${tierName}.volumeDiscounts.${b}.aboveUsd\`: bands must be in increasing order, got: ${show(band.aboveMicroUsd / 1e6)}`,
+        );
+      previous = band.aboveMicroUsd;
+    });
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 };

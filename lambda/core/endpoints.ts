@@ -1,4 +1,5 @@
 // The OpenAI-compatible surface the gateway serves, and what each endpoint needs.
+import { TokenShape, type TokenShapeName } from './metering.ts';
 
 export const BodyKind = { json: 'json', multipart: 'multipart', none: 'none' } as const;
 export type BodyKindName = (typeof BodyKind)[keyof typeof BodyKind];
@@ -12,16 +13,23 @@ export interface Endpoint {
   readonly streamUsageOption: boolean;
   /** A stream of this endpoint ends with `data: [DONE]`; ending without it is a failure. */
   readonly streamEndsWithDone: boolean;
+  /** Where the request's input and output tokens are, for budgets and estimates. */
+  readonly tokens: TokenShapeName;
 }
 
-const proxied = (path: string, body: BodyKindName, streamUsageOption = false, streamEndsWithDone = false) =>
-  ({ upstreamPath: path, method: 'POST', body, streamUsageOption, streamEndsWithDone }) as const;
+const proxied = (
+  path: string,
+  body: BodyKindName,
+  tokens: TokenShapeName = TokenShape.other,
+  streamUsageOption = false,
+  streamEndsWithDone = false,
+) => ({ upstreamPath: path, method: 'POST', body, tokens, streamUsageOption, streamEndsWithDone }) as const;
 
 export const PROXIED_ENDPOINTS: ReadonlyMap<string, Endpoint> = new Map<string, Endpoint>([
-  ['/v1/chat/completions', proxied('/chat/completions', BodyKind.json, true, true)],
-  ['/v1/completions', proxied('/completions', BodyKind.json, true, true)],
-  ['/v1/embeddings', proxied('/embeddings', BodyKind.json)],
-  ['/v1/responses', proxied('/responses', BodyKind.json)],
+  ['/v1/chat/completions', proxied('/chat/completions', BodyKind.json, TokenShape.chat, true, true)],
+  ['/v1/completions', proxied('/completions', BodyKind.json, TokenShape.completions, true, true)],
+  ['/v1/embeddings', proxied('/embeddings', BodyKind.json, TokenShape.embeddings)],
+  ['/v1/responses', proxied('/responses', BodyKind.json, TokenShape.responses)],
   ['/v1/moderations', proxied('/moderations', BodyKind.json)],
   ['/v1/images/generations', proxied('/images/generations', BodyKind.json)],
   ['/v1/audio/speech', proxied('/audio/speech', BodyKind.json)],

@@ -6,6 +6,7 @@ export const ErrorType = {
   permission: 'permission_error',
   notFound: 'not_found_error',
   rateLimit: 'rate_limit_error',
+  insufficientQuota: 'insufficient_quota',
   server: 'server_error',
 } as const;
 export type ErrorTypeName = (typeof ErrorType)[keyof typeof ErrorType];
@@ -52,6 +53,9 @@ export const methodNotAllowed = (method: string, path: string, allowed: readonly
 
 export const unauthorized = (message: string) =>
   new GatewayError(message, { status: 401, type: ErrorType.invalidRequest, code: 'invalid_api_key' });
+
+export const forbidden = (message: string, code: string, param: string | null = null) =>
+  new GatewayError(message, { status: 403, type: ErrorType.permission, code, param });
 
 export const payloadTooLarge = (limitBytes: number) =>
   new GatewayError(`Request body is larger than the limit of ${limitBytes} bytes.`, {

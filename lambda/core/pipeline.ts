@@ -1,5 +1,6 @@
 // The gateway: a web Request → Response function. Every side effect goes through a port.
 import {
+  type BudgetStore,
   type Clock,
   type KeyStore,
   type Logger,
@@ -8,14 +9,22 @@ import {
   RequestOutcome,
   type RequestOutcomeKind,
   type SecretSource,
+  type TokenCounter,
   type TokenUsage,
   type Upstream,
   UpstreamError,
   UpstreamFailure,
   type UpstreamResponse,
   type UsageLedger,
+  type UsageRecord,
 } from '../ports.ts';
-import { type GatewayConfig, Provider, type RouteConfig, type TargetConfig } from './config.ts';
+import {
+  type GatewayConfig,
+  type PriceConfig,
+  Provider,
+  type RouteConfig,
+  type TargetConfig,
+} from './config.ts';
 import {
   BodyKind,
   type Endpoint,
@@ -27,6 +36,7 @@ import {
 import {
   asGatewayError,
   ErrorType,
+  forbidden,
   GatewayError,
   invalidRequest,
   methodNotAllowed,
@@ -43,12 +53,18 @@ import {
   parseRetryAfter,
   readBodyWithLimit,
 } from './http.ts';
-import { relayBody } from './relay.ts';
+import { createKeyVerifier, modelAllowed } from './keys.ts';
+import { createUsageWriter } from './ledger-writer.ts';
+import { maxOutputTokens, promptTokens, TokenShape, type TokenShapeName, ZERO_USAGE } from './metering.ts';
+import { billingMonthOf, budgetResetAt, costOf, formatUsd, priceFor, worstCaseCost } from './pricing.ts';
+import { type RelayEnd, relayBody } from './relay.ts';
 import { CircuitBreakers, chooseTarget, createRouteTable } from './routing.ts';
 
 export interface GatewayDeps {
   readonly config: GatewayConfig;
   readonly keys: KeyStore;
+  readonly budgets: BudgetStore;
+  readonly tokens: TokenCounter;
   readonly secrets: SecretSource;
   readonly upstream: Upstream;
   readonly ledger: UsageLedger;
@@ -69,6 +85,13 @@ export interface RequestContext {
    * body costs tens of microseconds per request on Node 20.
    */
   readonly body?: Uint8Array;
+  /** The caller's address, for keys with a CIDR allowlist. */
+  readonly clientIp?: string;
+  /**
+   * A caller already authenticated in front of the gateway (the API Gateway authorizer ran the same key
+   * verification). Entry points set it only from a source the client cannot forge.
+   */
+  readonly principal?: Principal;
 }
 
 export interface Gateway {
@@ -76,6 +99,8 @@ export interface Gateway {
   readonly breakers: CircuitBreakers;
   /** Entry points that read the body themselves stop reading past this many bytes. */
   readonly maxBodyBytes: number;
+  /** Resolves once every usage record started so far is stored (or logged): Lambda awaits it before returning. */
+  drain(): Promise<void>;
 }
 
 /** Headers a client may send that the upstream should see; everything else (the gateway key first) stays here. */
@@ -97,6 +122,15 @@ interface Trace {
   readonly path: string;
   principal: Principal | undefined;
   model: string | undefined;
+  price: PriceConfig | undefined;
+  /** The parsed JSON body and its endpoint's token shape, for estimates. */
+  json: Record<string, unknown> | undefined;
+  tokenShape: TokenShapeName;
+  /** Input tokens as counted before the call (budget requests only; otherwise counted when needed). */
+  promptTokens: number | undefined;
+  reservedMicroUsd: number;
+  /** A request went to an upstream, so tokens may have been spent. */
+  sentUpstream: boolean;
   targetId: string | undefined;
   attempts: number;
   upstreamMs: number;
@@ -114,6 +148,15 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     object: 'list',
     data: routes.modelIds.map((id) => ({ id, object: 'model', created: startedAt, owned_by: 'gateway' })),
   };
+  const verifier = createKeyVerifier({
+    store: deps.keys,
+    secrets: deps.secrets,
+    pepperSecretName: config.keys.pepperSecretName,
+    tiers: config.tiers,
+    clock,
+    cacheTtlMs: config.keys.cacheTtlMs,
+  });
+  const usageWriter = createUsageWriter({ ledger: deps.ledger, logger, metrics: deps.metrics, clock });
   const targetBaseUrls = new Map<string, string>();
   for (const route of config.routes) {
     for (const target of route.targets) targetBaseUrls.set(target.id, target.baseUrl.replace(/\/+$/, ''));
@@ -129,6 +172,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     outcome: RequestOutcomeKind,
     usage: TokenUsage | undefined,
     firstByteAt?: number,
+    estimateOutputTokens?: RelayEnd['estimateOutputTokens'],
   ) => {
     const latencyMs = clock.now() - trace.startedAt;
     const ttfbMs = firstByteAt === undefined ? undefined : firstByteAt - trace.startedAt;
@@ -168,24 +212,74 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       ],
     });
     if (trace.principal === undefined || trace.model === undefined) return;
-    deps.ledger
-      .record({
-        requestId: trace.requestId,
-        tenantId: trace.principal.tenantId,
-        keyId: trace.principal.keyId,
-        endpoint: trace.path,
-        model: trace.model,
-        targetId: trace.targetId,
-        status: trace.status,
-        outcome,
-        usage,
-        startedAt: trace.startedAt,
-        latencyMs,
-        ttfbMs,
-      })
-      .catch((error: unknown) => {
-        logger.error('usage record failed', { requestId: trace.requestId, error: String(error) });
+    usageWriter.write(
+      meter(trace, trace.principal, trace.model, outcome, usage, estimateOutputTokens, latencyMs, ttfbMs),
+    );
+  };
+
+  /** The priced usage record of a finished request; tokens are estimated when the upstream reported none. */
+  const meter = async (
+    trace: Trace,
+    principal: Principal,
+    model: string,
+    outcome: RequestOutcomeKind,
+    reported: TokenUsage | undefined,
+    estimateOutputTokens: RelayEnd['estimateOutputTokens'] | undefined,
+    latencyMs: number,
+    ttfbMs: number | undefined,
+  ): Promise<UsageRecord> => {
+    let usage = reported ?? ZERO_USAGE;
+    let exact = true;
+    if (reported === undefined && trace.sentUpstream && trace.tokenShape !== TokenShape.other) {
+      // Cut short (or an upstream that reports no usage): count what was sent and what came back so far.
+      await deps.tokens.ready().catch(() => {});
+      const count = (text: string) => deps.tokens.count(text);
+      const inputTokens =
+        trace.promptTokens ??
+        (trace.json === undefined ? 0 : promptTokens(trace.tokenShape, trace.json, deps.tokens));
+      usage = { ...ZERO_USAGE, inputTokens, outputTokens: estimateOutputTokens?.(count) ?? 0 };
+      exact = false;
+    }
+    const costMicroUsd = costOf(usage, trace.price);
+    if (trace.price === undefined && (usage.inputTokens > 0 || usage.outputTokens > 0)) {
+      deps.metrics.emit({
+        dimensions: { model },
+        values: [{ name: 'UnpricedRequests', value: 1, unit: 'Count' }],
       });
+    }
+    if (trace.reservedMicroUsd > 0 && costMicroUsd > trace.reservedMicroUsd) {
+      logger.warn('request cost more than its budget hold', {
+        requestId: trace.requestId,
+        tenantId: principal.tenantId,
+        model,
+        costMicroUsd,
+        reservedMicroUsd: trace.reservedMicroUsd,
+      });
+      deps.metrics.emit({
+        dimensions: { model },
+        values: [{ name: 'BudgetHoldExceeded', value: 1, unit: 'Count' }],
+      });
+    }
+    return {
+      requestId: trace.requestId,
+      tenantId: principal.tenantId,
+      keyId: principal.keyId,
+      tier: principal.tier,
+      endpoint: trace.path,
+      model,
+      targetId: trace.targetId,
+      status: trace.status,
+      outcome,
+      usage,
+      exact,
+      cacheHit: false,
+      costMicroUsd,
+      reservedMicroUsd: trace.reservedMicroUsd,
+      month: billingMonthOf(trace.startedAt),
+      startedAt: trace.startedAt,
+      latencyMs,
+      ttfbMs,
+    };
   };
 
   const respondWithError = (trace: Trace, thrown: unknown): Response => {
@@ -202,16 +296,72 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     return response;
   };
 
-  const authenticate = async (request: Request): Promise<Principal> => {
+  const authenticate = async (request: Request, context: RequestContext): Promise<Principal> => {
+    if (context.principal !== undefined) return context.principal;
     const key = bearerToken(request.headers);
     if (key === undefined) {
       throw unauthorized(
         "You didn't provide an API key. Send your gateway key as 'Authorization: Bearer <key>' (or the x-api-key header).",
       );
     }
-    const principal = await deps.keys.verify(key);
-    if (principal === undefined) throw unauthorized(`Incorrect API key provided: ${redactKey(key)}.`);
-    return principal;
+    return (await verifier.verify(key, context.clientIp)).principal;
+  };
+
+  /** The key's and the tier's model allowlists. */
+  const mayUse = (principal: Principal, model: string): boolean =>
+    modelAllowed(model, principal.models) && modelAllowed(model, config.tiers[principal.tier]?.models);
+
+  /**
+   * Holds the worst-case cost of the request against the tenant's monthly budget, in one atomic conditional
+   * write, before anything goes upstream. Refused: 429 insufficient_quota.
+   */
+  const reserveBudget = async (
+    trace: Trace,
+    principal: Principal,
+    model: string,
+    json: Record<string, unknown>,
+  ) => {
+    const limit = principal.monthlyBudgetMicroUsd;
+    if (limit === undefined || trace.price === undefined || trace.tokenShape === TokenShape.other) return;
+    const input = promptTokens(trace.tokenShape, json, deps.tokens);
+    trace.promptTokens = input;
+    const withMargin = Math.ceil((input * (100 + config.budgets.inputMarginPercent)) / 100);
+    const output = maxOutputTokens(
+      trace.tokenShape,
+      json,
+      trace.price,
+      config.budgets.defaultMaxOutputTokens,
+    );
+    const amount = worstCaseCost(withMargin, output, trace.price);
+    if (amount === 0) return;
+    const month = billingMonthOf(trace.startedAt);
+    let result: Awaited<ReturnType<BudgetStore['reserve']>>;
+    try {
+      result = await deps.budgets.reserve({
+        tenantId: principal.tenantId,
+        month,
+        requestId: trace.requestId,
+        amountMicroUsd: amount,
+        limitMicroUsd: limit,
+      });
+    } catch (error) {
+      // Fail closed: without the hold, concurrent requests could spend past the budget.
+      logger.error('budget reservation failed', { requestId: trace.requestId, error: String(error) });
+      throw serverError(
+        503,
+        'budget_unavailable',
+        'The gateway could not check your budget. Try again shortly.',
+      );
+    }
+    if (!result.admitted) {
+      throw new GatewayError(
+        `Tenant '${principal.tenantId}' has reached its monthly budget of ${formatUsd(limit)} for ${month} ` +
+          `(${formatUsd(result.committedMicroUsd)} spent or held by requests in flight; this request may cost up to ${formatUsd(amount)} for model '${model}'). ` +
+          `The budget resets at ${budgetResetAt(month).toISOString()}.`,
+        { status: 429, type: ErrorType.insufficientQuota, code: 'insufficient_quota' },
+      );
+    }
+    trace.reservedMicroUsd = amount;
   };
 
   /** Parses the request body for what routing needs: the model, and the JSON document when there is one. */
@@ -359,6 +509,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       }
       tried.add(target.id);
       trace.attempts += 1;
+      trace.sentUpstream = true;
       trace.targetId = target.id;
       breakers.onAttempt(target.id);
       const sentAt = clock.now();
@@ -453,7 +604,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
         if (end.outcome === RequestOutcome.upstreamError || end.outcome === RequestOutcome.timeout) {
           breakers.onFailure(trace.targetId ?? '');
         }
-        finish(trace, end.outcome, end.usage, end.firstByteAt);
+        finish(trace, end.outcome, end.usage, end.firstByteAt, end.estimateOutputTokens);
       },
     });
     return new Response(body, { status, headers });
@@ -488,6 +639,12 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       path,
       principal: undefined,
       model: undefined,
+      price: undefined,
+      json: undefined,
+      tokenShape: TokenShape.other,
+      promptTokens: undefined,
+      reservedMicroUsd: 0,
+      sentUpstream: false,
       targetId: undefined,
       attempts: 0,
       upstreamMs: 0,
@@ -511,9 +668,10 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       }
       const allowed = endpoint?.method ?? 'GET';
       if (request.method !== allowed) throw methodNotAllowed(request.method, path, [allowed]);
-      trace.principal = await authenticate(request);
+      const principal = await authenticate(request, context);
+      trace.principal = principal;
 
-      if (endpoint === undefined) return listModels(trace, path);
+      if (endpoint === undefined) return listModels(trace, principal, path);
 
       const expected = endpoint.body === BodyKind.multipart ? 'multipart/form-data' : 'application/json';
       const contentType = request.headers.get('content-type');
@@ -533,16 +691,31 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       if (json !== undefined && 'stream' in json && typeof json.stream !== 'boolean') {
         throw invalidRequest(`'stream' must be a boolean, got: ${JSON.stringify(json.stream)}.`, 'stream');
       }
+      if (!mayUse(principal, model)) {
+        throw forbidden(
+          `Your API key is not allowed to use the model '${model}'.`,
+          'model_not_allowed',
+          'model',
+        );
+      }
+      trace.json = json;
+      trace.tokenShape = endpoint.tokens;
+      trace.price = priceFor(model, config.prices);
+      if (json !== undefined) await reserveBudget(trace, principal, model, json);
       return await proxy(trace, request, endpoint, route, model, json, rawBody, context.signal);
     } catch (thrown) {
       return respondWithError(trace, thrown);
     }
   };
 
-  const listModels = (trace: Trace, path: string): Response => {
+  const listModels = (trace: Trace, principal: Principal, path: string): Response => {
     let response: Response;
+    const restricted = principal.models !== undefined || config.tiers[principal.tier]?.models !== undefined;
     if (path === MODELS_PATH) {
-      response = jsonResponse(200, modelList, baseHeaders(trace));
+      const visible = restricted
+        ? { ...modelList, data: modelList.data.filter((entry) => mayUse(principal, entry.id)) }
+        : modelList;
+      response = jsonResponse(200, visible, baseHeaders(trace));
     } else {
       const raw = path.slice(MODELS_PATH.length + 1);
       let id: string;
@@ -552,7 +725,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
         id = raw; // a malformed escape names no model; it must not become a 500
       }
       const model = modelList.data.find((entry) => entry.id === id);
-      if (model === undefined)
+      if (model === undefined || !mayUse(principal, model.id))
         throw notFound(
           `The model '${id}' does not exist or you do not have access to it.`,
           'model_not_found',
@@ -563,7 +736,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     return response;
   };
 
-  return { handle, breakers, maxBodyBytes: config.limits.maxBodyBytes };
+  return { handle, breakers, maxBodyBytes: config.limits.maxBodyBytes, drain: usageWriter.drain };
 };
 
 const failureToError = (
@@ -619,8 +792,5 @@ const pathOf = (url: string): string => {
   const path = query === -1 ? url.slice(start) : url.slice(start, query);
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 };
-
-const redactKey = (key: string): string =>
-  key.length <= 10 ? '****' : `${key.slice(0, 6)}****${key.slice(-4)}`;
 
 const round = (ms: number): number => Math.round(ms * 100) / 100;

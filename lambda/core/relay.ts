@@ -1,6 +1,7 @@
 // The client-facing body of a proxied response: upstream bytes passed on as they arrive, never buffered whole.
 import { RequestOutcome, type RequestOutcomeKind, type TokenUsage, type UpstreamBody } from '../ports.ts';
 import { serverError, toErrorBody } from './errors.ts';
+import { streamedText } from './metering.ts';
 import { createSseRelay, formatSseError, SSE_HEARTBEAT } from './sse.ts';
 import { usageFromJsonTail } from './usage.ts';
 
@@ -14,6 +15,11 @@ export interface RelayEnd {
   readonly usage: TokenUsage | undefined;
   /** Time the first body byte arrived from upstream, if any did. */
   readonly firstByteAt: number | undefined;
+  /**
+   * For a body that ended without usage: the output tokens produced so far, counted with `count` (stream:
+   * the text of the events; JSON: the kept tail, scaled to the bytes received).
+   */
+  readonly estimateOutputTokens: (count: (text: string) => number) => number;
 }
 
 export interface RelayOptions {
@@ -42,16 +48,19 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
   const reader = options.upstream.getReader();
   const decoder = new TextDecoder();
   let usage: TokenUsage | undefined;
+  const keptEvents: string[] = [];
   const sseRelay = options.sse
     ? createSseRelay({
         dropUsageChunk: options.dropUsageChunk,
         onUsage: (reported) => {
           usage = reported;
         },
+        keepEvents: keptEvents,
       })
     : undefined;
   const tail: Uint8Array[] = [];
   let tailBytes = 0;
+  let bodyBytes = 0;
   let firstByteAt: number | undefined;
   /** When the current wait for upstream bytes began; only time spent waiting counts as silence. */
   let waitingSince = 0;
@@ -64,7 +73,14 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
     if (ended) return;
     ended = true;
     clearTimeout(silenceTimer);
-    options.onEnd({ outcome, usage, firstByteAt });
+    options.onEnd({ outcome, usage, firstByteAt, estimateOutputTokens });
+  };
+
+  const estimateOutputTokens = (count: (text: string) => number): number => {
+    if (options.sse) return count(streamedText(keptEvents));
+    if (tailBytes === 0) return 0;
+    const tokens = count(new TextDecoder().decode(Buffer.concat(tail)));
+    return Math.ceil((tokens * bodyBytes) / tailBytes);
   };
 
   const fail = (controller: ReadableStreamDefaultController<Uint8Array>, outcome: RequestOutcomeKind) => {
@@ -146,7 +162,8 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
           const chunk = result.value;
           firstByteAt ??= options.now();
           if (sseRelay === undefined) {
-            if (options.jsonUsage) keepTail(chunk);
+            bodyBytes += chunk.byteLength;
+            keepTail(chunk);
             controller.enqueue(chunk);
             return;
           }

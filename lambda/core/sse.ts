@@ -25,7 +25,12 @@ export interface SseRelayOptions {
   /** Remove the usage-only chunk (empty `choices` with `usage`) that the gateway asked for on the client's behalf. */
   readonly dropUsageChunk: boolean;
   readonly onUsage: (usage: TokenUsage) => void;
+  /** Keeps each event's data here until usage arrives, so a stream cut short can be estimated. */
+  readonly keepEvents?: string[];
 }
+
+/** Past this much kept event text, a cut-short stream's estimate stops growing (and memory stays bounded). */
+const KEPT_EVENT_CHARS = 4 * 1024 * 1024;
 
 /**
  * Re-frames upstream SSE text into whole events. `push` returns the text to send now (possibly empty
@@ -34,12 +39,18 @@ export interface SseRelayOptions {
 export const createSseRelay = (options: SseRelayOptions) => {
   let out = '';
   let done = false;
+  let keep = options.keepEvents;
+  let keptChars = 0;
   const parser = createParser({
     onEvent(event) {
       if (event.data === '[DONE]') {
         done = true;
         out += 'data: [DONE]\n\n';
         return;
+      }
+      if (keep !== undefined && keptChars < KEPT_EVENT_CHARS) {
+        keep.push(event.data);
+        keptChars += event.data.length;
       }
       // Only events that can carry usage are parsed; ordinary token chunks pass through untouched.
       if (USAGE_FIELD.test(event.data)) {
@@ -52,6 +63,10 @@ export const createSseRelay = (options: SseRelayOptions) => {
         const usage = usageFromPayload(payload);
         if (usage !== undefined) {
           options.onUsage(usage);
+          if (keep !== undefined) {
+            keep.length = 0;
+            keep = undefined;
+          }
           if (options.dropUsageChunk && isUsageOnlyChunk(payload)) return;
         }
       }

@@ -3,8 +3,9 @@ import type { TokenUsage } from '../ports.ts';
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
+/** A token count as an integer (a fractional count from a non-conforming server is rounded up, never dropped). */
 const count = (value: unknown): number =>
-  typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0;
+  typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.ceil(value) : 0;
 
 /**
  * Reads an OpenAI `usage` object. Chat/completions/embeddings use prompt/completion tokens;

@@ -3,8 +3,9 @@ import { parseGatewayConfig } from '../../lambda/core/config.ts';
 import type { Upstream, UpstreamRequest } from '../../lambda/ports.ts';
 import { FakeClock } from '../fixtures/fake-clock.ts';
 import { memoryGateway } from '../fixtures/gateway-harness.ts';
+import { testKey } from '../fixtures/tenants.ts';
 
-const KEY = 'sk-gw-unit-key';
+const KEY = testKey('unit-key');
 const sent: UpstreamRequest[] = [];
 const upstream: Upstream = {
   async send(request) {
@@ -24,7 +25,7 @@ const { gateway, logger } = memoryGateway(
   }),
   {
     upstream,
-    key: [KEY, { tenantId: 'a', keyId: 'k' }],
+    key: [KEY, { tenantId: 'a' }],
     clock: new FakeClock(),
     newRequestId: () => 'req-fixed',
   },

@@ -9,7 +9,13 @@ import {
   startFakeUpstream,
   streamChat,
 } from '../fixtures/fake-upstream.ts';
-import { type GatewayHarness, readText, startGateway, TEST_KEY } from '../fixtures/gateway-harness.ts';
+import {
+  type GatewayHarness,
+  readText,
+  startGateway,
+  TEST_KEY,
+  TEST_KEY_ID,
+} from '../fixtures/gateway-harness.ts';
 
 const chat = (extra: Record<string, unknown> = {}) => ({
   model: 'gpt-test',
@@ -334,7 +340,7 @@ describe('single-target errors', () => {
     const [record] = await gateway.ledger.waitFor(1);
     expect(record).toMatchObject({
       tenantId: 'tenant-a',
-      keyId: 'key-a',
+      keyId: TEST_KEY_ID,
       model: 'gpt-test',
       targetId: 'only',
       status: 200,

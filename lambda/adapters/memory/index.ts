@@ -1,51 +1,208 @@
 // In-process twins of the ports, used by local mode and tests.
-import type {
-  KeyStore,
-  LogFields,
-  Logger,
-  MetricBatch,
-  Metrics,
-  Principal,
-  SecretSource,
-  UsageLedger,
-  UsageRecord,
+import { addToRollup, EMPTY_ROLLUP } from '../../core/pricing.ts';
+import {
+  type BudgetHold,
+  type BudgetState,
+  type BudgetStore,
+  type KeyAdminStore,
+  type KeyRecord,
+  KeyStatus,
+  type LogFields,
+  type Logger,
+  type MetricBatch,
+  type Metrics,
+  type MonthlyUsage,
+  type SecretSource,
+  StoreConflictError,
+  type TenantRecord,
+  type UsageLedger,
+  type UsageRecord,
+  type UsageRollup,
 } from '../../ports.ts';
 
-export class MemoryKeyStore implements KeyStore {
-  private readonly keys = new Map<string, Principal>();
+/** The state behind the in-memory twins; plain data, so a local store can save and load it as JSON. */
+export class MemoryDatabase {
+  readonly tenants = new Map<string, TenantRecord>();
+  readonly keys = new Map<string, KeyRecord>();
+  readonly budgets = new Map<string, BudgetState>();
+  readonly holds = new Map<string, BudgetHold>();
+  readonly rollups = new Map<string, { total: UsageRollup; byModel: Map<string, UsageRollup> }>();
+  /** Records by request id, oldest first. Past `maxRecords` the oldest are dropped (and so is their replay guard). */
+  readonly records = new Map<string, UsageRecord>();
 
-  constructor(entries: Iterable<readonly [string, Principal]> = []) {
-    for (const [key, principal] of entries) this.keys.set(key, principal);
+  constructor(readonly maxRecords = Number.POSITIVE_INFINITY) {}
+
+  toJSON(): MemoryDatabaseJson {
+    return {
+      tenants: [...this.tenants.values()],
+      keys: [...this.keys.values()],
+      budgets: [...this.budgets.entries()],
+      holds: [...this.holds.values()],
+      rollups: [...this.rollups.entries()].map(([id, r]) => [id, r.total, [...r.byModel.entries()]]),
+      records: [...this.records.values()],
+    };
   }
 
-  add(key: string, principal: Principal): void {
-    this.keys.set(key, principal);
+  static fromJSON(json: MemoryDatabaseJson, maxRecords?: number): MemoryDatabase {
+    const db = new MemoryDatabase(maxRecords);
+    for (const tenant of json.tenants) db.tenants.set(tenant.tenantId, tenant);
+    for (const key of json.keys) db.keys.set(key.keyId, key);
+    for (const [id, budget] of json.budgets) db.budgets.set(id, budget);
+    for (const hold of json.holds) db.holds.set(hold.requestId, hold);
+    for (const [id, total, byModel] of json.rollups) db.rollups.set(id, { total, byModel: new Map(byModel) });
+    for (const record of json.records) db.records.set(record.requestId, record);
+    return db;
+  }
+}
+
+export interface MemoryDatabaseJson {
+  readonly tenants: TenantRecord[];
+  readonly keys: KeyRecord[];
+  readonly budgets: Array<[string, BudgetState]>;
+  readonly holds: BudgetHold[];
+  readonly rollups: Array<[string, UsageRollup, Array<[string, UsageRollup]>]>;
+  readonly records: UsageRecord[];
+}
+
+const monthKey = (tenantId: string, month: string) => `${tenantId}#${month}`;
+const clone = <T>(value: T): T => structuredClone(value);
+
+export class MemoryKeyStore implements KeyAdminStore {
+  constructor(readonly db = new MemoryDatabase()) {}
+
+  async getKey(keyId: string): Promise<KeyRecord | undefined> {
+    const key = this.db.keys.get(keyId);
+    return key === undefined ? undefined : clone(key);
   }
 
-  async verify(presentedKey: string): Promise<Principal | undefined> {
-    return this.keys.get(presentedKey);
+  async getTenant(tenantId: string): Promise<TenantRecord | undefined> {
+    const tenant = this.db.tenants.get(tenantId);
+    return tenant === undefined ? undefined : clone(tenant);
+  }
+
+  async createTenant(tenant: TenantRecord): Promise<void> {
+    if (this.db.tenants.has(tenant.tenantId))
+      throw new StoreConflictError(`tenant ${tenant.tenantId} already exists`);
+    this.db.tenants.set(tenant.tenantId, clone(tenant));
+  }
+
+  async updateTenant(tenant: TenantRecord): Promise<void> {
+    if (!this.db.tenants.has(tenant.tenantId))
+      throw new StoreConflictError(`tenant ${tenant.tenantId} does not exist`);
+    this.db.tenants.set(tenant.tenantId, clone(tenant));
+  }
+
+  async deleteTenant(tenantId: string): Promise<void> {
+    this.db.tenants.delete(tenantId);
+  }
+
+  async listTenants(): Promise<TenantRecord[]> {
+    return [...this.db.tenants.values()].map(clone).sort((a, b) => a.tenantId.localeCompare(b.tenantId));
+  }
+
+  async createKey(key: KeyRecord): Promise<void> {
+    if (this.db.keys.has(key.keyId)) throw new StoreConflictError(`key ${key.keyId} already exists`);
+    this.db.keys.set(key.keyId, clone(key));
+  }
+
+  async listKeys(tenantId: string): Promise<KeyRecord[]> {
+    return [...this.db.keys.values()]
+      .filter((key) => key.tenantId === tenantId)
+      .map(clone)
+      .sort((a, b) => a.createdAt - b.createdAt || a.keyId.localeCompare(b.keyId));
+  }
+
+  async rotateKey(
+    keyId: string,
+    change: { expectedSecretHash: string; secretHash: string; previousValidUntil: number; rotatedAt: number },
+  ): Promise<KeyRecord> {
+    const key = this.db.keys.get(keyId);
+    if (key === undefined) throw new StoreConflictError(`key ${keyId} does not exist`);
+    if (key.status !== KeyStatus.active) throw new StoreConflictError(`key ${keyId} is ${key.status}`);
+    if (key.secretHash !== change.expectedSecretHash)
+      throw new StoreConflictError(`key ${keyId} was changed by someone else meanwhile`);
+    const rotated: KeyRecord = {
+      ...key,
+      secretHash: change.secretHash,
+      previousSecretHash: key.secretHash,
+      previousValidUntil: change.previousValidUntil,
+      rotatedAt: change.rotatedAt,
+    };
+    this.db.keys.set(keyId, rotated);
+    return clone(rotated);
+  }
+
+  async revokeKey(keyId: string, revokedAt: number): Promise<KeyRecord> {
+    const key = this.db.keys.get(keyId);
+    if (key === undefined) throw new StoreConflictError(`key ${keyId} does not exist`);
+    if (key.status === KeyStatus.revoked) return clone(key);
+    const revoked: KeyRecord = { ...key, status: KeyStatus.revoked, revokedAt };
+    this.db.keys.set(keyId, revoked);
+    return clone(revoked);
+  }
+}
+
+export class MemoryBudgetStore implements BudgetStore {
+  constructor(readonly db = new MemoryDatabase()) {}
+
+  async reserve(hold: BudgetHold) {
+    if (this.db.holds.has(hold.requestId)) return { admitted: true as const };
+    const id = monthKey(hold.tenantId, hold.month);
+    const budget = this.db.budgets.get(id) ?? { spentMicroUsd: 0, committedMicroUsd: 0 };
+    if (budget.committedMicroUsd + hold.amountMicroUsd > hold.limitMicroUsd) {
+      return { admitted: false as const, committedMicroUsd: budget.committedMicroUsd };
+    }
+    this.db.budgets.set(id, { ...budget, committedMicroUsd: budget.committedMicroUsd + hold.amountMicroUsd });
+    this.db.holds.set(hold.requestId, clone(hold));
+    return { admitted: true as const };
+  }
+
+  async budget(tenantId: string, month: string): Promise<BudgetState> {
+    return this.db.budgets.get(monthKey(tenantId, month)) ?? { spentMicroUsd: 0, committedMicroUsd: 0 };
   }
 }
 
 export class MemoryUsageLedger implements UsageLedger {
-  readonly records: UsageRecord[] = [];
   private readonly waiters: Array<() => void> = [];
 
-  /** Keeps the newest `maxRecords` records, so a long-running local gateway stays bounded. */
-  constructor(private readonly maxRecords = Number.POSITIVE_INFINITY) {}
+  constructor(readonly db = new MemoryDatabase()) {}
 
-  async record(record: UsageRecord): Promise<void> {
-    this.records.push(record);
-    if (this.records.length > this.maxRecords) this.records.shift();
+  /** The records kept, oldest first. */
+  get records(): UsageRecord[] {
+    return [...this.db.records.values()];
+  }
+
+  async record(record: UsageRecord): Promise<'recorded' | 'duplicate'> {
+    const { db } = this;
+    if (db.records.has(record.requestId)) return 'duplicate';
+    db.records.set(record.requestId, clone(record));
+    if (db.records.size > db.maxRecords) db.records.delete(db.records.keys().next().value as string);
+    const id = monthKey(record.tenantId, record.month);
+    const rollup = db.rollups.get(id) ?? { total: EMPTY_ROLLUP, byModel: new Map<string, UsageRollup>() };
+    rollup.total = addToRollup(rollup.total, record);
+    rollup.byModel.set(record.model, addToRollup(rollup.byModel.get(record.model) ?? EMPTY_ROLLUP, record));
+    db.rollups.set(id, rollup);
+    const budget = db.budgets.get(id) ?? { spentMicroUsd: 0, committedMicroUsd: 0 };
+    db.budgets.set(id, {
+      spentMicroUsd: budget.spentMicroUsd + record.costMicroUsd,
+      committedMicroUsd: budget.committedMicroUsd + record.costMicroUsd - record.reservedMicroUsd,
+    });
+    db.holds.delete(record.requestId);
     for (const wake of this.waiters.splice(0)) wake();
+    return 'recorded';
+  }
+
+  async monthlyUsage(tenantId: string, month: string): Promise<MonthlyUsage> {
+    const rollup = this.db.rollups.get(monthKey(tenantId, month));
+    return { total: rollup?.total ?? EMPTY_ROLLUP, byModel: new Map(rollup?.byModel ?? []) };
   }
 
   /** Resolves once `count` records exist (records are written when a response body ends). */
   async waitFor(count: number, timeoutMs = 5_000): Promise<readonly UsageRecord[]> {
     const deadline = Date.now() + timeoutMs;
-    while (this.records.length < count) {
+    while (this.db.records.size < count) {
       if (Date.now() > deadline)
-        throw new Error(`expected ${count} usage records, have ${this.records.length}`);
+        throw new Error(`expected ${count} usage records, have ${this.db.records.size}`);
       await new Promise<void>((resolve) => {
         this.waiters.push(resolve);
         setTimeout(resolve, 50);

@@ -1,0 +1,58 @@
+// Writes usage records without ever losing one: retries, then a full structured log line that can be replayed.
+import type { Clock, Logger, Metrics, UsageLedger, UsageRecord } from '../ports.ts';
+
+const RETRY_DELAYS_MS = [50, 250, 1_000] as const;
+
+export interface UsageWriterOptions {
+  readonly ledger: UsageLedger;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly clock: Clock;
+}
+
+/**
+ * A record is written after its response ended, off the response path. A write the ledger refuses after
+ * retries is logged in full (`usage record not stored`, field `usageRecord`) and counted in the
+ * `UsageRecordsNotStored` metric; replaying the line is safe because records are idempotent by request id.
+ */
+export const createUsageWriter = ({ ledger, logger, metrics, clock }: UsageWriterOptions) => {
+  const pending = new Set<Promise<void>>();
+
+  const store = async (record: UsageRecord): Promise<void> => {
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length; attempt += 1) {
+      try {
+        await ledger.record(record);
+        return;
+      } catch (error) {
+        lastError = error;
+        const delay = RETRY_DELAYS_MS[attempt];
+        if (delay !== undefined) await clock.sleep(delay);
+      }
+    }
+    try {
+      logger.error('usage record not stored', { usageRecord: record, error: String(lastError) });
+      metrics.emit({
+        dimensions: { model: record.model },
+        values: [{ name: 'UsageRecordsNotStored', value: 1, unit: 'Count' }],
+      });
+    } catch {
+      // Nothing further can be done here; a failure to log must not fail the invocation.
+    }
+  };
+
+  const write = (record: Promise<UsageRecord>): void => {
+    const done: Promise<void> = record
+      .then(store, (error: unknown) => {
+        logger.error('usage record could not be built', { error: String(error) });
+      })
+      .finally(() => pending.delete(done));
+    pending.add(done);
+  };
+
+  const drain = async (): Promise<void> => {
+    while (pending.size > 0) await Promise.all(pending);
+  };
+
+  return { write, drain };
+};

@@ -1,0 +1,191 @@
+// Money: the price of a request, the worst case a budget holds for it, billing months and the invoice.
+// Amounts are integer micro-USD; catalogue prices are integer micro-USD per 1M tokens.
+import type { MonthlyUsage, TokenUsage, UsageRollup } from '../ports.ts';
+import type { PriceConfig, TierConfig } from './config.ts';
+
+const MILLION = 1_000_000n;
+
+/** The catalogue entry for a model: exact name first, then the longest `prefix*` entry. */
+export const priceFor = (
+  model: string,
+  prices: Readonly<Record<string, PriceConfig>>,
+): PriceConfig | undefined => {
+  const exact = prices[model];
+  if (exact !== undefined) return exact;
+  let best: { length: number; price: PriceConfig } | undefined;
+  for (const [name, price] of Object.entries(prices)) {
+    if (!name.endsWith('*')) continue;
+    const prefix = name.slice(0, -1);
+    if (model.startsWith(prefix) && (best === undefined || prefix.length > best.length))
+      best = { length: prefix.length, price };
+  }
+  return best?.price;
+};
+
+/** ceil(Σ tokens × price / 1M) in exact integer arithmetic (tokens × price can pass 2^53). */
+const microUsdCeil = (parts: ReadonlyArray<readonly [number, number]>): number => {
+  let picoUsd = 0n;
+  for (const [tokens, microUsdPerMillion] of parts) picoUsd += BigInt(tokens) * BigInt(microUsdPerMillion);
+  return Number((picoUsd + MILLION - 1n) / MILLION);
+};
+
+/**
+ * The cost of a request's usage, rounded up to the micro-dollar. OpenAI counts cached tokens inside input
+ * tokens and reasoning tokens inside output tokens, so each is priced at its own rate and the rest at the base rate.
+ */
+export const costOf = (usage: TokenUsage, price: PriceConfig | undefined): number => {
+  if (price === undefined) return 0;
+  const cached = Math.min(usage.cachedInputTokens, usage.inputTokens);
+  const reasoning = Math.min(usage.reasoningTokens, usage.outputTokens);
+  return microUsdCeil([
+    [usage.inputTokens - cached, price.input],
+    [cached, price.cachedInput ?? price.input],
+    [usage.outputTokens - reasoning, price.output],
+    [reasoning, price.reasoning ?? price.output],
+  ]);
+};
+
+/** The most a request can cost: every input token at the dearest input rate, every output token at the dearest output rate. */
+export const worstCaseCost = (
+  inputTokens: number,
+  outputTokens: number,
+  price: PriceConfig | undefined,
+): number => {
+  if (price === undefined) return 0;
+  return microUsdCeil([
+    [inputTokens, Math.max(price.input, price.cachedInput ?? 0)],
+    [outputTokens, Math.max(price.output, price.reasoning ?? 0)],
+  ]);
+};
+
+/** Training cost of a fine-tuning job. */
+export const trainingCost = (trainedTokens: number, price: PriceConfig | undefined): number =>
+  price?.training === undefined ? 0 : microUsdCeil([[trainedTokens, price.training]]);
+
+/** The billing month (`YYYY-MM`, UTC) of a time in ms since the epoch. */
+export const billingMonthOf = (time: number): string => new Date(time).toISOString().slice(0, 7);
+
+/** When a billing month's budget resets: the first instant of the next month (UTC). */
+export const budgetResetAt = (month: string): Date => {
+  const [year = 0, monthNumber = 1] = month.split('-').map(Number);
+  return new Date(Date.UTC(year, monthNumber, 1));
+};
+
+export const isBillingMonth = (text: string): boolean => /^\d{4}-(0[1-9]|1[0-2])$/.test(text);
+
+/** `$12.345678` from micro-USD, with the trailing zeros of the cents kept. */
+export const formatUsd = (microUsd: number): string => {
+  const sign = microUsd < 0 ? '-' : '';
+  const abs = Math.abs(microUsd);
+  const dollars = Math.floor(abs / 1e6);
+  const micros = String(abs % 1e6)
+    .padStart(6, '0')
+    .replace(/0{1,4}$/, '');
+  return `${sign}$${dollars}.${micros.padEnd(2, '0')}`;
+};
+
+export const EMPTY_ROLLUP: UsageRollup = {
+  requests: 0,
+  inputTokens: 0,
+  cachedInputTokens: 0,
+  outputTokens: 0,
+  reasoningTokens: 0,
+  costMicroUsd: 0,
+  cacheHits: 0,
+  estimatedRequests: 0,
+};
+
+export interface InvoiceLine {
+  readonly model: string;
+  readonly usage: UsageRollup;
+  readonly costMicroUsd: number;
+}
+
+export interface VolumeBand {
+  readonly aboveMicroUsd: number;
+  readonly uptoMicroUsd: number | undefined;
+  readonly percentOffBps: number;
+  /** The part of the month's list-price usage inside this band. */
+  readonly amountMicroUsd: number;
+  readonly discountMicroUsd: number;
+}
+
+export interface Invoice {
+  readonly tenantId: string;
+  readonly month: string;
+  readonly tier: string;
+  readonly lines: readonly InvoiceLine[];
+  /** Σ lines at catalogue prices. */
+  readonly listMicroUsd: number;
+  readonly bands: readonly VolumeBand[];
+  readonly discountMicroUsd: number;
+  /** List price less volume discounts. */
+  readonly usageMicroUsd: number;
+  readonly commitmentMicroUsd: number;
+  /** Usage above the commitment. */
+  readonly overageMicroUsd: number;
+  /** The part of the commitment not used (billed anyway). */
+  readonly unusedCommitmentMicroUsd: number;
+  readonly totalMicroUsd: number;
+}
+
+/**
+ * The invoice of a tenant's month from its rollups. Volume discounts are marginal bands over the month's
+ * list-price usage; each band's discount is rounded down to the micro-dollar (the tenant never pays more
+ * than the exact figure). The total is the commitment or the discounted usage, whichever is larger.
+ */
+export const computeInvoice = (
+  tenantId: string,
+  month: string,
+  tierName: string,
+  tier: TierConfig,
+  usage: MonthlyUsage,
+): Invoice => {
+  const lines = [...usage.byModel.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([model, rollup]) => ({ model, usage: rollup, costMicroUsd: rollup.costMicroUsd }));
+  const listMicroUsd = lines.reduce((sum, line) => sum + line.costMicroUsd, 0);
+  const bands: VolumeBand[] = tier.volumeDiscounts.map((band, i) => {
+    const upto = tier.volumeDiscounts[i + 1]?.aboveMicroUsd;
+    const amount = Math.max(0, Math.min(listMicroUsd, upto ?? Number.POSITIVE_INFINITY) - band.aboveMicroUsd);
+    return {
+      aboveMicroUsd: band.aboveMicroUsd,
+      uptoMicroUsd: upto,
+      percentOffBps: band.percentOffBps,
+      amountMicroUsd: amount,
+      discountMicroUsd: Number((BigInt(amount) * BigInt(band.percentOffBps)) / 10_000n),
+    };
+  });
+  const discountMicroUsd = bands.reduce((sum, band) => sum + band.discountMicroUsd, 0);
+  const usageMicroUsd = listMicroUsd - discountMicroUsd;
+  const commitmentMicroUsd = tier.commitmentMicroUsd;
+  return {
+    tenantId,
+    month,
+    tier: tierName,
+    lines,
+    listMicroUsd,
+    bands,
+    discountMicroUsd,
+    usageMicroUsd,
+    commitmentMicroUsd,
+    overageMicroUsd: Math.max(0, usageMicroUsd - commitmentMicroUsd),
+    unusedCommitmentMicroUsd: Math.max(0, commitmentMicroUsd - usageMicroUsd),
+    totalMicroUsd: Math.max(commitmentMicroUsd, usageMicroUsd),
+  };
+};
+
+/** Adds a record's figures to a rollup (the in-memory twin and tests share this arithmetic). */
+export const addToRollup = (
+  rollup: UsageRollup,
+  record: { usage: TokenUsage; costMicroUsd: number; cacheHit: boolean; exact: boolean },
+): UsageRollup => ({
+  requests: rollup.requests + 1,
+  inputTokens: rollup.inputTokens + record.usage.inputTokens,
+  cachedInputTokens: rollup.cachedInputTokens + record.usage.cachedInputTokens,
+  outputTokens: rollup.outputTokens + record.usage.outputTokens,
+  reasoningTokens: rollup.reasoningTokens + record.usage.reasoningTokens,
+  costMicroUsd: rollup.costMicroUsd + record.costMicroUsd,
+  cacheHits: rollup.cacheHits + (record.cacheHit ? 1 : 0),
+  estimatedRequests: rollup.estimatedRequests + (record.exact ? 0 : 1),
+});
