@@ -1,0 +1,93 @@
+// The gateway's three DynamoDB tables: names, key schema, item keys, and a helper that creates them.
+//
+// Schema (the CDK data construct mirrors it; every key attribute is a string):
+//
+//   keys     pk                              what
+//            tenant#<tenantId>               a TenantRecord, plus type = 'tenant'
+//            key#<keyId>                     a KeyRecord, plus type = 'key'
+//
+//   usage    pk                              sk                 what
+//            request#<requestId>             record             a UsageRecord, plus expiresAt (TTL, epoch s)
+//            rollup#<tenantId>#<month>       total              monthly counters of the tenant
+//            rollup#<tenantId>#<month>       model#<model>      monthly counters of the tenant × model, + model
+//
+//   budgets  pk                              sk                 what
+//            budget#<tenantId>#<month>       budget             spentMicroUsd, committedMicroUsd
+//            budget#<tenantId>#<month>       hold#<requestId>   amountMicroUsd, limitMicroUsd, requestId
+//
+// All three are on-demand (PAY_PER_REQUEST); the usage table's TTL attribute is `expiresAt`.
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  type DynamoDBClient,
+  UpdateTimeToLiveCommand,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+
+/** The physical table names. */
+export interface DynamoTables {
+  readonly keys: string;
+  readonly usage: string;
+  readonly budgets: string;
+}
+
+/** Attribute names of the key schema and of the TTL. */
+export const TableKey = {
+  partition: 'pk',
+  sort: 'sk',
+  timeToLive: 'expiresAt',
+} as const;
+
+/** Discriminator values of the keys table's `type` attribute. */
+export const KeyItemType = { tenant: 'tenant', key: 'key' } as const;
+
+export const itemKeys = {
+  tenant: (tenantId: string) => `tenant#${tenantId}`,
+  key: (keyId: string) => `key#${keyId}`,
+  usageRecord: (requestId: string) => ({ pk: `request#${requestId}`, sk: 'record' }),
+  rollupPartition: (tenantId: string, month: string) => `rollup#${tenantId}#${month}`,
+  rollupTotalSort: 'total',
+  rollupModelSort: (model: string) => `model#${model}`,
+  budget: (tenantId: string, month: string) => ({ pk: `budget#${tenantId}#${month}`, sk: 'budget' }),
+  hold: (tenantId: string, month: string, requestId: string) => ({
+    pk: `budget#${tenantId}#${month}`,
+    sk: `hold#${requestId}`,
+  }),
+} as const;
+
+const tableInput = (name: string, withSortKey: boolean): CreateTableCommandInput => ({
+  TableName: name,
+  BillingMode: 'PAY_PER_REQUEST',
+  AttributeDefinitions: [
+    { AttributeName: TableKey.partition, AttributeType: 'S' },
+    ...(withSortKey ? [{ AttributeName: TableKey.sort, AttributeType: 'S' as const }] : []),
+  ],
+  KeySchema: [
+    { AttributeName: TableKey.partition, KeyType: 'HASH' },
+    ...(withSortKey ? [{ AttributeName: TableKey.sort, KeyType: 'RANGE' as const }] : []),
+  ],
+});
+
+/** Creates the three tables and waits until they are active (tests and local tooling; AWS gets them from CDK). */
+export async function createGatewayTables(client: DynamoDBClient, tables: DynamoTables): Promise<void> {
+  const inputs = [
+    tableInput(tables.keys, false),
+    tableInput(tables.usage, true),
+    tableInput(tables.budgets, true),
+  ];
+  await Promise.all(inputs.map((input) => client.send(new CreateTableCommand(input))));
+  await Promise.all(
+    inputs.map((input) =>
+      waitUntilTableExists(
+        { client, minDelay: 1, maxDelay: 5, maxWaitTime: 120 },
+        { TableName: input.TableName },
+      ),
+    ),
+  );
+  await client.send(
+    new UpdateTimeToLiveCommand({
+      TableName: tables.usage,
+      TimeToLiveSpecification: { AttributeName: TableKey.timeToLive, Enabled: true },
+    }),
+  );
+}

@@ -1,0 +1,165 @@
+// Usage records and monthly rollups in the usage table, and the budget they settle (schema in tables.ts).
+import {
+  type AttributeValue,
+  type DynamoDBClient,
+  QueryCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { EMPTY_ROLLUP } from '../../core/pricing.ts';
+import type { MonthlyUsage, UsageLedger, UsageRecord, UsageRollup } from '../../ports.ts';
+import { type DynamoTables, itemKeys } from './tables.ts';
+
+export interface DynamoUsageLedgerOptions {
+  /**
+   * How long a usage record is kept before DynamoDB's TTL deletes it (rollups are kept). Past that a replay
+   * of the same request id would be counted again, so keep it well above any retry horizon.
+   * @default 400 days: a full billing year plus a month of disputes
+   */
+  readonly recordRetentionDays?: number;
+}
+
+const CONDITION_FAILED = 'ConditionalCheckFailed';
+const SECONDS_PER_DAY = 86_400;
+const ROLLUP_COUNTERS = [
+  'requests',
+  'inputTokens',
+  'cachedInputTokens',
+  'outputTokens',
+  'reasoningTokens',
+  'costMicroUsd',
+  'cacheHits',
+  'estimatedRequests',
+] as const satisfies ReadonlyArray<keyof UsageRollup>;
+
+const increments = (record: UsageRecord): UsageRollup => ({
+  requests: 1,
+  inputTokens: record.usage.inputTokens,
+  cachedInputTokens: record.usage.cachedInputTokens,
+  outputTokens: record.usage.outputTokens,
+  reasoningTokens: record.usage.reasoningTokens,
+  costMicroUsd: record.costMicroUsd,
+  cacheHits: record.cacheHit ? 1 : 0,
+  estimatedRequests: record.exact ? 0 : 1,
+});
+
+/** `ADD requests :requests, inputTokens :inputTokens, …` and its values. */
+const addCounters = (record: UsageRecord) => {
+  const values = increments(record);
+  return {
+    expression: `ADD ${ROLLUP_COUNTERS.map((name) => `${name} :${name}`).join(', ')}`,
+    values: Object.fromEntries(ROLLUP_COUNTERS.map((name) => [`:${name}`, values[name]])),
+  };
+};
+
+const rollupOf = (item: Record<string, unknown>): UsageRollup => {
+  const rollup: Record<string, number> = { ...EMPTY_ROLLUP };
+  for (const name of ROLLUP_COUNTERS) if (typeof item[name] === 'number') rollup[name] = item[name];
+  return rollup as unknown as UsageRollup;
+};
+
+export class DynamoUsageLedger implements UsageLedger {
+  private readonly retentionSeconds: number;
+
+  constructor(
+    private readonly client: DynamoDBClient,
+    private readonly tables: Pick<DynamoTables, 'usage' | 'budgets'>,
+    options: DynamoUsageLedgerOptions = {},
+  ) {
+    this.retentionSeconds = (options.recordRetentionDays ?? 400) * SECONDS_PER_DAY;
+  }
+
+  async record(record: UsageRecord): Promise<'recorded' | 'duplicate'> {
+    try {
+      // The SDK gives each call a fresh ClientRequestToken and resends it on its own retries, so a retry of a
+      // write that did land is answered as a success. A token derived from the request id would also make a
+      // caller's replay within 10 minutes "succeed" (answer 'recorded'), hiding the duplicate the port reports.
+      await this.client.send(this.recordTransaction(record));
+      return 'recorded';
+    } catch (error) {
+      const first =
+        error instanceof TransactionCanceledException ? error.CancellationReasons?.[0] : undefined;
+      if (first?.Code === CONDITION_FAILED) return 'duplicate';
+      throw error;
+    }
+  }
+
+  async monthlyUsage(tenantId: string, month: string): Promise<MonthlyUsage> {
+    let total = EMPTY_ROLLUP;
+    const byModel = new Map<string, UsageRollup>();
+    let startKey: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tables.usage,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: marshall({ ':pk': itemKeys.rollupPartition(tenantId, month) }),
+          ConsistentRead: true,
+          ExclusiveStartKey: startKey,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const rollup = unmarshall(item);
+        if (rollup.sk === itemKeys.rollupTotalSort) total = rollupOf(rollup);
+        else if (typeof rollup.model === 'string') byModel.set(rollup.model, rollupOf(rollup));
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return { total, byModel };
+  }
+
+  private recordTransaction(record: UsageRecord): TransactWriteItemsCommand {
+    const { tenantId, month, requestId } = record;
+    const counters = addCounters(record);
+    const rollupPk = itemKeys.rollupPartition(tenantId, month);
+    const expiresAt = Math.floor(record.startedAt / 1000) + this.retentionSeconds;
+    return new TransactWriteItemsCommand({
+      TransactItems: [
+        {
+          Put: {
+            TableName: this.tables.usage,
+            Item: marshall(
+              { ...record, ...itemKeys.usageRecord(requestId), expiresAt },
+              { removeUndefinedValues: true },
+            ),
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Update: {
+            TableName: this.tables.usage,
+            Key: marshall({ pk: rollupPk, sk: itemKeys.rollupTotalSort }),
+            UpdateExpression: counters.expression,
+            ExpressionAttributeValues: marshall(counters.values),
+          },
+        },
+        {
+          Update: {
+            TableName: this.tables.usage,
+            Key: marshall({ pk: rollupPk, sk: itemKeys.rollupModelSort(record.model) }),
+            UpdateExpression: `SET model = :model ${counters.expression}`,
+            ExpressionAttributeValues: marshall({ ...counters.values, ':model': record.model }),
+          },
+        },
+        {
+          Update: {
+            TableName: this.tables.budgets,
+            Key: marshall(itemKeys.budget(tenantId, month)),
+            UpdateExpression: 'ADD spentMicroUsd :cost, committedMicroUsd :delta',
+            ExpressionAttributeValues: marshall({
+              ':cost': record.costMicroUsd,
+              ':delta': record.costMicroUsd - record.reservedMicroUsd,
+            }),
+          },
+        },
+        {
+          Delete: {
+            TableName: this.tables.budgets,
+            Key: marshall(itemKeys.hold(tenantId, month, requestId)),
+          },
+        },
+      ],
+    });
+  }
+}

@@ -1,0 +1,246 @@
+// What every UsageLedger must do, with the BudgetStore it settles: run by memory- and dynamodb-contracts.test.ts.
+import {
+  type BudgetStore,
+  RequestOutcome,
+  type UsageLedger,
+  type UsageRecord,
+  type UsageRollup,
+} from '../../../lambda/ports.ts';
+import { aHold } from './budget-store.contract.ts';
+
+export interface UsageLedgerFixture {
+  readonly ledger: UsageLedger;
+  /** A budget store over the same data as the ledger. */
+  readonly budgets: BudgetStore;
+  readonly teardown?: () => Promise<void>;
+}
+
+export const aRecord = (overrides: Partial<UsageRecord> = {}): UsageRecord => ({
+  requestId: 'req-1',
+  tenantId: 'acme',
+  keyId: 'k1',
+  tier: 'pro',
+  endpoint: '/v1/chat/completions',
+  model: 'gpt-4o-mini',
+  targetId: 'openai-primary',
+  status: 200,
+  outcome: RequestOutcome.complete,
+  usage: { inputTokens: 100, cachedInputTokens: 20, outputTokens: 50, reasoningTokens: 0 },
+  exact: true,
+  cacheHit: false,
+  costMicroUsd: 1_200,
+  reservedMicroUsd: 0,
+  month: '2025-03',
+  startedAt: Date.UTC(2025, 2, 14, 12),
+  latencyMs: 850,
+  ttfbMs: 120,
+  ...overrides,
+});
+
+const rollup = (counts: Partial<UsageRollup>): UsageRollup => ({
+  requests: 0,
+  inputTokens: 0,
+  cachedInputTokens: 0,
+  outputTokens: 0,
+  reasoningTokens: 0,
+  costMicroUsd: 0,
+  cacheHits: 0,
+  estimatedRequests: 0,
+  ...counts,
+});
+
+export function describeUsageLedgerContract(name: string, setup: () => Promise<UsageLedgerFixture>): void {
+  describe(`UsageLedger contract: ${name}`, () => {
+    let fixture: UsageLedgerFixture;
+    let ledger: UsageLedger;
+    let budgets: BudgetStore;
+
+    beforeEach(async () => {
+      fixture = await setup();
+      ({ ledger, budgets } = fixture);
+    });
+
+    afterEach(async () => {
+      await fixture.teardown?.();
+    });
+
+    it('answers empty usage for a month without records', async () => {
+      expect(await ledger.monthlyUsage('acme', '2025-03')).toStrictEqual({
+        total: rollup({}),
+        byModel: new Map(),
+      });
+    });
+
+    it("adds each record to the tenant's total and to its model's rollup", async () => {
+      // Prepare
+      const records = [
+        aRecord({ requestId: 'r1' }),
+        aRecord({
+          requestId: 'r2',
+          usage: { inputTokens: 300, cachedInputTokens: 0, outputTokens: 10, reasoningTokens: 0 },
+          cacheHit: true,
+          costMicroUsd: 700,
+        }),
+        aRecord({
+          requestId: 'r3',
+          model: 'o3',
+          usage: { inputTokens: 1_000, cachedInputTokens: 500, outputTokens: 2_000, reasoningTokens: 1_500 },
+          exact: false,
+          costMicroUsd: 45_000,
+        }),
+      ];
+
+      // Act
+      const results = [];
+      for (const record of records) results.push(await ledger.record(record));
+
+      // Assess
+      expect(results).toStrictEqual(['recorded', 'recorded', 'recorded']);
+      const mini = rollup({
+        requests: 2,
+        inputTokens: 400,
+        cachedInputTokens: 20,
+        outputTokens: 60,
+        costMicroUsd: 1_900,
+        cacheHits: 1,
+      });
+      const o3 = rollup({
+        requests: 1,
+        inputTokens: 1_000,
+        cachedInputTokens: 500,
+        outputTokens: 2_000,
+        reasoningTokens: 1_500,
+        costMicroUsd: 45_000,
+        estimatedRequests: 1,
+      });
+      expect(await ledger.monthlyUsage('acme', '2025-03')).toStrictEqual({
+        total: rollup({
+          requests: 3,
+          inputTokens: 1_400,
+          cachedInputTokens: 520,
+          outputTokens: 2_060,
+          reasoningTokens: 1_500,
+          costMicroUsd: 46_900,
+          cacheHits: 1,
+          estimatedRequests: 1,
+        }),
+        byModel: new Map([
+          ['gpt-4o-mini', mini],
+          ['o3', o3],
+        ]),
+      });
+    });
+
+    it.each([
+      ['an exact miss', { exact: true, cacheHit: false }, { estimatedRequests: 0, cacheHits: 0 }],
+      ['an estimate', { exact: false, cacheHit: false }, { estimatedRequests: 1, cacheHits: 0 }],
+      ['a cache hit', { exact: true, cacheHit: true }, { estimatedRequests: 0, cacheHits: 1 }],
+    ])('counts %s in estimatedRequests and cacheHits', async (_case, flags, counts) => {
+      // Act
+      await ledger.record(aRecord(flags));
+
+      // Assess
+      const { total } = await ledger.monthlyUsage('acme', '2025-03');
+      expect({ estimatedRequests: total.estimatedRequests, cacheHits: total.cacheHits }).toStrictEqual(
+        counts,
+      );
+    });
+
+    it('moves the cost into spend and releases only its own hold', async () => {
+      // Prepare
+      await budgets.reserve(aHold({ requestId: 'r1', amountMicroUsd: 5_000 }));
+      await budgets.reserve(aHold({ requestId: 'r2', amountMicroUsd: 3_000 }));
+
+      // Act
+      await ledger.record(aRecord({ requestId: 'r1', costMicroUsd: 1_200, reservedMicroUsd: 5_000 }));
+
+      // Assess
+      expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
+        spentMicroUsd: 1_200,
+        committedMicroUsd: 1_200 + 3_000,
+      });
+    });
+
+    it('adds the cost of a record that had no reservation to both spend and committed', async () => {
+      // Act
+      await ledger.record(aRecord({ costMicroUsd: 900, reservedMicroUsd: 0 }));
+
+      // Assess
+      expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
+        spentMicroUsd: 900,
+        committedMicroUsd: 900,
+      });
+    });
+
+    it('answers a replay with duplicate and changes no counter', async () => {
+      // Prepare
+      await budgets.reserve(aHold({ requestId: 'r1', amountMicroUsd: 5_000 }));
+      await ledger.record(aRecord({ requestId: 'r1', reservedMicroUsd: 5_000 }));
+      const usageBefore = await ledger.monthlyUsage('acme', '2025-03');
+      const budgetBefore = await budgets.budget('acme', '2025-03');
+
+      // Act
+      const replay = await ledger.record(
+        aRecord({ requestId: 'r1', reservedMicroUsd: 5_000, costMicroUsd: 9_999 }),
+      );
+
+      // Assess
+      expect(replay).toBe('duplicate');
+      expect(await ledger.monthlyUsage('acme', '2025-03')).toStrictEqual(usageBefore);
+      expect(await budgets.budget('acme', '2025-03')).toStrictEqual(budgetBefore);
+    });
+
+    it('counts a request once when its record is written again after a lost acknowledgement', async () => {
+      // Prepare
+      await budgets.reserve(aHold({ requestId: 'r1', amountMicroUsd: 5_000 }));
+      const record = aRecord({ requestId: 'r1', costMicroUsd: 1_200, reservedMicroUsd: 5_000 });
+
+      // Act
+      const first = await ledger.record(record);
+      const retry = await ledger.record(record);
+
+      // Assess
+      expect([first, retry]).toStrictEqual(['recorded', 'duplicate']);
+      expect((await ledger.monthlyUsage('acme', '2025-03')).total.requests).toBe(1);
+      expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
+        spentMicroUsd: 1_200,
+        committedMicroUsd: 1_200,
+      });
+    });
+
+    it('records a request once when two writers race with the same record', async () => {
+      // Prepare
+      await budgets.reserve(aHold({ requestId: 'r1', amountMicroUsd: 5_000 }));
+      const record = aRecord({ requestId: 'r1', costMicroUsd: 1_200, reservedMicroUsd: 5_000 });
+
+      // Act
+      const results = await Promise.all([ledger.record(record), ledger.record(record)]);
+
+      // Assess
+      expect(results.sort()).toStrictEqual(['duplicate', 'recorded']);
+      expect((await ledger.monthlyUsage('acme', '2025-03')).total.costMicroUsd).toBe(1_200);
+      expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
+        spentMicroUsd: 1_200,
+        committedMicroUsd: 1_200,
+      });
+    });
+
+    it('keeps tenants and months apart', async () => {
+      // Act
+      await ledger.record(aRecord({ requestId: 'r1', costMicroUsd: 100 }));
+      await ledger.record(aRecord({ requestId: 'r2', month: '2025-04', costMicroUsd: 200 }));
+      await ledger.record(aRecord({ requestId: 'r3', tenantId: 'globex', costMicroUsd: 400 }));
+
+      // Assess
+      const cost = async (tenantId: string, month: string) =>
+        (await ledger.monthlyUsage(tenantId, month)).total.costMicroUsd;
+      expect([
+        await cost('acme', '2025-03'),
+        await cost('acme', '2025-04'),
+        await cost('globex', '2025-03'),
+      ]).toEqual([100, 200, 400]);
+      expect((await budgets.budget('acme', '2025-04')).spentMicroUsd).toBe(200);
+      expect((await budgets.budget('globex', '2025-04')).spentMicroUsd).toBe(0);
+    });
+  });
+}
