@@ -59,6 +59,8 @@ const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 const entry = fileURLToPath(new URL('../../lambda/entrypoints/lambda/index.ts', import.meta.url));
 const depsLockFilePath = fileURLToPath(new URL('../../package-lock.json', import.meta.url));
 
+/** Loaded at run time from the asset's node_modules rather than bundled. */
+const TOKENIZER_PACKAGE = 'gpt-tokenizer';
 const MEMORY_MIN_MB = 128;
 const MEMORY_MAX_MB = 10_240;
 
@@ -135,6 +137,17 @@ export class GatewayFunction extends Construct {
           "import { createRequire as __gwCreateRequire } from 'node:module'; const require = __gwCreateRequire(import.meta.url);",
         // The bundle carries the SDK clients it was tested with, not whatever version the runtime ships.
         bundleAwsSDK: true,
+        // The tokenizer's ranks (2.4 MB) stay out of the bundle: the function imports them after its first
+        // response (lambda/adapters/tokenizer). They ship beside it in node_modules, without source maps.
+        externalModules: [TOKENIZER_PACKAGE],
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) => [
+            `mkdir -p "${outputDir}/node_modules/${TOKENIZER_PACKAGE}"`,
+            `cd "${inputDir}/node_modules/${TOKENIZER_PACKAGE}" && tar cf - --exclude='*.map' --exclude='*.d.ts' package.json esm | (cd "${outputDir}/node_modules/${TOKENIZER_PACKAGE}" && tar xf -)`,
+          ],
+        },
         forceDockerBundling: false,
       },
     });

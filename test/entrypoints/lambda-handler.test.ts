@@ -17,8 +17,9 @@ import {
 } from '../fixtures/lambda-controlled-upstream.ts';
 import { functionUrlEvent, restEvent } from '../fixtures/lambda-events.ts';
 import { EventLog, installAwsLambdaStub, RecordingResponseStream } from '../fixtures/lambda-runtime-stub.ts';
+import { testKey } from '../fixtures/tenants.ts';
 
-const GATEWAY_KEY = 'sk-gw-lambda-test-0123456789';
+const GATEWAY_KEY = testKey('lambda-test');
 const UPSTREAM_BASE_URL = 'https://upstream.test/v1';
 const CHAT_REQUEST = { model: 'gpt-4o-mini', stream: true, messages: [{ role: 'user', content: 'Hi' }] };
 const CHAT_BODY = JSON.stringify(CHAT_REQUEST);
@@ -48,7 +49,7 @@ const startLambda = (options: LambdaHarnessOptions = {}) => {
     }),
     {
       upstream,
-      key: [GATEWAY_KEY, { tenantId: 'tenant-l', keyId: 'key-l' }],
+      key: [GATEWAY_KEY, { tenantId: 'tenant-l' }],
       newRequestId: () => `req-${++requests}`,
     },
   );
@@ -393,9 +394,12 @@ describe('Lambda handler: client disconnect', () => {
         tenantId: 'tenant-l',
         outcome: 'client_abort',
         status: 200,
-        usage: undefined,
+        // No usage chunk came: the prompt and the one token relayed are counted, and marked estimated.
+        exact: false,
+        usage: { inputTokens: expect.any(Number), cachedInputTokens: 0, outputTokens: 1, reasoningTokens: 0 },
       }),
     );
+    expect(record?.usage.inputTokens).toBeGreaterThan(0);
     expect(await settled).toBeInstanceOf(Error);
     expect(lambda.log.list('upstream:')).toEqual([`upstream:${chatChunk('alpha')}`, 'upstream:cancelled']);
   });

@@ -1,5 +1,6 @@
 // API Gateway REST (v1 proxy) and Function URL (v2) events, normalised into one web Request.
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
+import type { Principal } from '../../ports.ts';
 
 export type GatewayEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
 
@@ -20,14 +21,56 @@ export interface GatewayInput {
   /** The request line and headers; the body travels beside it (see RequestContext.body). */
   readonly request: Request;
   readonly body: Uint8Array | undefined;
+  readonly clientIp: string | undefined;
+  /** The caller as the REST API's authorizer verified it; never taken from a Function URL event. */
+  readonly principal: Principal | undefined;
 }
+
+/**
+ * The principal from the API Gateway authorizer's context (set by API Gateway, not by the client). Values
+ * there are strings, numbers or booleans: `models` is a JSON array or empty.
+ */
+const budgetOf = (value: unknown): number | undefined => {
+  if (typeof value === 'number') return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  return typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : undefined;
+};
+
+/** A JSON array of model names; anything else (absent, '', not an array) means no key-level allowlist. */
+const modelsOf = (value: unknown): string[] | undefined => {
+  if (typeof value !== 'string' || value === '') return undefined;
+  try {
+    const parsed: unknown = JSON.parse(value);
+    return Array.isArray(parsed) && parsed.every((model) => typeof model === 'string') ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+export const principalFromAuthorizer = (
+  authorizer: Record<string, unknown> | null | undefined,
+): Principal | undefined => {
+  const tenantId = authorizer?.tenantId;
+  const keyId = authorizer?.keyId;
+  const tier = authorizer?.tier;
+  if (typeof tenantId !== 'string' || typeof keyId !== 'string' || typeof tier !== 'string') return undefined;
+  return {
+    tenantId,
+    keyId,
+    tier,
+    models: modelsOf(authorizer?.models),
+    monthlyBudgetMicroUsd: budgetOf(authorizer?.monthlyBudgetMicroUsd),
+  };
+};
 
 export const toWebRequest = (event: GatewayEvent): GatewayInput => {
   const headers = new Headers();
   let method: string;
   let url: string;
   let body: Buffer | undefined;
+  let clientIp: string | undefined;
+  let principal: Principal | undefined;
   if (isV2(event)) {
+    clientIp = event.requestContext.http.sourceIp;
     for (const [name, value] of Object.entries(event.headers ?? {}))
       if (value !== undefined) headers.set(name, byteString(value));
     if (event.cookies?.length) headers.set('cookie', event.cookies.join('; '));
@@ -43,6 +86,8 @@ export const toWebRequest = (event: GatewayEvent): GatewayInput => {
       if (value !== undefined && !(name in multi)) headers.set(name, byteString(value));
     }
     method = event.httpMethod;
+    clientIp = event.requestContext.identity?.sourceIp ?? undefined;
+    principal = principalFromAuthorizer(event.requestContext.authorizer);
     // The REST API's stage is `v1`, so `/chat/completions` on the stage is the SDK's `/v1/chat/completions`.
     const path = `/${event.requestContext.stage}${event.path}`;
     const query = new URLSearchParams();
@@ -54,5 +99,10 @@ export const toWebRequest = (event: GatewayEvent): GatewayInput => {
     body = bodyOf(event.body, event.isBase64Encoded);
   }
   const hasBody = body !== undefined && method !== 'GET' && method !== 'HEAD';
-  return { request: new Request(url, { method, headers }), body: hasBody ? body : undefined };
+  return {
+    request: new Request(url, { method, headers }),
+    body: hasBody ? body : undefined,
+    clientIp,
+    principal,
+  };
 };

@@ -13,6 +13,8 @@ export interface LambdaHandlerOptions {
   readonly flushPaddingBytes: number;
   readonly flushPaddingAfterIdleMs: number;
   readonly now: () => number;
+  /** Work for after the response is sent (the client is not kept waiting), e.g. loading the tokenizer. */
+  readonly afterResponse?: () => Promise<unknown>;
 }
 
 export interface StreamingResult {
@@ -37,7 +39,11 @@ export const createLambdaHandler = (gateway: Gateway, options: LambdaHandlerOpti
           body: JSON.stringify(toErrorBody(error, requestId)),
         };
       }
-      const response = await gateway.handle(input.request, { body: input.body });
+      const response = await gateway.handle(input.request, {
+        body: input.body,
+        ...(input.clientIp === undefined ? {} : { clientIp: input.clientIp }),
+        ...(input.principal === undefined ? {} : { principal: input.principal }),
+      });
       const headers: Record<string, string> = {};
       response.headers.forEach((value, name) => {
         headers[name] = value;
@@ -62,5 +68,13 @@ export const createLambdaHandler = (gateway: Gateway, options: LambdaHandlerOpti
       }
       return { statusCode: response.status, headers, body };
     },
-    { executionMode: executionModeStreamifyResponse },
+    {
+      executionMode: executionModeStreamifyResponse,
+      // After the body is streamed (or the client left): usage records must be stored before the
+      // invocation ends, or a frozen execution environment could lose them.
+      requestEnd: async () => {
+        await gateway.drain();
+        await options.afterResponse?.().catch(() => {});
+      },
+    },
   );

@@ -1,17 +1,25 @@
 // Lambda entry: composes the gateway from the bundled config and AWS adapters once per cold start.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import configDocument from '../../../config/gateway.json' with { type: 'json' };
 import { emfMetrics } from '../../adapters/cloudwatch/emf-metrics.ts';
 import { powertoolsLogger } from '../../adapters/cloudwatch/powertools-logger.ts';
-import { envSecretSource } from '../../adapters/env/secrets.ts';
-import { MemoryKeyStore } from '../../adapters/memory/index.ts';
+import { DynamoBudgetStore, DynamoKeyStore, DynamoUsageLedger } from '../../adapters/dynamodb/index.ts';
+import { secretsManagerSource } from '../../adapters/secrets-manager/secret-source.ts';
 import { systemClock } from '../../adapters/system/clock.ts';
-import { logUsageLedger } from '../../adapters/system/log-ledger.ts';
+import { createGptTokenCounter } from '../../adapters/tokenizer/gpt-tokenizer.ts';
 import { createNodeHttpUpstream } from '../../adapters/upstream/node-http.ts';
 import { parseGatewayConfig } from '../../core/config.ts';
 import { createGateway } from '../../core/pipeline.ts';
 import { createLambdaHandler } from './handler.ts';
+
+const required = (name: string): string => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is required`);
+  return value;
+};
 
 const config = parseGatewayConfig(
   process.env.GATEWAY_CONFIG ? JSON.parse(process.env.GATEWAY_CONFIG) : configDocument,
@@ -19,17 +27,28 @@ const config = parseGatewayConfig(
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'llm-gateway';
 const logger = powertoolsLogger(new Logger({ serviceName }));
 
-// Until the DynamoDB key store lands, the function accepts one key from its environment.
-const keys = new MemoryKeyStore();
-if (process.env.GATEWAY_DEV_KEY) keys.add(process.env.GATEWAY_DEV_KEY, { tenantId: 'dev', keyId: 'dev' });
+const dynamodb = new DynamoDBClient({});
+const tables = {
+  keys: required('KEYS_TABLE'),
+  usage: required('USAGE_TABLE'),
+  budgets: required('BUDGETS_TABLE'),
+};
+// Secret names in the config (upstream keys, the key pepper) → Secrets Manager ids, set by the stack.
+const secretIds: Record<string, string> = {
+  ...(process.env.SECRET_IDS ? (JSON.parse(process.env.SECRET_IDS) as Record<string, string>) : {}),
+  [config.keys.pepperSecretName]: required('PEPPER_SECRET_ID'),
+};
 
+// Loaded after the first response, not during it (see createGptTokenCounter): until then counts are upper bounds.
+const tokens = createGptTokenCounter({ eager: false });
 const gateway = createGateway({
   config,
-  keys,
-  secrets: envSecretSource(process.env),
+  keys: new DynamoKeyStore(dynamodb, tables),
+  budgets: new DynamoBudgetStore(dynamodb, tables),
+  ledger: new DynamoUsageLedger(dynamodb, tables),
+  tokens,
+  secrets: secretsManagerSource(new SecretsManagerClient({}), { secretIds }),
   upstream: createNodeHttpUpstream(),
-  // Until the DynamoDB ledger lands, usage records go to the log, from where they can be recovered.
-  ledger: logUsageLedger(logger),
   metrics: emfMetrics(
     new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'LlmGateway', serviceName }),
   ),
@@ -41,4 +60,5 @@ export const handler = createLambdaHandler(gateway, {
   flushPaddingBytes: config.streaming.flushPaddingBytes,
   flushPaddingAfterIdleMs: config.streaming.flushPaddingAfterIdleMs,
   now: systemClock.now,
+  afterResponse: () => tokens.ready(),
 });
