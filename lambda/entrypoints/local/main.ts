@@ -1,10 +1,12 @@
 // `npm start`: the gateway on http://127.0.0.1:8787/v1 with in-memory adapters and embedded defaults.
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { envSecretSource } from '../../adapters/env/secrets.ts';
-import { MemoryKeyStore, MemoryMetrics, MemoryUsageLedger } from '../../adapters/memory/index.ts';
+import { ensureDevTenantKey, openLocalStore } from '../../adapters/file/local-store.ts';
+import { MemoryMetrics } from '../../adapters/memory/index.ts';
 import { systemClock } from '../../adapters/system/clock.ts';
 import { isLogLevel, jsonLogger } from '../../adapters/system/json-logger.ts';
+import { createGptTokenCounter } from '../../adapters/tokenizer/gpt-tokenizer.ts';
 import { withMockProvider } from '../../adapters/upstream/mock.ts';
 import { createNodeHttpUpstream } from '../../adapters/upstream/node-http.ts';
 import { ConfigError, parseGatewayConfig } from '../../core/config.ts';
@@ -28,15 +30,28 @@ try {
   process.exit(1);
 }
 
-const devKey = env.GATEWAY_DEV_KEY ?? `sk-gw-dev-${randomBytes(24).toString('base64url')}`;
-const keys = new MemoryKeyStore([[devKey, { tenantId: 'dev', keyId: 'dev' }]]);
-const ledger = new MemoryUsageLedger(10_000);
+// Tenants, keys, budgets and usage live in a local state directory that `npm run admin` shares.
+const stateDir = path.resolve(env.GATEWAY_STATE_DIR ?? '.gateway');
+const store = openLocalStore(stateDir, { pepper: env.GATEWAY_KEY_PEPPER });
+let devKey: string;
+try {
+  devKey = await ensureDevTenantKey(store, { devKey: env.GATEWAY_DEV_KEY, dir: stateDir, tier: 'default' });
+} catch (error) {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}
+const upstreamSecrets = envSecretSource(env);
 const gateway = createGateway({
   config,
-  keys,
-  secrets: envSecretSource(env),
+  keys: store.keys,
+  budgets: store.budgets,
+  ledger: store.ledger,
+  tokens: createGptTokenCounter(),
+  secrets: {
+    get: async (name, options) =>
+      name === config.keys.pepperSecretName ? store.pepper() : upstreamSecrets.get(name, options),
+  },
   upstream: withMockProvider(createNodeHttpUpstream()),
-  ledger,
   metrics: new MemoryMetrics(),
   logger,
   clock: systemClock,
@@ -50,7 +65,8 @@ server.listen(port, host, () => {
   process.stderr.write(
     [
       `LLM gateway listening on http://${host}:${port}/v1 (upstream: ${upstream})`,
-      `Dev key: ${devKey}`,
+      `Dev key (tenant "dev"): ${devKey}`,
+      `State: ${stateDir} (manage tenants and keys with: npm run admin -- --help)`,
       `Try: curl http://${host}:${port}/v1/chat/completions -H "Authorization: Bearer ${devKey}" -H "Content-Type: application/json" -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'`,
       '',
     ].join('\n'),

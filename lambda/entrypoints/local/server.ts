@@ -64,7 +64,11 @@ export const createLocalServer = (gateway: Gateway): http.Server =>
     });
     // The core turns every failure into a response; this guard only keeps a bug from killing the process.
     const response = await gateway
-      .handle(request, { signal: disconnected.signal, body })
+      .handle(request, {
+        signal: disconnected.signal,
+        body,
+        ...(req.socket.remoteAddress === undefined ? {} : { clientIp: req.socket.remoteAddress }),
+      })
       .catch((error: unknown) => errorResponse(asGatewayError(error), randomUUID(), {}));
     if (disconnected.signal.aborted) {
       await response.body?.cancel().catch(() => {});

@@ -1,0 +1,491 @@
+// The admin CLI end to end in local mode: the real `gateway-admin` process on a temporary state directory.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openLocalStore } from '../../lambda/adapters/file/local-store.ts';
+import { parseGatewayConfig } from '../../lambda/core/config.ts';
+import { hashKey } from '../../lambda/core/keys.ts';
+import { costOf, priceFor } from '../../lambda/core/pricing.ts';
+import { RequestOutcome, type TokenUsage, type UsageRecord } from '../../lambda/ports.ts';
+import { CLI_TIMEOUT_MS, ADMIN_TEST_CONFIG as CONFIG, KEY_FORMAT, runCli } from '../fixtures/admin-cli.ts';
+
+let dir: string;
+let stateDir: string;
+const cli = (...args: string[]) =>
+  runCli(['--state-dir', stateDir, '--config', join(dir, 'config.json'), ...args]);
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'admin-local-'));
+  stateDir = join(dir, 'state');
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(CONFIG));
+});
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const stateText = () => readFileSync(join(stateDir, 'state.json'), 'utf8');
+const pepper = () => readFileSync(join(stateDir, 'pepper'), 'utf8');
+const printedKey = (stdout: string): string => {
+  const key = /^ {2}(sk-gw-\S+)$/m.exec(stdout)?.[1];
+  if (key === undefined) throw new Error(`no key in the output:\n${stdout}`);
+  return key;
+};
+const hmac = (key: string) => hashKey(pepper(), key);
+
+describe('gateway-admin, local mode', () => {
+  let keyId: string;
+  let firstKey: string;
+
+  it('prints its usage with --help, and fails with exit 2 without a command', async () => {
+    // Act
+    const help = await cli('--help');
+    const none = await cli();
+
+    // Assess
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: gateway-admin \[--stack <name> \[--region <r>\]\]/);
+    expect(help.stdout).toContain('  invoice --tenant <id> --month YYYY-MM\n');
+    expect(none).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: "gateway-admin: No command given.\nRun 'gateway-admin --help' for usage.\n",
+    });
+  });
+
+  it(
+    'creates a tenant and lists it',
+    async () => {
+      // Act
+      const created = await cli(
+        'tenants',
+        'create',
+        'acme',
+        '--tier',
+        'pro',
+        '--name',
+        'Acme Inc',
+        '--budget-usd',
+        '2000.5',
+      );
+      const listed = await cli('tenants', 'list');
+      const json = await cli('--json', 'tenants', 'list');
+
+      // Assess
+      expect(created).toEqual({
+        code: 0,
+        stdout: 'Created tenant acme (tier pro, budget $2000.50/month).\n',
+        stderr: '',
+      });
+      expect(listed.stdout).toMatch(
+        /^TENANT\s+NAME\s+TIER\s+STATUS\s+BUDGET\s+CREATED\nacme\s+Acme Inc\s+pro\s+active\s+\$2000\.50\s+\d{4}-/,
+      );
+      expect(JSON.parse(json.stdout)).toEqual([
+        expect.objectContaining({
+          tenantId: 'acme',
+          name: 'Acme Inc',
+          tier: 'pro',
+          monthlyBudgetMicroUsd: 2_000_500_000,
+        }),
+      ]);
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  it(
+    'creates a key, shows it once, and stores only its hash',
+    async () => {
+      // Act
+      const created = await cli(
+        'keys',
+        'create',
+        '--tenant',
+        'acme',
+        '--name',
+        'ci',
+        '--models',
+        'gpt-4o,gpt-4o-mini',
+        '--cidrs',
+        '10.0.0.0/8,2001:db8::/32',
+        '--expires',
+        '2099-01-31',
+      );
+
+      // Assess
+      expect(created.code).toBe(0);
+      firstKey = printedKey(created.stdout);
+      keyId = firstKey.slice(6, 22);
+      expect(firstKey).toMatch(KEY_FORMAT);
+      expect(created.stdout).toBe(
+        `Created key ${keyId} for tenant acme:\n\n  ${firstKey}\n\nThis key will not be shown again: store it now.\n`,
+      );
+      expect(stateText()).toContain(hmac(firstKey));
+      expect(stateText()).not.toContain(firstKey.slice(23));
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  it(
+    'lists keys by their display prefix, never the key nor its hash',
+    async () => {
+      // Act
+      const listed = await cli('keys', 'list', '--tenant', 'acme');
+      const json = await cli('keys', 'list', '--tenant', 'acme', '--json');
+
+      // Assess
+      expect(listed.code).toBe(0);
+      expect(listed.stdout).toContain(`${keyId}  ${firstKey.slice(0, 14)}…  ci`);
+      expect(listed.stdout).toContain('2099-01-31T00:00:00Z  gpt-4o,gpt-4o-mini  10.0.0.0/8,2001:db8::/32');
+      expect(listed.stdout).not.toContain(firstKey);
+      expect(JSON.parse(json.stdout)).toEqual([
+        {
+          keyId,
+          tenantId: 'acme',
+          displayPrefix: `${firstKey.slice(0, 14)}…`,
+          name: 'ci',
+          status: 'active',
+          expiresAt: Date.UTC(2099, 0, 31),
+          models: ['gpt-4o', 'gpt-4o-mini'],
+          cidrs: ['10.0.0.0/8', '2001:db8::/32'],
+          createdAt: expect.any(Number),
+        },
+      ]);
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  it(
+    'rotates a key: a new secret for the same id, the old one valid for the grace period',
+    async () => {
+      // Prepare
+      const before = Date.now();
+
+      // Act
+      const rotated = await cli('keys', 'rotate', keyId, '--grace-hours', '2');
+
+      // Assess
+      expect(rotated.code).toBe(0);
+      const newKey = printedKey(rotated.stdout);
+      expect(newKey).toMatch(KEY_FORMAT);
+      expect(newKey.slice(6, 22)).toBe(keyId);
+      expect(newKey).not.toBe(firstKey);
+      expect(rotated.stdout).toContain(
+        'This key will not be shown again: store it now.\nThe previous key stays valid until ',
+      );
+      const stored = JSON.parse(stateText()).keys.find((key: { keyId: string }) => key.keyId === keyId);
+      expect(stored.secretHash).toBe(hmac(newKey));
+      expect(stored.previousSecretHash).toBe(hmac(firstKey));
+      expect(stored.previousValidUntil - before).toBeGreaterThanOrEqual(2 * 3_600_000);
+      expect(stored.previousValidUntil - Date.now()).toBeLessThanOrEqual(2 * 3_600_000);
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  it(
+    'revokes a key, after which it cannot be rotated',
+    async () => {
+      // Act
+      const revoked = await cli('keys', 'revoke', keyId);
+      const rotateRevoked = await cli('keys', 'rotate', keyId);
+      const json = await cli('--json', 'keys', 'list', '--tenant', 'acme');
+
+      // Assess
+      expect(revoked.code).toBe(0);
+      expect(revoked.stdout).toMatch(new RegExp(`^Revoked key ${keyId} \\(sk-gw-[a-z0-9]{8}…\\) at \\d{4}-`));
+      expect(rotateRevoked).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: `gateway-admin: Key '${keyId}' is revoked: create a new key instead.\n`,
+      });
+      expect(JSON.parse(json.stdout)[0]).toMatchObject({
+        keyId,
+        status: 'revoked',
+        revokedAt: expect.any(Number),
+      });
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  const USAGE_HINT = "\nRun 'gateway-admin --help' for usage.\n";
+  it.each([
+    ['an unknown command', ['frobnicate'], 2, `Unknown command 'frobnicate'.${USAGE_HINT}`],
+    [
+      'a command group alone',
+      ['keys'],
+      2,
+      `'keys' needs a subcommand: create, list, rotate, revoke.${USAGE_HINT}`,
+    ],
+    ['an unknown option', ['tenants', 'list', '--verbose'], 2, `Unknown option '--verbose'.${USAGE_HINT}`],
+    [
+      "another command's option",
+      ['keys', 'list', '--tenant', 'acme', '--tier', 'pro'],
+      2,
+      `Unknown option '--tier'. Options of 'keys list': --tenant.${USAGE_HINT}`,
+    ],
+    [
+      'a missing --tenant',
+      ['keys', 'list'],
+      2,
+      `Missing --tenant: gateway-admin keys list --tenant <id>${USAGE_HINT}`,
+    ],
+    [
+      'an option without its value',
+      ['keys', 'list', '--tenant'],
+      2,
+      `Option '--tenant <value>' argument missing${USAGE_HINT}`,
+    ],
+    [
+      'a missing tenant id',
+      ['tenants', 'create', '--tier', 'pro'],
+      2,
+      `Missing <id>: gateway-admin tenants create <id> --tier <t> [--name N] [--budget-usd X]${USAGE_HINT}`,
+    ],
+    [
+      'a bad month',
+      ['invoice', '--tenant', 'acme', '--month', '2025-13'],
+      2,
+      `--month must be YYYY-MM, got: 2025-13${USAGE_HINT}`,
+    ],
+    [
+      'a bad expiry date',
+      ['keys', 'create', '--tenant', 'acme', '--expires', 'tomorrow'],
+      2,
+      `--expires must be an ISO date such as 2026-01-31 or 2026-01-31T12:00:00Z, got: tomorrow${USAGE_HINT}`,
+    ],
+    [
+      'an unknown tier',
+      ['tenants', 'create', 'beta', '--tier', 'gold'],
+      1,
+      "Unknown tier 'gold'. Tiers in the config: default, pro.\n",
+    ],
+    [
+      'a bad tenant id',
+      ['tenants', 'create', 'Beta!', '--tier', 'pro'],
+      1,
+      'The tenant id must be 1 to 63 lowercase letters, digits and "-", starting with a letter or digit, got: Beta!\n',
+    ],
+    [
+      'a budget finer than the micro-dollar',
+      ['tenants', 'create', 'beta', '--tier', 'pro', '--budget-usd', '1.0000001'],
+      1,
+      'The budget must be a non-negative amount in USD with at most 6 decimals, got: 1.0000001\n',
+    ],
+    [
+      'an existing tenant',
+      ['tenants', 'create', 'acme', '--tier', 'pro'],
+      1,
+      "Tenant 'acme' already exists.\n",
+    ],
+    ['an unknown tenant', ['keys', 'create', '--tenant', 'nobody'], 1, "Unknown tenant 'nobody'.\n"],
+    [
+      'a bad CIDR',
+      ['keys', 'create', '--tenant', 'acme', '--cidrs', '10.0.0.0/33'],
+      1,
+      "'10.0.0.0/33' is not a CIDR block: write it like 10.0.0.0/8, 203.0.113.7 or 2001:db8::/32.\n",
+    ],
+    [
+      'an expiry in the past',
+      ['keys', 'create', '--tenant', 'acme', '--expires', '2001-01-01'],
+      1,
+      'The expiry must be in the future, got: 2001-01-01T00:00:00.000Z\n',
+    ],
+    ['an unknown key', ['keys', 'revoke', 'nosuchkey0000000'], 1, "Unknown key 'nosuchkey0000000'.\n"],
+  ])(
+    'refuses %s with a clear message',
+    async (_name, args, code, message) => {
+      // Act
+      const result = await cli(...args);
+
+      // Assess
+      expect(result).toEqual({ code, stdout: '', stderr: `gateway-admin: ${message}` });
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  it(
+    'left nothing behind from the refused commands',
+    async () => {
+      // Act
+      const tenants = JSON.parse((await cli('--json', 'tenants', 'list')).stdout);
+      const keys = JSON.parse((await cli('--json', 'keys', 'list', '--tenant', 'acme')).stdout);
+
+      // Assess
+      expect(tenants.map((t: { tenantId: string }) => t.tenantId)).toEqual(['acme']);
+      expect(keys).toHaveLength(1);
+    },
+    CLI_TIMEOUT_MS,
+  );
+
+  describe('usage and invoice of records written by the gateway', () => {
+    const prices = parseGatewayConfig(CONFIG).prices;
+    const record = (requestId: string, model: string, usage: TokenUsage, month = '2025-05'): UsageRecord => ({
+      requestId,
+      tenantId: 'acme',
+      keyId,
+      tier: 'pro',
+      endpoint: 'chat.completions',
+      model,
+      targetId: 'mock',
+      status: 200,
+      outcome: RequestOutcome.complete,
+      usage,
+      exact: requestId !== 'r2',
+      cacheHit: false,
+      costMicroUsd: costOf(usage, priceFor(model, prices)),
+      reservedMicroUsd: 0,
+      month,
+      startedAt: Date.UTC(2025, Number(month.slice(5)) - 1, 10),
+      latencyMs: 100,
+      ttfbMs: 10,
+    });
+    /**
+     * Worked by hand (prices per 1M tokens: gpt-4o $2.50 in, $1.25 cached in, $10 out; gpt-4o-mini $0.15 in, $0.60 out):
+     *   r1 gpt-4o       60M × 2.50 + 40M cached × 1.25 + 50M × 10      = $700.000000
+     *   r2 gpt-4o       20M × 2.50 + 30M × 10                          = $350.000000  (estimated)
+     *   r3 gpt-4o-mini  1,234,567 × 0.15 + 307M × 0.60 = 184.38518505  → $184.385186  (rounded up)
+     *   list subtotal                                                    $1234.385186
+     *   band $500–$1000, 10% off $500.000000                              -$50.000000
+     *   band above $1000, 20% off $234.385186 = 46.8770372                -$46.877037  (rounded down)
+     *   usage after discounts                                            $1137.508149
+     *   commitment $1000 → overage $137.508149, unused $0, total         $1137.508149
+     */
+    const records = [
+      record('r1', 'gpt-4o', {
+        inputTokens: 100e6,
+        cachedInputTokens: 40e6,
+        outputTokens: 50e6,
+        reasoningTokens: 0,
+      }),
+      record('r2', 'gpt-4o', {
+        inputTokens: 20e6,
+        cachedInputTokens: 0,
+        outputTokens: 30e6,
+        reasoningTokens: 0,
+      }),
+      record('r3', 'gpt-4o-mini', {
+        inputTokens: 1_234_567,
+        cachedInputTokens: 0,
+        outputTokens: 307e6,
+        reasoningTokens: 7e6,
+      }),
+      // Another month: in neither figure below.
+      record(
+        'r4',
+        'gpt-4o',
+        { inputTokens: 1e6, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0 },
+        '2025-04',
+      ),
+    ];
+
+    beforeAll(async () => {
+      const store = openLocalStore(stateDir);
+      for (const r of records) await store.ledger.record(r);
+    });
+
+    it('priced the records as worked out by hand', () => {
+      expect(records.map((r) => r.costMicroUsd)).toEqual([700_000_000, 350_000_000, 184_385_186, 2_500_000]);
+    });
+
+    it(
+      'shows the month by model, with the budget',
+      async () => {
+        // Act
+        const text = await cli('usage', '--tenant', 'acme', '--month', '2025-05');
+        const json = await cli('usage', '--tenant', 'acme', '--month', '2025-05', '--json');
+
+        // Assess
+        expect(text.code).toBe(0);
+        expect(text.stdout).toBe(
+          [
+            'Usage of tenant acme in 2025-05',
+            '',
+            'MODEL        REQUESTS      INPUT    CACHED     OUTPUT  REASONING          COST  ESTIMATED',
+            'gpt-4o              2  120000000  40000000   80000000          0      $1050.00          1',
+            'gpt-4o-mini         1    1234567         0  307000000    7000000   $184.385186          0',
+            'TOTAL               3  121234567  40000000  387000000    7000000  $1234.385186          1',
+            '',
+            'Budget 2025-05: $1234.385186 spent of $2000.50 limit ($0.00 held by requests in flight); resets 2025-06-01T00:00:00Z',
+            '',
+          ].join('\n'),
+        );
+        const parsed = JSON.parse(json.stdout);
+        expect(parsed.total).toMatchObject({
+          requests: 3,
+          costMicroUsd: 1_234_385_186,
+          estimatedRequests: 1,
+        });
+        expect(parsed.byModel['gpt-4o-mini']).toMatchObject({ requests: 1, reasoningTokens: 7e6 });
+        expect(parsed.budget).toMatchObject({
+          month: '2025-05',
+          state: { spentMicroUsd: 1_234_385_186, committedMicroUsd: 1_234_385_186 },
+          limitMicroUsd: 2_000_500_000,
+        });
+      },
+      CLI_TIMEOUT_MS,
+    );
+
+    it(
+      'bills the month as worked out by hand, to the micro-dollar',
+      async () => {
+        // Act
+        const text = await cli('invoice', '--tenant', 'acme', '--month', '2025-05');
+        const json = await cli('invoice', '--tenant', 'acme', '--month', '2025-05', '--json');
+
+        // Assess
+        expect(text.code).toBe(0);
+        expect(text.stdout).toBe(
+          [
+            'Invoice of tenant acme for 2025-05 (tier pro)',
+            '',
+            'MODEL        REQUESTS      INPUT    CACHED     OUTPUT  REASONING          COST  ESTIMATED',
+            'gpt-4o              2  120000000  40000000   80000000          0      $1050.00          1',
+            'gpt-4o-mini         1    1234567         0  307000000    7000000   $184.385186          0',
+            'TOTAL               3  121234567  40000000  387000000    7000000  $1234.385186          1',
+            '',
+            'List subtotal                                     $1234.385186',
+            'Volume band $500.00 to $1000.00: 10% off $500.00       -$50.00',
+            'Volume band above $1000.00: 20% off $234.385186    -$46.877037',
+            'Usage after discounts                             $1137.508149',
+            'Commitment                                            $1000.00',
+            'Overage                                            $137.508149',
+            'Unused commitment                                        $0.00',
+            'Total                                             $1137.508149',
+            '',
+          ].join('\n'),
+        );
+        expect(JSON.parse(json.stdout)).toMatchObject({
+          tenantId: 'acme',
+          month: '2025-05',
+          tier: 'pro',
+          listMicroUsd: 1_234_385_186,
+          bands: [
+            { amountMicroUsd: 500_000_000, discountMicroUsd: 50_000_000 },
+            { amountMicroUsd: 234_385_186, discountMicroUsd: 46_877_037 },
+          ],
+          discountMicroUsd: 96_877_037,
+          usageMicroUsd: 1_137_508_149,
+          commitmentMicroUsd: 1_000_000_000,
+          overageMicroUsd: 137_508_149,
+          unusedCommitmentMicroUsd: 0,
+          totalMicroUsd: 1_137_508_149,
+        });
+      },
+      CLI_TIMEOUT_MS,
+    );
+
+    it(
+      'bills the commitment for a month without usage',
+      async () => {
+        // Act
+        const json = await cli('invoice', '--tenant', 'acme', '--month', '2025-06', '--json');
+
+        // Assess
+        expect(JSON.parse(json.stdout)).toMatchObject({
+          lines: [],
+          listMicroUsd: 0,
+          totalMicroUsd: 1_000_000_000,
+        });
+      },
+      CLI_TIMEOUT_MS,
+    );
+  });
+});
