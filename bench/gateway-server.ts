@@ -1,13 +1,20 @@
 // The real local gateway (core pipeline + node:http server + node:http upstream) with in-memory adapters.
-import { MemoryKeyStore, MemoryMetrics, MemoryUsageLedger } from '../lambda/adapters/memory/index.ts';
+import {
+  MemoryBudgetStore,
+  MemoryDatabase,
+  MemoryKeyStore,
+  MemoryMetrics,
+  MemoryUsageLedger,
+} from '../lambda/adapters/memory/index.ts';
 import { systemClock } from '../lambda/adapters/system/clock.ts';
 import { isLogLevel, jsonLogger } from '../lambda/adapters/system/json-logger.ts';
+import { createGptTokenCounter } from '../lambda/adapters/tokenizer/gpt-tokenizer.ts';
 import { createNodeHttpUpstream } from '../lambda/adapters/upstream/node-http.ts';
 import { parseGatewayConfig } from '../lambda/core/config.ts';
 import { createGateway } from '../lambda/core/pipeline.ts';
 import { createLocalServer } from '../lambda/entrypoints/local/server.ts';
 import { serveFromChild } from './child.ts';
-import { BENCH_GATEWAY_KEY, benchGatewayConfig } from './shared.ts';
+import { BENCH_PEPPER, benchGatewayConfig, seedBenchTenant } from './shared.ts';
 
 const upstreamOrigin = process.env.BENCH_UPSTREAM_ORIGIN;
 if (upstreamOrigin === undefined) throw new Error('BENCH_UPSTREAM_ORIGIN is required');
@@ -20,12 +27,21 @@ const logger = jsonLogger(
   },
   isLogLevel(level) ? level : 'info',
 );
-const ledger = new MemoryUsageLedger(10_000);
+// Auth (HMAC key check), a budget hold and metering with rollups all run, against the in-memory twins.
+const db = new MemoryDatabase(10_000);
+const keys = new MemoryKeyStore(db);
+await seedBenchTenant(keys);
+const ledger = new MemoryUsageLedger(db);
 const metrics = new MemoryMetrics();
 const gateway = createGateway({
   config: parseGatewayConfig(benchGatewayConfig(upstreamOrigin)),
-  keys: new MemoryKeyStore([[BENCH_GATEWAY_KEY, { tenantId: 'bench', keyId: 'bench' }]]),
-  secrets: { get: async (name) => Promise.reject(new Error(`no secret ${name} in the bench`)) },
+  keys,
+  budgets: new MemoryBudgetStore(db),
+  tokens: createGptTokenCounter(),
+  secrets: {
+    get: async (name) =>
+      name === 'gateway-key-pepper' ? BENCH_PEPPER : Promise.reject(new Error(`no secret ${name}`)),
+  },
   upstream: createNodeHttpUpstream(),
   ledger,
   metrics,

@@ -1,8 +1,9 @@
 // Cold-start probe, run in a fresh `node` process: stub the Lambda runtime globals, import the bundled
 // handler, invoke it once, and print when each step happened (process.hrtime, comparable across processes).
+// The parent sets the env the Lambda entry requires (tables, pepper secret, AWS_ENDPOINT_URL of a moto server).
 import { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { BENCH_MODEL, PROBE_MARKER } from './shared.ts';
+import { BENCH_GATEWAY_KEY, BENCH_MODEL, PROBE_MARKER } from './shared.ts';
 
 const scriptStartNs = process.hrtime.bigint();
 
@@ -11,6 +12,7 @@ export interface ProbeResult {
   readonly importStartNs: string;
   readonly importEndNs: string;
   readonly firstByteNs: string;
+  /** When the handler's promise settled: after the body and middy's requestEnd (usage writes drained). */
   readonly endNs: string;
   readonly statusCode: number;
   readonly bodyBytes: number;
@@ -46,7 +48,7 @@ const event = {
     host: 'abcdefghij.lambda-url.eu-west-1.on.aws',
     'user-agent': 'bench',
     ...(kind === 'chat'
-      ? { 'content-type': 'application/json', authorization: `Bearer ${process.env.GATEWAY_DEV_KEY ?? ''}` }
+      ? { 'content-type': 'application/json', authorization: `Bearer ${BENCH_GATEWAY_KEY}` }
       : {}),
   },
   requestContext: {

@@ -35,6 +35,8 @@ export interface ColdStartRun {
   readonly spawnToReadyMs: number;
   readonly invokeToFirstByteMs: number;
   readonly spawnToFirstByteMs: number;
+  /** Until the handler's promise settled: the body, then middy's requestEnd waiting for the usage writes. */
+  readonly invokeToEndMs: number;
 }
 
 export interface ClientChoice {
@@ -62,6 +64,13 @@ export interface BenchReport {
     readonly bytes: number;
     readonly gzipBytes: number;
     readonly byPackage: ReadonlyArray<readonly [string, number]>;
+    /** gpt-tokenizer's o200k_base, external to the bundle: its JS in node_modules and its load in a fresh process. */
+    readonly tokenizer: {
+      readonly files: number;
+      readonly bytes: number;
+      readonly importMs: readonly number[];
+      readonly firstCountMs: readonly number[];
+    };
   };
   readonly nodeBaselineMs: readonly number[];
   /** First use of Headers/Request/Response in a bare process. */
@@ -95,6 +104,8 @@ const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted.length === 0 ? Number.NaN : (sorted[Math.ceil(sorted.length / 2) - 1] ?? Number.NaN);
 };
+const msRange = (values: readonly number[]): string =>
+  `${ms1(median(values))} (${ms1(Math.min(...values))}–${ms1(Math.max(...values))})`;
 
 /** A markdown table with the first column left-aligned and the rest right-aligned, padded as Biome formats it. */
 const table = (header: readonly string[], rows: readonly (readonly string[])[]): string => {
@@ -198,6 +209,7 @@ const coldStartRow = (label: string, runs: readonly ColdStartRun[]): string[] =>
     range('spawnToReadyMs'),
     range('invokeToFirstByteMs'),
     range('spawnToFirstByteMs'),
+    range('invokeToEndMs'),
   ];
 };
 
@@ -305,12 +317,18 @@ ${signedMs(stream.targets.gateway.ttfb.p50 - stream.targets['minimal proxy'].ttf
   closed loop: each of \`concurrency\` workers sends its next request when the previous one has ended).
 - **direct**: client → fake upstream. **minimal proxy**: client → a 30-line node:http proxy that pipes
   request and response through a keep-alive Agent (bench/minimal-proxy.ts) → fake upstream. **gateway**:
-  client → \`createLocalServer(createGateway(...))\` with \`createNodeHttpUpstream()\`, MemoryKeyStore (one key),
-  MemoryUsageLedger(10 000), MemoryMetrics, and \`jsonLogger\` at level \`${report.gatewayLogLevel}\` writing to a
-  sink that drops each line (the JSON serialisation of every log line is paid, the I/O is not)
-  (bench/gateway-server.ts) → fake upstream. The gateway authenticates, parses the body, routes, relays,
-  scans for usage, logs, emits metrics and writes a usage record on every request. There is no cache or
-  content filter in the code yet, so none is measured.
+  client → \`createLocalServer(createGateway(...))\` with \`createNodeHttpUpstream()\`, the in-memory twins of
+  the stores (MemoryKeyStore with one tenant and key, MemoryBudgetStore, MemoryUsageLedger over a
+  MemoryDatabase keeping the last 10 000 records), the gpt-tokenizer o200k_base token counter, MemoryMetrics,
+  and \`jsonLogger\` at level \`${report.gatewayLogLevel}\` writing to a sink that drops each line (the JSON
+  serialisation of every log line is paid, the I/O is not) (bench/gateway-server.ts) → fake upstream.
+- What the gateway does on every request: authenticates (HMAC-SHA256 of the presented key with the pepper,
+  checked against the key record; key and tenant lookups are cached by key id), parses the body, routes,
+  counts the prompt's tokens with the tokenizer and takes a budget hold (one conditional write), relays,
+  scans for usage, logs, emits metrics, and meters after the response (one transaction: the usage record,
+  the tenant and model rollups, settling the hold). In these throughput and latency runs every store is an
+  in-memory twin, so no network I/O is measured for them; the Lambda cold start below runs them against
+  moto's DynamoDB API. There is no cache or content filter in the code yet, so none is measured.
 - The fake upstream answers a non-streamed chat completion with a fixed ${c1.targets.direct.bodyBytes}-byte JSON body, and a streamed one
   with ${STREAM_CHUNKS} \`chat.completion.chunk\` events ${STREAM_GAP_MS} ms apart, a usage chunk when \`stream_options.include_usage\` is
   set, then \`data: [DONE]\`. The client never asks for usage; the gateway adds \`include_usage\` upstream and
@@ -350,9 +368,15 @@ ${streamTable(stream)}
 ## Lambda bundle
 
 \`dist/lambda/index.mjs\` from \`scripts/bundle.ts\` (esbuild, ESM, node20, minified, external source map,
-everything bundled): **${int(report.bundle.bytes)} bytes (${kib(report.bundle.bytes)})**, ${kib(report.bundle.gzipBytes)} gzipped.
-No AWS SDK client is in the function yet (keys and usage still use in-memory / log adapters), so the budget
-has to absorb them when the DynamoDB key store and ledger land.
+everything bundled but gpt-tokenizer): **${int(report.bundle.bytes)} bytes (${kib(report.bundle.bytes)})**, ${kib(report.bundle.gzipBytes)} gzipped. It holds the
+AWS SDK v3 DynamoDB and Secrets Manager clients (with the SDK's credential providers) the function uses for
+keys, budgets, usage and secrets.
+
+The tokenizer is not in the bundle: the handler \`import()\`s \`gpt-tokenizer/encoding/o200k_base\` in the
+background at init and counts UTF-8 bytes (an upper bound) until it has loaded; it ships beside the bundle.
+Its JS as it sits in node_modules (the encoding and every module it imports): ${report.bundle.tokenizer.files} files,
+**${int(report.bundle.tokenizer.bytes)} bytes (${kib(report.bundle.tokenizer.bytes)})**. Loading it in a fresh \`node\` process (\`await import()\`, median (min–max)
+of ${report.bundle.tokenizer.importMs.length}): ${msRange(report.bundle.tokenizer.importMs)} ms; its first \`countTokens\` after that ${msRange(report.bundle.tokenizer.firstCountMs)} ms.
 
 ${table(
   ['package', 'bytes in bundle'],
@@ -365,9 +389,17 @@ A fresh \`node\` process per run (bench/lambda-probe.ts, bundled) stubs \`global
 (\`streamifyResponse(fn)\` returns \`fn\`, \`HttpResponseStream.from(stream, prelude)\` returns \`stream\`), then
 \`import()\`s dist/lambda/index.mjs and invokes the handler once with a Function URL (v2) event, writing into
 a Writable. Times are from \`spawn()\` in the parent (process.hrtime, shared monotonic clock) or within the
-child; median (min–max). "chat" is a POST /v1/chat/completions with \`GATEWAY_CONFIG\` pointing at the fake
-upstream and \`GATEWAY_DEV_KEY\` set, so its first byte includes opening the first upstream connection. The
-real Lambda runtime's own bootstrap is not included.
+child; median (min–max). The function's AWS calls go to a moto server (a DynamoDB and Secrets Manager API
+server) on loopback, through \`AWS_ENDPOINT_URL\`, with the gateway's three tables, the pepper secret and the
+bench tenant and key seeded. "chat" is a POST /v1/chat/completions with the bench key and \`GATEWAY_CONFIG\`
+pointing at the fake upstream, so its first byte includes the first AWS SDK calls of the process (credentials,
+signing, connection to moto): GetSecretValue for the pepper, GetItem of the key and of the tenant, the
+budget hold (TransactWriteItems), then opening the first upstream connection; "invoke → handler returned"
+adds the metering transaction that middy's requestEnd waits for. moto on loopback (no TLS, no network
+distance, but a Python server) answers on its own timescale, not DynamoDB's: read these calls' share of the
+figure as indicative only. The tokenizer's background \`import()\` (its load time is in the bundle section)
+starts at init but parses and evaluates on the same thread, so most of it lands inside the first chat's
+time to first byte. The real Lambda runtime's own bootstrap is not included.
 
 For scale, in a bare \`node -e\` process (median of ${report.nodeBaselineMs.length}): spawn → first line of the script
 ${ms1(median(report.nodeBaselineMs))} ms; first use of the web \`Headers\`/\`Request\`/\`Response\` globals ${ms1(median(report.webGlobalsMs))} ms (Node loads
@@ -383,6 +415,7 @@ ${table(
     'spawn → handler ready ms',
     'invoke → first body byte ms',
     'spawn → first body byte ms',
+    'invoke → handler returned ms',
   ],
   [coldStartRow('GET /health', report.coldStart.health), coldStartRow('POST chat', report.coldStart.chat)],
 )}

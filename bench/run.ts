@@ -2,6 +2,9 @@
 // client choice. Prints a markdown report and writes it to BENCHMARKS.md. Timing never fails the run; a
 // wrong response, a crashed child or a failed build does.
 //
+// The cold-start section runs the bundled Lambda against a moto server (DynamoDB + Secrets Manager on
+// loopback) and fails with moto's install hint when moto_server is missing.
+//
 // BENCH_SCALE=0.2 shrinks every request count (quick check); BENCH_PROFILE=1 runs the gateway with
 // --cpu-prof and writes its profile to bench/results/profiles; BENCH_GATEWAY_LOG_LEVEL=silent skips building
 // log lines.
@@ -9,11 +12,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { bundleLambda } from '../scripts/bundle.ts';
+import { bundleLambda, tokenizerFootprint } from '../scripts/bundle.ts';
 import { type BenchBundles, buildBenchBundles, CLIENTS, type ClientName } from './build.ts';
 import type { ClientRunResult } from './client-runner.ts';
+import { startLambdaAws } from './lambda-aws.ts';
 import type { ProbeResult } from './lambda-probe.ts';
 import { createTarget, type LoadResult, type LoadTarget, type RequestSpec, runLoad } from './load.ts';
 import { runOnce, ServerChild } from './processes.ts';
@@ -217,60 +221,97 @@ const runPhase = async (
 
 const nsToMs = (ns: bigint) => Number(ns) / 1e6;
 
+/** A fresh process that only imports the tokenizer's encoding (what the bundle loads lazily) and counts once. */
+const tokenizerScript = (entry: string) =>
+  [
+    'const start = process.hrtime.bigint();',
+    `const { countTokens } = await import(${JSON.stringify(pathToFileURL(entry).href)});`,
+    'const imported = process.hrtime.bigint();',
+    "countTokens('You are a helpful assistant. Hello');",
+    'const counted = process.hrtime.bigint();',
+    `process.stdout.write(${JSON.stringify(PROBE_MARKER)} + JSON.stringify({ importNs: String(imported - start), firstCountNs: String(counted - imported) }) + '\\n');`,
+  ].join(' ');
+
 const runColdStarts = async (
   bundles: BenchBundles,
   lambdaBundle: string,
   upstreamOrigin: string,
+  tokenizerEntry: string,
 ): Promise<{
   health: ColdStartRun[];
   chat: ColdStartRun[];
   nodeBaselineMs: number[];
   webGlobalsMs: number[];
+  tokenizerImportMs: number[];
+  tokenizerFirstCountMs: number[];
 }> => {
-  const env = {
-    GATEWAY_CONFIG: JSON.stringify(benchGatewayConfig(upstreamOrigin)),
-    GATEWAY_DEV_KEY: BENCH_GATEWAY_KEY,
-    AWS_LAMBDA_FUNCTION_NAME: 'llm-gateway-bench',
-    AWS_REGION: 'eu-west-1',
-  };
-  const health: ColdStartRun[] = [];
-  const chat: ColdStartRun[] = [];
-  const nodeBaselineMs: number[] = [];
-  const webGlobalsMs: number[] = [];
-  // A bare process: when its first line runs, and what the first use of the web Request/Response/Headers
-  // globals costs (Node loads its internal undici lazily for them; the gateway core is built on them).
-  const baselineScript = [
-    'const start = process.hrtime.bigint();',
-    "new Headers({ a: 'b' }); new Request('http://127.0.0.1/', { method: 'POST', body: 'x' }); new Response('x');",
-    'const webGlobalsNs = process.hrtime.bigint() - start;',
-    `process.stdout.write(${JSON.stringify(PROBE_MARKER)} + JSON.stringify({ scriptStartNs: String(start), webGlobalsNs: String(webGlobalsNs) }) + '\\n');`,
-  ].join(' ');
-  for (let i = 0; i < COLD_STARTS; i++) {
-    const baseline = await runOnce<{ scriptStartNs: string; webGlobalsNs: string }>(['-e', baselineScript]);
-    nodeBaselineMs.push(nsToMs(BigInt(baseline.result.scriptStartNs) - baseline.spawnedAtNs));
-    webGlobalsMs.push(nsToMs(BigInt(baseline.result.webGlobalsNs)));
-    for (const kind of ['health', 'chat'] as const) {
-      const { spawnedAtNs, result } = await runOnce<ProbeResult>(
-        [bundles.children['lambda-probe'], lambdaBundle, kind],
-        env,
-      );
-      if (result.statusCode !== 200) {
-        throw new Error(`cold-start ${kind} invocation answered ${result.statusCode}: ${result.body}`);
+  // Keys, budgets and usage in DynamoDB and the pepper in Secrets Manager, both served by moto on loopback.
+  // Without moto_server this throws its install hint: a cold start without its AWS calls would mislead.
+  const aws = await startLambdaAws();
+  try {
+    const env = {
+      ...aws.env,
+      GATEWAY_CONFIG: JSON.stringify(benchGatewayConfig(upstreamOrigin)),
+      AWS_LAMBDA_FUNCTION_NAME: 'llm-gateway-bench',
+    };
+    const health: ColdStartRun[] = [];
+    const chat: ColdStartRun[] = [];
+    const nodeBaselineMs: number[] = [];
+    const webGlobalsMs: number[] = [];
+    const tokenizerImportMs: number[] = [];
+    const tokenizerFirstCountMs: number[] = [];
+    // A bare process: when its first line runs, and what the first use of the web Request/Response/Headers
+    // globals costs (Node loads its internal undici lazily for them; the gateway core is built on them).
+    const baselineScript = [
+      'const start = process.hrtime.bigint();',
+      "new Headers({ a: 'b' }); new Request('http://127.0.0.1/', { method: 'POST', body: 'x' }); new Response('x');",
+      'const webGlobalsNs = process.hrtime.bigint() - start;',
+      `process.stdout.write(${JSON.stringify(PROBE_MARKER)} + JSON.stringify({ scriptStartNs: String(start), webGlobalsNs: String(webGlobalsNs) }) + '\\n');`,
+    ].join(' ');
+    for (let i = 0; i < COLD_STARTS; i++) {
+      const baseline = await runOnce<{ scriptStartNs: string; webGlobalsNs: string }>(['-e', baselineScript]);
+      nodeBaselineMs.push(nsToMs(BigInt(baseline.result.scriptStartNs) - baseline.spawnedAtNs));
+      webGlobalsMs.push(nsToMs(BigInt(baseline.result.webGlobalsNs)));
+      const tokenizer = await runOnce<{ importNs: string; firstCountNs: string }>([
+        '--input-type=module',
+        '-e',
+        tokenizerScript(tokenizerEntry),
+      ]);
+      tokenizerImportMs.push(nsToMs(BigInt(tokenizer.result.importNs)));
+      tokenizerFirstCountMs.push(nsToMs(BigInt(tokenizer.result.firstCountNs)));
+      for (const kind of ['health', 'chat'] as const) {
+        const { spawnedAtNs, result } = await runOnce<ProbeResult>(
+          [bundles.children['lambda-probe'], lambdaBundle, kind],
+          env,
+        );
+        if (result.statusCode !== 200) {
+          throw new Error(`cold-start ${kind} invocation answered ${result.statusCode}: ${result.body}`);
+        }
+        if (kind === 'chat' && !result.body.includes('"usage"')) {
+          throw new Error(`cold-start chat invocation returned no completion: ${result.body}`);
+        }
+        const at = (value: string) => BigInt(value);
+        (kind === 'health' ? health : chat).push({
+          nodeBootMs: nsToMs(at(result.scriptStartNs) - spawnedAtNs),
+          importMs: nsToMs(at(result.importEndNs) - at(result.importStartNs)),
+          spawnToReadyMs: nsToMs(at(result.importEndNs) - spawnedAtNs),
+          invokeToFirstByteMs: nsToMs(at(result.firstByteNs) - at(result.importEndNs)),
+          spawnToFirstByteMs: nsToMs(at(result.firstByteNs) - spawnedAtNs),
+          invokeToEndMs: nsToMs(at(result.endNs) - at(result.importEndNs)),
+        });
       }
-      if (kind === 'chat' && !result.body.includes('"usage"')) {
-        throw new Error(`cold-start chat invocation returned no completion: ${result.body}`);
-      }
-      const at = (value: string) => BigInt(value);
-      (kind === 'health' ? health : chat).push({
-        nodeBootMs: nsToMs(at(result.scriptStartNs) - spawnedAtNs),
-        importMs: nsToMs(at(result.importEndNs) - at(result.importStartNs)),
-        spawnToReadyMs: nsToMs(at(result.importEndNs) - spawnedAtNs),
-        invokeToFirstByteMs: nsToMs(at(result.firstByteNs) - at(result.importEndNs)),
-        spawnToFirstByteMs: nsToMs(at(result.firstByteNs) - spawnedAtNs),
-      });
     }
+    // The handler resolves only after middy's requestEnd drained the usage writes: each chat left its record.
+    const records = await aws.usageRecords();
+    if (records !== chat.length) {
+      throw new Error(
+        `cold-start chats stored ${records} usage record(s) in DynamoDB, expected ${chat.length}`,
+      );
+    }
+    return { health, chat, nodeBaselineMs, webGlobalsMs, tokenizerImportMs, tokenizerFirstCountMs };
+  } finally {
+    await aws.stop();
   }
-  return { health, chat, nodeBaselineMs, webGlobalsMs };
 };
 
 const runClientChoice = async (bundles: BenchBundles, upstreamOrigin: string): Promise<ClientChoice[]> => {
@@ -335,6 +376,7 @@ const main = async (): Promise<void> => {
   try {
     log('bundling dist/lambda/index.mjs and the bench processes');
     const lambda = await bundleLambda();
+    const tokenizer = await tokenizerFootprint();
     const bundles = await buildBenchBundles();
 
     const upstream = await ServerChild.start('fake upstream', bundles.children['fake-upstream']);
@@ -371,8 +413,10 @@ const main = async (): Promise<void> => {
     const gatewayStats = await gateway.stats();
     for (const target of Object.values(targets)) target.agent.destroy();
 
-    log(`cold start: ${COLD_STARTS} × (bare node, GET /health, POST chat)`);
-    const coldStart = await runColdStarts(bundles, lambda.outfile, upstream.origin);
+    log(
+      `cold start: moto server, then ${COLD_STARTS} × (bare node, tokenizer import, GET /health, POST chat)`,
+    );
+    const coldStart = await runColdStarts(bundles, lambda.outfile, upstream.origin, tokenizer.entry);
     log(`client choice: ${CLIENT_SPAWNS} fresh imports of each client`);
     const clients = await runClientChoice(bundles, upstream.origin);
     for (const server of servers) server.assertAlive();
@@ -395,6 +439,12 @@ const main = async (): Promise<void> => {
         bytes: lambda.bytes,
         gzipBytes: gzipSync(readFileSync(lambda.outfile)).byteLength,
         byPackage: lambda.byPackage,
+        tokenizer: {
+          files: tokenizer.files,
+          bytes: tokenizer.bytes,
+          importMs: coldStart.tokenizerImportMs,
+          firstCountMs: coldStart.tokenizerFirstCountMs,
+        },
       },
       nodeBaselineMs: coldStart.nodeBaselineMs,
       webGlobalsMs: coldStart.webGlobalsMs,
@@ -405,7 +455,7 @@ const main = async (): Promise<void> => {
     };
     const markdown = renderReport(report);
     process.stdout.write(markdown);
-    writeFileSync(path.join(root, outFile), markdown);
+    writeFileSync(path.resolve(root, outFile), markdown);
     const missed = checkTargets(report).filter((check) => !check.ok);
     log(
       `wrote ${outFile} in ${report.durationS.toFixed(0)} s; budget: ${missed.length === 0 ? 'all met' : `${missed.length} not met (${missed.map((check) => check.name).join('; ')})`}`,

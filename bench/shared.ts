@@ -1,6 +1,9 @@
 // Constants the bench parent and its child processes agree on.
+import { displayPrefixOf, hashKey, keyIdOf } from '../lambda/core/keys.ts';
+import type { KeyAdminStore } from '../lambda/ports.ts';
 
-export const BENCH_GATEWAY_KEY = 'sk-gw-bench-0123456789abcdef';
+export const BENCH_GATEWAY_KEY = 'sk-gw-bench00000000000_bench-key-0123456789abcdefghijklmnopqrstuvw';
+export const BENCH_PEPPER = 'bench-pepper';
 export const BENCH_MODEL = 'gpt-4o-mini';
 export const BENCH_EMBEDDING_MODEL = 'text-embedding-3-small';
 
@@ -15,7 +18,32 @@ export const benchGatewayConfig = (upstreamOrigin: string) => ({
     model,
     targets: [{ id: `fake-${i}`, provider: 'openai-compatible' as const, baseUrl: `${upstreamOrigin}/v1` }],
   })),
+  // A budget large enough never to refuse: every request still takes a hold and settles it.
+  tiers: { default: { monthlyBudgetUsd: 1_000_000 } },
+  prices: {
+    [BENCH_MODEL]: { input: 0.15, cachedInput: 0.075, output: 0.6 },
+    [BENCH_EMBEDDING_MODEL]: { input: 0.02, output: 0 },
+  },
 });
+
+/** The bench tenant and its key, in whatever key store the bench gateway uses. */
+export const seedBenchTenant = async (keys: KeyAdminStore): Promise<void> => {
+  await keys.createTenant({
+    tenantId: 'bench',
+    name: 'bench',
+    tier: 'default',
+    status: 'active',
+    createdAt: 0,
+  });
+  await keys.createKey({
+    keyId: keyIdOf(BENCH_GATEWAY_KEY) ?? '',
+    tenantId: 'bench',
+    displayPrefix: displayPrefixOf(BENCH_GATEWAY_KEY),
+    secretHash: hashKey(BENCH_PEPPER, BENCH_GATEWAY_KEY),
+    status: 'active',
+    createdAt: 0,
+  });
+};
 
 /** Prefix of the line in which the cold-start probe reports its timings (the handler logs to stdout too). */
 export const PROBE_MARKER = '@@probe ';

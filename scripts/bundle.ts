@@ -1,4 +1,4 @@
-// `npm run build`: bundles the Lambda entry into one minified ESM file, dependencies included.
+// `npm run build`: bundles the Lambda entry into one minified ESM file, dependencies included but the tokenizer.
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -10,6 +10,12 @@ export const LAMBDA_ENTRY = path.join(root, 'lambda/entrypoints/lambda/index.ts'
 export const LAMBDA_OUTFILE = path.join(root, 'dist/lambda/index.mjs');
 
 /** Lets bundled CommonJS dependencies call `require` for Node built-ins from inside an ES module. */
+/**
+ * Left out of the bundle: gpt-tokenizer's o200k_base ranks are 2.4 MB and load lazily through a dynamic
+ * `import()`, so they ship beside the bundle and resolve from its node_modules at run time.
+ */
+export const LAMBDA_EXTERNALS = ['gpt-tokenizer', 'gpt-tokenizer/*'] as const;
+
 export const CJS_IN_ESM_BANNER =
   "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
@@ -36,6 +42,7 @@ export const bundleLambda = async (): Promise<BundleResult> => {
     target: 'node20',
     // As the CDK construct bundles it (lib/constructs/gateway-function.ts): ESM builds tree-shake better.
     mainFields: ['module', 'main'],
+    external: [...LAMBDA_EXTERNALS],
     minify: true,
     sourcemap: 'external',
     legalComments: 'none',
@@ -53,6 +60,39 @@ export const bundleLambda = async (): Promise<BundleResult> => {
   return { outfile: LAMBDA_OUTFILE, bytes: statSync(LAMBDA_OUTFILE).size, byPackage };
 };
 
+/** The JS gpt-tokenizer loads for the o200k_base encoding: what ships beside the bundle for the tokenizer. */
+export interface ExternalFootprint {
+  /** The module the bundle's `import()` resolves to. */
+  readonly entry: string;
+  readonly files: number;
+  /** On-disk bytes of the entry and every module it imports, as they sit in node_modules. */
+  readonly bytes: number;
+}
+
+export const TOKENIZER_ENCODING = 'gpt-tokenizer/encoding/o200k_base';
+
+export const tokenizerFootprint = async (): Promise<ExternalFootprint> => {
+  // esbuild resolves the import graph as Node would (the `import` condition); nothing is written.
+  const { metafile } = await build({
+    stdin: { contents: `import(${JSON.stringify(TOKENIZER_ENCODING)});`, resolveDir: root },
+    absWorkingDir: root,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    write: false,
+    metafile: true,
+    logLevel: 'warning',
+  });
+  const inputs = Object.entries(metafile.inputs).filter(([input]) => input.includes('node_modules/'));
+  const entry = inputs.find(([input]) => input.endsWith('/encoding/o200k_base.js'))?.[0];
+  if (entry === undefined) throw new Error(`${TOKENIZER_ENCODING} did not resolve to an o200k_base.js`);
+  return {
+    entry: path.resolve(root, entry),
+    files: inputs.length,
+    bytes: inputs.reduce((total, [, { bytes }]) => total + bytes, 0),
+  };
+};
+
 const invokedDirectly =
   process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;
 if (invokedDirectly) {
@@ -61,4 +101,8 @@ if (invokedDirectly) {
     `${path.relative(process.cwd(), outfile)}: ${(bytes / 1024).toFixed(1)} KiB minified (${bytes} bytes)\n`,
   );
   for (const [name, size] of byPackage) process.stdout.write(`  ${name}: ${(size / 1024).toFixed(1)} KiB\n`);
+  const tokenizer = await tokenizerFootprint();
+  process.stdout.write(
+    `external ${TOKENIZER_ENCODING}: ${tokenizer.files} files, ${(tokenizer.bytes / 1024).toFixed(1)} KiB in node_modules\n`,
+  );
 }
