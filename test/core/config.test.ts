@@ -91,3 +91,92 @@ describe('parseGatewayConfig', () => {
     expect(problems).toHaveLength(2);
   });
 });
+
+describe('parseGatewayConfig: tiers, prices, keys and budgets', () => {
+  const routes = [{ model: 'm', targets: [target] }];
+
+  it('turns money into integer micro-USD and percentages into basis points', () => {
+    // Act
+    const config = parseGatewayConfig({
+      routes,
+      tiers: {
+        pro: {
+          monthlyBudgetUsd: 12.5,
+          volumeDiscounts: [{ aboveUsd: 100, percentOff: 12.5 }],
+          commitmentUsd: 0.000001,
+        },
+      },
+      prices: { m: { input: 0.075, output: 0.3 } },
+    });
+
+    // Assess
+    expect(config.tiers).toEqual({
+      pro: {
+        monthlyBudgetMicroUsd: 12_500_000,
+        models: undefined,
+        volumeDiscounts: [{ aboveMicroUsd: 100_000_000, percentOffBps: 1_250 }],
+        commitmentMicroUsd: 1,
+      },
+    });
+    expect(config.prices).toEqual({ m: { input: 75_000, output: 300_000 } });
+  });
+
+  it('defaults to one tier without a budget, no prices, and the key and budget settings', () => {
+    const config = parseGatewayConfig({ routes });
+    expect(config.tiers).toEqual({
+      default: {
+        monthlyBudgetMicroUsd: undefined,
+        models: undefined,
+        volumeDiscounts: [],
+        commitmentMicroUsd: 0,
+      },
+    });
+    expect(config.prices).toEqual({});
+    expect(config.keys).toEqual({
+      pepperSecretName: 'gateway-key-pepper',
+      cacheTtlMs: 30_000,
+      rotationGraceMs: 86_400_000,
+    });
+    expect(config.budgets).toEqual({ defaultMaxOutputTokens: 16_384, inputMarginPercent: 10 });
+  });
+
+  it.each([
+    [
+      { tiers: { pro: { monthlyBudgetUsd: 0.0000001 } } },
+      '`tiers.pro.monthlyBudgetUsd`: monthlyBudgetUsd must have at most 6 decimals (it is kept in micro-USD), got: 1e-7',
+    ],
+    [
+      { tiers: { pro: { monthlyBudgetUsd: -5 } } },
+      '`tiers.pro.monthlyBudgetUsd`: monthlyBudgetUsd must be at least 0, got: -5',
+    ],
+    [
+      { tiers: { pro: { volumeDiscounts: [{ aboveUsd: 100, percentOff: 120 }] } } },
+      '`tiers.pro.volumeDiscounts.0.percentOff`: percentOff must be at most 100, got: 120',
+    ],
+    [
+      {
+        tiers: {
+          pro: {
+            volumeDiscounts: [
+              { aboveUsd: 100, percentOff: 10 },
+              { aboveUsd: 50, percentOff: 20 },
+            ],
+          },
+        },
+      },
+      '`tiers.pro.volumeDiscounts.1.aboveUsd`: bands must be in increasing order, got: 50',
+    ],
+    [
+      { tiers: { 'bad name': {} } },
+      '`tiers.bad name`: tier names use letters, digits, "_" and "-", got: "bad name"',
+    ],
+    [{ prices: { m: { input: 1 } } }, '`prices.m.output`: is required, got: undefined'],
+    [
+      { prices: { m: { input: 'cheap', output: 1 } } },
+      '`prices.m.input`: input must be a number, got: "cheap"',
+    ],
+    [{ keys: { cacheTtlMs: -1 } }, '`keys.cacheTtlMs`: cacheTtlMs must be at least 0, got: -1'],
+  ])('refuses %j with a message naming the field and the value', (fields, problem) => {
+    expect(problemsOf({ routes, ...fields })).toEqual([problem]);
+  });
+});

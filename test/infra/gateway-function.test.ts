@@ -110,6 +110,23 @@ describe('GatewayFunction with defaults (in GatewayStack)', () => {
     );
     expect(bundle).toMatch(/export\s*\{[^}]*\bas handler\b[^}]*\}/);
   });
+
+  it('ships the tokenizer beside the bundle, not inside it, and the bundle stays under 600 KB', () => {
+    // Prepare
+    const s3Key = new Capture();
+    template.hasResourceProperties('AWS::Lambda::Function', { Code: { S3Key: s3Key } });
+    const assetDir = join(assemblyDir, `asset.${s3Key.asString().replace(/\.zip$/, '')}`);
+
+    // Assess: the dynamic import stays an import, and resolves to the package copied into node_modules
+    const bundle = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
+    expect(bundle).toContain('import("gpt-tokenizer/encoding/o200k_base")');
+    expect(Buffer.byteLength(bundle)).toBeLessThan(600 * 1024);
+    const tokenizer = join(assetDir, 'node_modules', 'gpt-tokenizer');
+    expect(existsSync(join(tokenizer, 'package.json'))).toBe(true);
+    expect(existsSync(join(tokenizer, 'esm', 'encoding', 'o200k_base.js'))).toBe(true);
+    expect(existsSync(join(tokenizer, 'esm', 'bpeRanks', 'o200k_base.js'))).toBe(true);
+    expect(existsSync(join(tokenizer, 'esm', 'main.js.map'))).toBe(false);
+  });
 });
 
 describe('GatewayFunction with props', () => {
