@@ -372,8 +372,9 @@ everything bundled but gpt-tokenizer): **${int(report.bundle.bytes)} bytes (${ki
 AWS SDK v3 DynamoDB and Secrets Manager clients (with the SDK's credential providers) the function uses for
 keys, budgets, usage and secrets.
 
-The tokenizer is not in the bundle: the handler \`import()\`s \`gpt-tokenizer/encoding/o200k_base\` in the
-background at init and counts UTF-8 bytes (an upper bound) until it has loaded; it ships beside the bundle.
+The tokenizer is not in the bundle: the handler \`import()\`s \`gpt-tokenizer/encoding/o200k_base\` after its
+first response has been sent (middy's requestEnd) and counts UTF-8 bytes (an upper bound) until it has loaded; it
+ships beside the bundle.
 Its JS as it sits in node_modules (the encoding and every module it imports): ${report.bundle.tokenizer.files} files,
 **${int(report.bundle.tokenizer.bytes)} bytes (${kib(report.bundle.tokenizer.bytes)})**. Loading it in a fresh \`node\` process (\`await import()\`, median (min–max)
 of ${report.bundle.tokenizer.importMs.length}): ${msRange(report.bundle.tokenizer.importMs)} ms; its first \`countTokens\` after that ${msRange(report.bundle.tokenizer.firstCountMs)} ms.
@@ -397,8 +398,8 @@ signing, connection to moto): GetSecretValue for the pepper, GetItem of the key 
 budget hold (TransactWriteItems), then opening the first upstream connection; "invoke → handler returned"
 adds the metering transaction that middy's requestEnd waits for. moto on loopback (no TLS, no network
 distance, but a Python server) answers on its own timescale, not DynamoDB's: read these calls' share of the
-figure as indicative only. The tokenizer's background \`import()\` (its load time is in the bundle section)
-starts at init but parses and evaluates on the same thread, so most of it lands inside the first chat's
+figure as indicative only. The tokenizer (its load time is in the bundle section) is loaded after the first
+response has been sent, so it is in "invoke → handler returned" (the client already has its answer), not in the
 time to first byte. The real Lambda runtime's own bootstrap is not included.
 
 For scale, in a bare \`node -e\` process (median of ${report.nodeBaselineMs.length}): spawn → first line of the script

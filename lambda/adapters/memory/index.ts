@@ -65,31 +65,39 @@ export interface MemoryDatabaseJson {
 }
 
 const monthKey = (tenantId: string, month: string) => `${tenantId}#${month}`;
-const clone = <T>(value: T): T => structuredClone(value);
+// The twins hand out and keep copies, so a caller that changes an object cannot change what is "stored".
+// Shallow spreads of these flat records (structuredClone cost ~5 µs per call on the request path).
+const copyTenant = (tenant: TenantRecord): TenantRecord => ({ ...tenant });
+const copyKey = (key: KeyRecord): KeyRecord => ({
+  ...key,
+  ...(key.models === undefined ? {} : { models: [...key.models] }),
+  ...(key.cidrs === undefined ? {} : { cidrs: [...key.cidrs] }),
+});
+const copyRecord = (record: UsageRecord): UsageRecord => ({ ...record, usage: { ...record.usage } });
 
 export class MemoryKeyStore implements KeyAdminStore {
   constructor(readonly db = new MemoryDatabase()) {}
 
   async getKey(keyId: string): Promise<KeyRecord | undefined> {
     const key = this.db.keys.get(keyId);
-    return key === undefined ? undefined : clone(key);
+    return key === undefined ? undefined : copyKey(key);
   }
 
   async getTenant(tenantId: string): Promise<TenantRecord | undefined> {
     const tenant = this.db.tenants.get(tenantId);
-    return tenant === undefined ? undefined : clone(tenant);
+    return tenant === undefined ? undefined : copyTenant(tenant);
   }
 
   async createTenant(tenant: TenantRecord): Promise<void> {
     if (this.db.tenants.has(tenant.tenantId))
       throw new StoreConflictError(`tenant ${tenant.tenantId} already exists`);
-    this.db.tenants.set(tenant.tenantId, clone(tenant));
+    this.db.tenants.set(tenant.tenantId, copyTenant(tenant));
   }
 
   async updateTenant(tenant: TenantRecord): Promise<void> {
     if (!this.db.tenants.has(tenant.tenantId))
       throw new StoreConflictError(`tenant ${tenant.tenantId} does not exist`);
-    this.db.tenants.set(tenant.tenantId, clone(tenant));
+    this.db.tenants.set(tenant.tenantId, copyTenant(tenant));
   }
 
   async deleteTenant(tenantId: string): Promise<void> {
@@ -97,18 +105,18 @@ export class MemoryKeyStore implements KeyAdminStore {
   }
 
   async listTenants(): Promise<TenantRecord[]> {
-    return [...this.db.tenants.values()].map(clone).sort((a, b) => a.tenantId.localeCompare(b.tenantId));
+    return [...this.db.tenants.values()].map(copyTenant).sort((a, b) => a.tenantId.localeCompare(b.tenantId));
   }
 
   async createKey(key: KeyRecord): Promise<void> {
     if (this.db.keys.has(key.keyId)) throw new StoreConflictError(`key ${key.keyId} already exists`);
-    this.db.keys.set(key.keyId, clone(key));
+    this.db.keys.set(key.keyId, copyKey(key));
   }
 
   async listKeys(tenantId: string): Promise<KeyRecord[]> {
     return [...this.db.keys.values()]
       .filter((key) => key.tenantId === tenantId)
-      .map(clone)
+      .map(copyKey)
       .sort((a, b) => a.createdAt - b.createdAt || a.keyId.localeCompare(b.keyId));
   }
 
@@ -129,16 +137,16 @@ export class MemoryKeyStore implements KeyAdminStore {
       rotatedAt: change.rotatedAt,
     };
     this.db.keys.set(keyId, rotated);
-    return clone(rotated);
+    return copyKey(rotated);
   }
 
   async revokeKey(keyId: string, revokedAt: number): Promise<KeyRecord> {
     const key = this.db.keys.get(keyId);
     if (key === undefined) throw new StoreConflictError(`key ${keyId} does not exist`);
-    if (key.status === KeyStatus.revoked) return clone(key);
+    if (key.status === KeyStatus.revoked) return copyKey(key);
     const revoked: KeyRecord = { ...key, status: KeyStatus.revoked, revokedAt };
     this.db.keys.set(keyId, revoked);
-    return clone(revoked);
+    return copyKey(revoked);
   }
 }
 
@@ -153,7 +161,7 @@ export class MemoryBudgetStore implements BudgetStore {
       return { admitted: false as const, committedMicroUsd: budget.committedMicroUsd };
     }
     this.db.budgets.set(id, { ...budget, committedMicroUsd: budget.committedMicroUsd + hold.amountMicroUsd });
-    this.db.holds.set(hold.requestId, clone(hold));
+    this.db.holds.set(hold.requestId, { ...hold });
     return { admitted: true as const };
   }
 
@@ -175,7 +183,7 @@ export class MemoryUsageLedger implements UsageLedger {
   async record(record: UsageRecord): Promise<'recorded' | 'duplicate'> {
     const { db } = this;
     if (db.records.has(record.requestId)) return 'duplicate';
-    db.records.set(record.requestId, clone(record));
+    db.records.set(record.requestId, copyRecord(record));
     if (db.records.size > db.maxRecords) db.records.delete(db.records.keys().next().value as string);
     const id = monthKey(record.tenantId, record.month);
     const rollup = db.rollups.get(id) ?? { total: EMPTY_ROLLUP, byModel: new Map<string, UsageRollup>() };
