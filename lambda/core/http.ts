@@ -59,11 +59,15 @@ export const readBodyWithLimit = async (
 export const mediaType = (contentType: string | null): string | null =>
   contentType === null ? null : (contentType.split(';', 1)[0] ?? '').trim().toLowerCase();
 
+/**
+ * The gateway key: `Authorization: Bearer <key>` (what the SDKs send), else `x-api-key`. Behind a Function URL
+ * with IAM auth, Authorization holds the caller's SigV4 signature and the key comes in x-api-key.
+ */
 export const bearerToken = (headers: Headers): string | undefined => {
   const authorization = headers.get('authorization');
   if (authorization !== null) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    return match?.[1];
+    if (match?.[1] !== undefined) return match[1];
   }
   return headers.get('x-api-key') ?? undefined;
 };

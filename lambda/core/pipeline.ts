@@ -129,8 +129,8 @@ interface Trace {
   /** Input tokens as counted before the call (budget requests only; otherwise counted when needed). */
   promptTokens: number | undefined;
   reservedMicroUsd: number;
-  /** A request went to an upstream, so tokens may have been spent. */
-  sentUpstream: boolean;
+  /** An upstream accepted the request (answered 2xx/3xx), so tokens were spent even if no usage came back. */
+  upstreamAccepted: boolean;
   targetId: string | undefined;
   attempts: number;
   upstreamMs: number;
@@ -230,8 +230,9 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
   ): Promise<UsageRecord> => {
     let usage = reported ?? ZERO_USAGE;
     let exact = true;
-    if (reported === undefined && trace.sentUpstream && trace.tokenShape !== TokenShape.other) {
+    if (reported === undefined && trace.upstreamAccepted && trace.tokenShape !== TokenShape.other) {
       // Cut short (or an upstream that reports no usage): count what was sent and what came back so far.
+      // A request no upstream accepted (refused, failed, or abandoned before an answer) is not charged.
       await deps.tokens.ready().catch(() => {});
       const count = (text: string) => deps.tokens.count(text);
       const inputTokens =
@@ -509,7 +510,6 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       }
       tried.add(target.id);
       trace.attempts += 1;
-      trace.sentUpstream = true;
       trace.targetId = target.id;
       breakers.onAttempt(target.id);
       const sentAt = clock.now();
@@ -581,6 +581,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       throw serverError(502, 'upstream_error', 'The upstream provider returned an error.');
     }
     trace.status = status;
+    trace.upstreamAccepted = status < 400;
     const headers = baseHeaders(trace);
     for (const name of FORWARDED_RESPONSE_HEADERS) {
       const value = response.headers[name];
@@ -644,7 +645,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       tokenShape: TokenShape.other,
       promptTokens: undefined,
       reservedMicroUsd: 0,
-      sentUpstream: false,
+      upstreamAccepted: false,
       targetId: undefined,
       attempts: 0,
       upstreamMs: 0,

@@ -44,6 +44,16 @@ describe('header helpers', () => {
     [{ authorization: 'Bearer sk-gw-1' }, 'sk-gw-1'],
     [{ authorization: 'bearer   sk-gw-2 ' }, 'sk-gw-2'],
     [{ authorization: 'Basic abc' }, undefined],
+    // A Function URL with IAM auth: Authorization is the SigV4 signature, the key is in x-api-key
+    [
+      {
+        authorization:
+          'AWS4-HMAC-SHA256 Credential=AKIA/20261129/eu-west-1/lambda/aws4_request, Signature=ab',
+        'x-api-key': 'sk-gw-4',
+      },
+      'sk-gw-4',
+    ],
+    [{ authorization: 'Bearer sk-gw-5', 'x-api-key': 'sk-gw-6' }, 'sk-gw-5'],
     [{ 'x-api-key': 'sk-gw-3' }, 'sk-gw-3'],
     [{}, undefined],
   ])('reads the key from %j', (headers, expected) => {

@@ -170,6 +170,37 @@ describe('stream metering', () => {
   });
 });
 
+describe('requests no upstream accepted', () => {
+  it.each([
+    ['refused by the upstream as a bad request', 400],
+    ['failed upstream (every attempt a 500)', 500],
+  ])('cost nothing when %s, and release their budget hold', async (_case, status) => {
+    // Prepare
+    upstream.setBehaviour((_request, res) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({ error: { message: 'no', type: 'invalid_request_error', param: null, code: null } }),
+      );
+    });
+
+    // Act
+    const response = await gateway.post('/v1/chat/completions', { model: 'gpt-test', messages: MESSAGES });
+    await response.text();
+
+    // Assess
+    const record = await recordOf(response.headers.get('x-request-id'));
+    expect(record).toMatchObject({
+      exact: true,
+      costMicroUsd: 0,
+      usage: { inputTokens: 0, outputTokens: 0 },
+    });
+    expect(record.reservedMicroUsd).toBeGreaterThan(0);
+    const budget = gateway.db.budgets.get(`tenant-a#${record.month}`);
+    expect(budget?.committedMicroUsd).toBe(budget?.spentMicroUsd);
+    expect(gateway.db.holds.has(record.requestId)).toBe(false);
+  });
+});
+
 describe('usage records are never lost', () => {
   const serveWith = async (makeLedger: (db: MemoryDatabase) => UsageLedger) => {
     const db = new MemoryDatabase();
