@@ -1,4 +1,5 @@
 // The local store: one state file shared by processes (npm start and the admin CLI), its pepper and the dev key.
+
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,13 +12,13 @@ import type { TierConfig } from '../../lambda/core/config.ts';
 import { createKeyVerifier, generateKey, hashKey, keyIdOf } from '../../lambda/core/keys.ts';
 import {
   KeyStatus,
-  RequestOutcome,
   StoreConflictError,
   type TenantRecord,
   TenantStatus,
   type UsageRecord,
 } from '../../lambda/ports.ts';
 import { FakeClock } from '../fixtures/fake-clock.ts';
+import { aRecord } from '../fixtures/usage-records.ts';
 import { describeBudgetStoreContract } from './contracts/budget-store.contract.ts';
 import { describeKeyStoreContract } from './contracts/key-store.contract.ts';
 import { describeUsageLedgerContract } from './contracts/usage-ledger.contract.ts';
@@ -34,26 +35,15 @@ const tenant = (tenantId: string): TenantRecord => ({
   createdAt: 1,
 });
 
-const usageRecord = (requestId: string, costMicroUsd = 10): UsageRecord => ({
-  requestId,
-  tenantId: 'acme',
-  keyId: 'k',
-  tier: 'default',
-  endpoint: 'chat.completions',
-  model: 'gpt-4o-mini',
-  targetId: 't',
-  status: 200,
-  outcome: RequestOutcome.complete,
-  usage: { inputTokens: 10, cachedInputTokens: 0, outputTokens: 5, reasoningTokens: 0 },
-  exact: true,
-  cacheHit: false,
-  costMicroUsd,
-  reservedMicroUsd: 0,
-  month: '2025-05',
-  startedAt: Date.UTC(2025, 4, 2),
-  latencyMs: 5,
-  ttfbMs: 1,
-});
+const usageRecord = (requestId: string, costMicroUsd = 10): UsageRecord =>
+  aRecord({
+    requestId,
+    tier: 'default',
+    usage: { inputTokens: 10, cachedInputTokens: 0, outputTokens: 5, reasoningTokens: 0 },
+    costMicroUsd,
+    month: '2025-05',
+    startedAt: Date.UTC(2025, 4, 2),
+  });
 
 let dir: string;
 beforeEach(() => {

@@ -1,5 +1,6 @@
 // The admin CLI end to end on a "deployed stack" in a moto server: CloudFormation outputs, DynamoDB tables,
 // the pepper in Secrets Manager, and tenants' API keys in API Gateway usage plans.
+
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, request, type Server } from 'node:http';
@@ -26,10 +27,11 @@ import {
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
 import { hashKey } from '../../lambda/core/keys.ts';
 import { costOf, priceFor } from '../../lambda/core/pricing.ts';
-import { RequestOutcome, type TokenUsage, type UsageRecord } from '../../lambda/ports.ts';
+import type { TokenUsage, UsageRecord } from '../../lambda/ports.ts';
 import { StackOutput } from '../../lib/stack-outputs.ts';
 import { ADMIN_TEST_CONFIG, CLI_TIMEOUT_MS, KEY_FORMAT, runCli } from '../fixtures/admin-cli.ts';
 import { dynamoClientFor, type MotoServer, startMotoServer } from '../fixtures/moto-server.ts';
+import { aRecord } from '../fixtures/usage-records.ts';
 
 const REGION = 'us-east-1';
 const STACK = 'LlmGateway-test';
@@ -275,26 +277,21 @@ describe('gateway-admin --stack', () => {
 
   describe('usage and invoice of records the gateway wrote to DynamoDB', () => {
     const prices = parseGatewayConfig(CONFIG).prices;
-    const record = (requestId: string, model: string, usage: TokenUsage): UsageRecord => ({
-      requestId,
-      tenantId: 'acme',
-      keyId,
-      tier: 'pro',
-      endpoint: 'chat.completions',
-      model,
-      targetId: 'mock',
-      status: 200,
-      outcome: RequestOutcome.complete,
-      usage,
-      exact: requestId !== 'r2',
-      cacheHit: false,
-      costMicroUsd: costOf(usage, priceFor(model, prices)),
-      reservedMicroUsd: 0,
-      month: '2025-05',
-      startedAt: Date.UTC(2025, 4, 10),
-      latencyMs: 100,
-      ttfbMs: 10,
-    });
+    const record = (requestId: string, model: string, usage: TokenUsage): UsageRecord =>
+      aRecord({
+        requestId,
+        keyId,
+        endpoint: 'chat.completions',
+        model,
+        targetId: 'mock',
+        usage,
+        exact: requestId !== 'r2',
+        costMicroUsd: costOf(usage, priceFor(model, prices)),
+        month: '2025-05',
+        startedAt: Date.UTC(2025, 4, 10),
+        latencyMs: 100,
+        ttfbMs: 10,
+      });
 
     /**
      * Worked by hand (per 1M tokens: gpt-4o $2.50 in, $1.25 cached in, $10 out; gpt-4o-mini $0.15 in, $0.60 out):

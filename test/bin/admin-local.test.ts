@@ -1,4 +1,5 @@
 // The admin CLI end to end in local mode: the real `gateway-admin` process on a temporary state directory.
+
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,8 +7,9 @@ import { openLocalStore } from '../../lambda/adapters/file/local-store.ts';
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
 import { hashKey } from '../../lambda/core/keys.ts';
 import { costOf, priceFor } from '../../lambda/core/pricing.ts';
-import { RequestOutcome, type TokenUsage, type UsageRecord } from '../../lambda/ports.ts';
+import type { TokenUsage, UsageRecord } from '../../lambda/ports.ts';
 import { CLI_TIMEOUT_MS, ADMIN_TEST_CONFIG as CONFIG, KEY_FORMAT, runCli } from '../fixtures/admin-cli.ts';
+import { aRecord } from '../fixtures/usage-records.ts';
 
 let dir: string;
 let stateDir: string;
@@ -317,26 +319,21 @@ describe('gateway-admin, local mode', () => {
 
   describe('usage and invoice of records written by the gateway', () => {
     const prices = parseGatewayConfig(CONFIG).prices;
-    const record = (requestId: string, model: string, usage: TokenUsage, month = '2025-05'): UsageRecord => ({
-      requestId,
-      tenantId: 'acme',
-      keyId,
-      tier: 'pro',
-      endpoint: 'chat.completions',
-      model,
-      targetId: 'mock',
-      status: 200,
-      outcome: RequestOutcome.complete,
-      usage,
-      exact: requestId !== 'r2',
-      cacheHit: false,
-      costMicroUsd: costOf(usage, priceFor(model, prices)),
-      reservedMicroUsd: 0,
-      month,
-      startedAt: Date.UTC(2025, Number(month.slice(5)) - 1, 10),
-      latencyMs: 100,
-      ttfbMs: 10,
-    });
+    const record = (requestId: string, model: string, usage: TokenUsage, month = '2025-05'): UsageRecord =>
+      aRecord({
+        requestId,
+        keyId,
+        endpoint: 'chat.completions',
+        model,
+        targetId: 'mock',
+        usage,
+        exact: requestId !== 'r2',
+        costMicroUsd: costOf(usage, priceFor(model, prices)),
+        month: month,
+        startedAt: Date.UTC(2025, Number(month.slice(5)) - 1, 10),
+        latencyMs: 100,
+        ttfbMs: 10,
+      });
     /**
      * Worked by hand (prices per 1M tokens: gpt-4o $2.50 in, $1.25 cached in, $10 out; gpt-4o-mini $0.15 in, $0.60 out):
      *   r1 gpt-4o       60M × 2.50 + 40M cached × 1.25 + 50M × 10      = $700.000000

@@ -1,11 +1,8 @@
 // What every UsageLedger must do, with the BudgetStore it settles: run by memory- and dynamodb-contracts.test.ts.
-import {
-  type BudgetStore,
-  RequestOutcome,
-  type UsageLedger,
-  type UsageRecord,
-  type UsageRollup,
-} from '../../../lambda/ports.ts';
+
+import { EMPTY_ROLLUP } from '../../../lambda/core/pricing.ts';
+import type { BudgetStore, UsageLedger, UsageRollup } from '../../../lambda/ports.ts';
+import { aRecord } from '../../fixtures/usage-records.ts';
 import { aHold } from './budget-store.contract.ts';
 
 export interface UsageLedgerFixture {
@@ -15,39 +12,9 @@ export interface UsageLedgerFixture {
   readonly teardown?: () => Promise<void>;
 }
 
-export const aRecord = (overrides: Partial<UsageRecord> = {}): UsageRecord => ({
-  requestId: 'req-1',
-  tenantId: 'acme',
-  keyId: 'k1',
-  tier: 'pro',
-  endpoint: '/v1/chat/completions',
-  model: 'gpt-4o-mini',
-  targetId: 'openai-primary',
-  status: 200,
-  outcome: RequestOutcome.complete,
-  usage: { inputTokens: 100, cachedInputTokens: 20, outputTokens: 50, reasoningTokens: 0 },
-  exact: true,
-  cacheHit: false,
-  costMicroUsd: 1_200,
-  reservedMicroUsd: 0,
-  month: '2025-03',
-  startedAt: Date.UTC(2025, 2, 14, 12),
-  latencyMs: 850,
-  ttfbMs: 120,
-  ...overrides,
-});
+export { aRecord };
 
-const rollup = (counts: Partial<UsageRollup>): UsageRollup => ({
-  requests: 0,
-  inputTokens: 0,
-  cachedInputTokens: 0,
-  outputTokens: 0,
-  reasoningTokens: 0,
-  costMicroUsd: 0,
-  cacheHits: 0,
-  estimatedRequests: 0,
-  ...counts,
-});
+const rollup = (counts: Partial<UsageRollup>): UsageRollup => ({ ...EMPTY_ROLLUP, ...counts });
 
 export function describeUsageLedgerContract(name: string, setup: () => Promise<UsageLedgerFixture>): void {
   describe(`UsageLedger contract: ${name}`, () => {
