@@ -2,32 +2,23 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import configDocument from '../../../config/gateway.json' with { type: 'json' };
 import { powertoolsLogger } from '../../adapters/cloudwatch/powertools-logger.ts';
 import { DynamoKeyStore } from '../../adapters/dynamodb/index.ts';
 import { secretsManagerSource } from '../../adapters/secrets-manager/secret-source.ts';
 import { systemClock } from '../../adapters/system/clock.ts';
-import { parseGatewayConfig } from '../../core/config.ts';
 import { createKeyVerifier } from '../../core/keys.ts';
+import { loadGatewayConfig, requiredEnv } from '../aws-environment.ts';
 import { createAuthorizer } from './authorize.ts';
 
-const required = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is required`);
-  return value;
-};
-
-const config = parseGatewayConfig(
-  process.env.GATEWAY_CONFIG ? JSON.parse(process.env.GATEWAY_CONFIG) : configDocument,
-);
+const config = loadGatewayConfig();
 const logger = powertoolsLogger(
   new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'llm-gateway-authorizer' }),
 );
 
 // The authorizer only reads keys and tenants: it needs neither the usage nor the budgets table.
-const store = new DynamoKeyStore(new DynamoDBClient({}), { keys: required('KEYS_TABLE') });
+const store = new DynamoKeyStore(new DynamoDBClient({}), { keys: requiredEnv('KEYS_TABLE') });
 const secrets = secretsManagerSource(new SecretsManagerClient({}), {
-  secretIds: { [config.keys.pepperSecretName]: required('PEPPER_SECRET_ID') },
+  secretIds: { [config.keys.pepperSecretName]: requiredEnv('PEPPER_SECRET_ID') },
 });
 
 const verifier = createKeyVerifier({

@@ -3,7 +3,6 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import configDocument from '../../../config/gateway.json' with { type: 'json' };
 import { emfMetrics } from '../../adapters/cloudwatch/emf-metrics.ts';
 import { powertoolsLogger } from '../../adapters/cloudwatch/powertools-logger.ts';
 import { DynamoBudgetStore, DynamoKeyStore, DynamoUsageLedger } from '../../adapters/dynamodb/index.ts';
@@ -11,32 +10,24 @@ import { secretsManagerSource } from '../../adapters/secrets-manager/secret-sour
 import { systemClock } from '../../adapters/system/clock.ts';
 import { createGptTokenCounter } from '../../adapters/tokenizer/gpt-tokenizer.ts';
 import { createNodeHttpUpstream } from '../../adapters/upstream/node-http.ts';
-import { parseGatewayConfig } from '../../core/config.ts';
 import { createGateway } from '../../core/pipeline.ts';
+import { loadGatewayConfig, requiredEnv } from '../aws-environment.ts';
 import { createLambdaHandler } from './handler.ts';
 
-const required = (name: string): string => {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is required`);
-  return value;
-};
-
-const config = parseGatewayConfig(
-  process.env.GATEWAY_CONFIG ? JSON.parse(process.env.GATEWAY_CONFIG) : configDocument,
-);
+const config = loadGatewayConfig();
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'llm-gateway';
 const logger = powertoolsLogger(new Logger({ serviceName }));
 
 const dynamodb = new DynamoDBClient({});
 const tables = {
-  keys: required('KEYS_TABLE'),
-  usage: required('USAGE_TABLE'),
-  budgets: required('BUDGETS_TABLE'),
+  keys: requiredEnv('KEYS_TABLE'),
+  usage: requiredEnv('USAGE_TABLE'),
+  budgets: requiredEnv('BUDGETS_TABLE'),
 };
 // Secret names in the config (upstream keys, the key pepper) → Secrets Manager ids, set by the stack.
 const secretIds: Record<string, string> = {
   ...(process.env.SECRET_IDS ? (JSON.parse(process.env.SECRET_IDS) as Record<string, string>) : {}),
-  [config.keys.pepperSecretName]: required('PEPPER_SECRET_ID'),
+  [config.keys.pepperSecretName]: requiredEnv('PEPPER_SECRET_ID'),
 };
 
 // Loaded after the first response, not during it (see createGptTokenCounter): until then counts are upper bounds.
