@@ -11,6 +11,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { BudgetHold, BudgetState, BudgetStore } from '../../ports.ts';
 import { type DynamoTables, itemKeys } from './tables.ts';
+import { CONDITION_FAILED, sendTransaction } from './transactions.ts';
 
 export interface DynamoBudgetStoreOptions {
   /**
@@ -20,9 +21,6 @@ export interface DynamoBudgetStoreOptions {
    */
   readonly conflictRetries?: number;
 }
-
-const CONDITION_FAILED = 'ConditionalCheckFailed';
-const TRANSACTION_CONFLICT = 'TransactionConflict';
 
 type Reservation =
   | { readonly admitted: true }
@@ -48,19 +46,16 @@ export class DynamoBudgetStore implements BudgetStore {
     // A condition cannot add, so `committed + amount <= limit` is sent as `committed <= limit - amount`; an
     // amount above the limit could only pass where no budget item exists yet, so it never reaches the write.
     if (hold.amountMicroUsd > hold.limitMicroUsd) return this.refuseOversized(hold);
-    for (let attempt = 0; ; attempt += 1) {
-      try {
-        await this.client.send(this.reserveTransaction(hold));
-        return { admitted: true };
-      } catch (error) {
-        if (!(error instanceof TransactionCanceledException)) throw error;
-        const [holdReason, budgetReason] = error.CancellationReasons ?? [];
-        // The request already holds: a replay of an admitted reservation.
-        if (holdReason?.Code === CONDITION_FAILED) return { admitted: true };
-        if (budgetReason?.Code === CONDITION_FAILED) return this.refuse(hold, budgetReason);
-        if (!isConflict(error.CancellationReasons) || attempt >= this.conflictRetries) throw error;
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * 2 ** attempt));
-      }
+    try {
+      await sendTransaction(this.client, () => this.reserveTransaction(hold), this.conflictRetries);
+      return { admitted: true };
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const [holdReason, budgetReason] = error.CancellationReasons ?? [];
+      // The request already holds: a replay of an admitted reservation.
+      if (holdReason?.Code === CONDITION_FAILED) return { admitted: true };
+      if (budgetReason?.Code === CONDITION_FAILED) return this.refuse(hold, budgetReason);
+      throw error;
     }
   }
 
@@ -142,6 +137,3 @@ export class DynamoBudgetStore implements BudgetStore {
     return { admitted: false, committedMicroUsd: budgetState(Responses[1]?.Item).committedMicroUsd };
   }
 }
-
-const isConflict = (reasons: CancellationReason[] | undefined): boolean =>
-  reasons?.some((reason) => reason.Code === TRANSACTION_CONFLICT) ?? false;

@@ -10,6 +10,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { EMPTY_ROLLUP } from '../../core/pricing.ts';
 import type { MonthlyUsage, UsageLedger, UsageRecord, UsageRollup } from '../../ports.ts';
 import { type DynamoTables, itemKeys } from './tables.ts';
+import { CONDITION_FAILED, sendTransaction } from './transactions.ts';
 
 export interface DynamoUsageLedgerOptions {
   /**
@@ -18,9 +19,10 @@ export interface DynamoUsageLedgerOptions {
    * @default 400 days: a full billing year plus a month of disputes
    */
   readonly recordRetentionDays?: number;
+  /** Retries of a transaction cancelled by a conflict with another on the tenant's monthly items. @default 5 */
+  readonly conflictRetries?: number;
 }
 
-const CONDITION_FAILED = 'ConditionalCheckFailed';
 const SECONDS_PER_DAY = 86_400;
 const ROLLUP_COUNTERS = [
   'requests',
@@ -61,6 +63,7 @@ const rollupOf = (item: Record<string, unknown>): UsageRollup => {
 
 export class DynamoUsageLedger implements UsageLedger {
   private readonly retentionSeconds: number;
+  private readonly conflictRetries: number;
 
   constructor(
     private readonly client: DynamoDBClient,
@@ -68,6 +71,7 @@ export class DynamoUsageLedger implements UsageLedger {
     options: DynamoUsageLedgerOptions = {},
   ) {
     this.retentionSeconds = (options.recordRetentionDays ?? 400) * SECONDS_PER_DAY;
+    this.conflictRetries = options.conflictRetries ?? 5;
   }
 
   async record(record: UsageRecord): Promise<'recorded' | 'duplicate'> {
@@ -75,7 +79,7 @@ export class DynamoUsageLedger implements UsageLedger {
       // The SDK gives each call a fresh ClientRequestToken and resends it on its own retries, so a retry of a
       // write that did land is answered as a success. A token derived from the request id would also make a
       // caller's replay within 10 minutes "succeed" (answer 'recorded'), hiding the duplicate the port reports.
-      await this.client.send(this.recordTransaction(record));
+      await sendTransaction(this.client, () => this.recordTransaction(record), this.conflictRetries);
       return 'recorded';
     } catch (error) {
       const first =
