@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Installs the local services the tests run against: moto (a local AWS API server from PyPI) in
-# .cache/moto-venv, where test/fixtures/moto-server.ts finds it. Idempotent: does nothing when already there.
+# Installs the Python tools the tests run: moto (a local AWS API server) and cfn-lint (the CloudFormation
+# linter), from PyPI into .cache/moto-venv, where test/fixtures finds them. Idempotent: does nothing when
+# already there.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$root/.cache/moto-venv"
 moto_version=5.2.5
+cfn_lint_version=1.58.0
 
 installed_version() {
-  "$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("moto"))' 2>/dev/null || true
+  "$venv/bin/python" -c "import importlib.metadata as m; print(m.version('$1'))" 2>/dev/null || true
 }
 
-if [ -x "$venv/bin/moto_server" ] && [ "$(installed_version)" = "$moto_version" ]; then
-  echo "install-test-services: moto $moto_version already in .cache/moto-venv"
+if [ -x "$venv/bin/moto_server" ] && [ "$(installed_version moto)" = "$moto_version" ] &&
+  [ -x "$venv/bin/cfn-lint" ] && [ "$(installed_version cfn-lint)" = "$cfn_lint_version" ]; then
+  echo "install-test-services: moto $moto_version and cfn-lint $cfn_lint_version already in .cache/moto-venv"
   exit 0
 fi
 
@@ -34,6 +37,9 @@ if ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
   python3 -m venv "$venv"
 fi
 
-echo "install-test-services: installing moto[server]==$moto_version into .cache/moto-venv" >&2
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$moto_version" >&2
-echo "install-test-services: $("$venv/bin/moto_server" --help >/dev/null && echo "moto $(installed_version) ready")"
+echo "install-test-services: installing moto[server]==$moto_version and cfn-lint==$cfn_lint_version into .cache/moto-venv" >&2
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  "moto[server]==$moto_version" "cfn-lint==$cfn_lint_version" >&2
+"$venv/bin/moto_server" --help >/dev/null
+"$venv/bin/cfn-lint" --version >/dev/null
+echo "install-test-services: moto $(installed_version moto) and cfn-lint $(installed_version cfn-lint) ready"

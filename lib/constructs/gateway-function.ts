@@ -1,6 +1,9 @@
 // The gateway Lambda: an ESM esbuild bundle of lambda/entrypoints/lambda, its log group and its streaming Function URL.
 import { fileURLToPath } from 'node:url';
-import { Annotations, Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { SubnetType as ec2Subnet } from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -38,10 +41,20 @@ export interface GatewayFunctionProps {
   readonly logRetention?: logs.RetentionDays;
   /**
    * What happens to the log group when it leaves the stack.
-   * @default RemovalPolicy.RETAIN - the log group outlives the stack: until the DynamoDB ledger lands,
-   * usage records are only written to the log
+   * @default RemovalPolicy.RETAIN - the log group outlives the stack: a usage record the ledger refused is
+   * kept only in the log (`usage record not stored`), from where it can be replayed
    */
   readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * The VPC to run in (network mode `vpc`), in its private subnets with egress.
+   * @default - no VPC: the function reaches AWS services and upstreams over the internet
+   */
+  readonly vpc?: ec2.IVpc;
+  /**
+   * Security groups of the function in the VPC (the cache admits only these).
+   * @default - none: only meaningful with `vpc`
+   */
+  readonly securityGroups?: ec2.ISecurityGroup[];
   /**
    * `POWERTOOLS_SERVICE_NAME`: the `service` field of log lines and the service dimension of metrics.
    * @default 'llm-gateway'
@@ -96,6 +109,7 @@ const validate = (props: GatewayFunctionProps): void => {
 export class GatewayFunction extends Construct {
   readonly fn: NodejsFunction;
   readonly url: lambda.FunctionUrl;
+  readonly logGroup: logs.LogGroup;
 
   constructor(scope: Construct, id: string, props: GatewayFunctionProps = {}) {
     super(scope, id);
@@ -105,6 +119,15 @@ export class GatewayFunction extends Construct {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
     });
+    this.logGroup = logGroup;
+    // An inline policy on its own log group instead of AWSLambdaBasicExecutionRole (logs on every group).
+    // Tables, secrets and the cache are granted by the stack, each with the environment variable naming it.
+    const role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description:
+        'LLM gateway function: writes its own log; data, secrets and cache access are granted by the stack',
+    });
+    logGroup.grantWrite(role);
 
     this.fn = new NodejsFunction(this, 'Function', {
       entry,
@@ -118,6 +141,14 @@ export class GatewayFunction extends Construct {
       // A streamed completion can run for minutes; API Gateway's STREAM integration allows 15 as well.
       timeout: Duration.minutes(15),
       logGroup,
+      role,
+      ...(props.vpc === undefined
+        ? {}
+        : {
+            vpc: props.vpc,
+            vpcSubnets: { subnetType: ec2Subnet.PRIVATE_WITH_EGRESS },
+            securityGroups: props.securityGroups,
+          }),
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: props.serviceName ?? 'llm-gateway',
@@ -151,6 +182,17 @@ export class GatewayFunction extends Construct {
         forceDockerBundling: false,
       },
     });
+
+    if (props.vpc !== undefined) {
+      // Lambda adds AWSLambdaVPCAccessExecutionRole to the role of a function in a VPC.
+      Validations.of(role).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+        reason:
+          'Network mode vpc: Lambda must create, describe and delete the network interfaces that attach the function ' +
+          'to its private subnets. These EC2 actions cannot be scoped to resources before the interfaces exist; the ' +
+          'AWS managed policy grants exactly them (and log writes), and only lambda.amazonaws.com can assume the role.',
+      });
+    }
 
     const authType =
       props.functionUrlAuth === FunctionUrlAuth.none

@@ -5,6 +5,7 @@ import { Annotations, Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { GatewayFunction, type GatewayFunctionProps } from '../../lib/constructs/gateway-function.ts';
 import { GatewayStack } from '../../lib/gateway-stack.ts';
+import { testStackConfig } from '../fixtures/stack-config.ts';
 
 // Synthesize with the feature flags of cdk.json, so the tests see the template `cdk synth` produces.
 const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
@@ -24,7 +25,7 @@ let customStack: Stack;
 beforeAll(() => {
   // Prepare: one app, synthesized once; both functions share one esbuild bundle (same entry and options).
   const app = new App({ context: cdkJson.context });
-  const stack = new GatewayStack(app, 'LlmGateway', { stage: 'test' });
+  const stack = new GatewayStack(app, 'LlmGateway', { stage: 'test', config: testStackConfig() });
   customStack = new Stack(app, 'Custom');
   new GatewayFunction(customStack, 'Gateway', {
     functionUrlAuth: 'none',
@@ -44,9 +45,10 @@ beforeAll(() => {
 
 describe('GatewayFunction with defaults (in GatewayStack)', () => {
   it('keeps the logical IDs of the function, its URL and its log group', () => {
-    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toEqual([FUNCTION_ID]);
+    // The stack holds other functions and log groups (authorizer, API access log, WAF): these are the gateway's.
+    expect(Object.keys(template.findResources('AWS::Lambda::Function'))).toContain(FUNCTION_ID);
     expect(Object.keys(template.findResources('AWS::Lambda::Url'))).toEqual([FUNCTION_URL_ID]);
-    expect(Object.keys(template.findResources('AWS::Logs::LogGroup'))).toEqual([LOG_GROUP_ID]);
+    expect(Object.keys(template.findResources('AWS::Logs::LogGroup'))).toContain(LOG_GROUP_ID);
   });
 
   it('runs Node.js 24 on arm64 with 1024 MB, a 15-minute timeout and no reserved concurrency', () => {
@@ -77,7 +79,11 @@ describe('GatewayFunction with defaults (in GatewayStack)', () => {
       InvokeMode: 'RESPONSE_STREAM',
       TargetFunctionArn: { 'Fn::GetAtt': [FUNCTION_ID, 'Arn'] },
     });
-    template.resourceCountIs('AWS::Lambda::Permission', 0);
+    // The only invoke permissions are API Gateway's; nothing lets anyone call the URL unsigned.
+    const permissions = Object.values(template.findResources('AWS::Lambda::Permission'));
+    expect(permissions.map((permission) => permission.Properties.Principal)).toEqual(
+      permissions.map(() => 'apigateway.amazonaws.com'),
+    );
   });
 
   it('logs to its own log group, kept one month and retained when removed from the stack', () => {

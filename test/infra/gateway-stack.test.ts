@@ -1,24 +1,167 @@
+// The whole stack in each network mode: wiring between constructs, outputs, pinned IDs, cdk-nag and cfn-lint.
+import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { type CacheModeName, parseStackConfig } from '../../lib/config.ts';
 import { GatewayStack } from '../../lib/gateway-stack.ts';
+import { StackOutput } from '../../lib/stack-outputs.ts';
+import { cfnLint } from '../fixtures/cfn-lint.ts';
+import { nagApp, unacknowledgedFindings } from '../fixtures/nag.ts';
+import { testStackConfig } from '../fixtures/stack-config.ts';
 
-// These tests look at the stack object, not the template: skip bundling the function.
-const noBundling = { 'aws:cdk:bundling-stacks': [] };
+// Synthesize with the feature flags of cdk.json, so the tests see the template `cdk synth` produces.
+const cdkJson = JSON.parse(readFileSync(new URL('../../cdk.json', import.meta.url), 'utf8')) as {
+  context: Record<string, unknown>;
+};
+// Most tests look at the template, not the bundles: bundling is skipped except where a test needs it.
+const noBundling = { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] };
+
+const stackIn = (app: App, mode: CacheModeName, overrides: Record<string, unknown> = {}, stage = 'test') =>
+  new GatewayStack(app, 'LlmGateway', {
+    stage,
+    stackName: `LlmGateway-${stage}`,
+    config: testStackConfig({ cache: { mode }, ...overrides }),
+  });
+
+const MODES: CacheModeName[] = ['public-iam', 'vpc', 'off'];
+
+const templates = new Map<CacheModeName, Template>();
+beforeAll(() => {
+  for (const mode of MODES)
+    templates.set(mode, Template.fromStack(stackIn(new App({ context: noBundling }), mode)));
+});
+const templateOf = (mode: CacheModeName): Template => templates.get(mode)!;
 
 describe('GatewayStack', () => {
   it('describes itself with its stage', () => {
-    const stack = new GatewayStack(new App({ context: noBundling }), 'LlmGateway', { stage: 'prod' });
-
+    const stack = stackIn(new App({ context: noBundling }), 'off', {}, 'prod');
     expect(stack.templateOptions.description).toBe('OpenAI-compatible LLM gateway (stage: prod)');
   });
 
-  it.each(['', 'Prod', '1st', 'dev_2', 'dev stage'])(
-    'rejects the stage name %j, even with a description',
-    (stage) => {
-      const app = new App({ context: noBundling });
+  it.each(['', 'Prod', '1st', 'dev_2', 'dev stage'])('rejects the stage name %j', (stage) => {
+    const app = new App({ context: noBundling });
+    expect(
+      () => new GatewayStack(app, 'LlmGateway', { stage, description: 'given', config: testStackConfig() }),
+    ).toThrow(
+      `\`stage\` must be lowercase letters, digits and "-", starting with a letter, got: ${JSON.stringify(stage)}`,
+    );
+  });
 
-      expect(() => new GatewayStack(app, 'LlmGateway', { stage, description: 'given' })).toThrow(
-        `\`stage\` must be lowercase letters, digits and "-", starting with a letter, got: ${JSON.stringify(stage)}`,
-      );
-    },
-  );
+  it.each(MODES)('outputs what operators and the admin CLI need (%s)', (mode) => {
+    const outputs = templateOf(mode).findOutputs('*');
+    expect(Object.keys(outputs).sort()).toEqual(
+      [
+        'AlarmTopicArn',
+        'ApiUrl',
+        'DashboardUrl',
+        'FunctionUrl',
+        'UpstreamSecretArns',
+        ...Object.values(StackOutput),
+      ].sort(),
+    );
+  });
+
+  it('gives the SDK baseURL as the API URL: the v1 stage, no trailing slash', () => {
+    const url = templateOf('public-iam').findOutputs('ApiUrl').ApiUrl?.Value;
+    expect(JSON.stringify(url)).toMatch(/execute-api/);
+    expect(JSON.stringify(url)).toMatch(/\/v1"/);
+    expect(JSON.stringify(url)).not.toMatch(/\/v1\/"/);
+  });
+
+  it('wires the gateway function to its tables, secrets and cache with environment and grants together', () => {
+    const template = templateOf('public-iam');
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: {
+        Variables: Match.objectLike({
+          KEYS_TABLE: Match.anyValue(),
+          USAGE_TABLE: Match.anyValue(),
+          BUDGETS_TABLE: Match.anyValue(),
+          PEPPER_SECRET_ID: Match.anyValue(),
+          SECRET_IDS: Match.anyValue(),
+          CACHE_ENDPOINT: Match.anyValue(),
+          CACHE_USER: Match.anyValue(),
+          CACHE_MODE: 'public-iam',
+        }),
+      },
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([Match.objectLike({ Action: 'elasticache:Connect' })]),
+      },
+    });
+  });
+
+  it('gives the authorizer only the keys table and the pepper', () => {
+    const template = templateOf('public-iam');
+    const authorizers = Object.values(template.findResources('AWS::Lambda::Function')).filter(
+      (fn) =>
+        fn.Properties?.Environment?.Variables?.PEPPER_SECRET_ID !== undefined &&
+        fn.Properties?.Environment?.Variables?.USAGE_TABLE === undefined,
+    );
+    expect(authorizers).toHaveLength(1);
+    expect(Object.keys(authorizers[0]?.Properties.Environment.Variables).sort()).toEqual(
+      expect.arrayContaining(['KEYS_TABLE', 'PEPPER_SECRET_ID']),
+    );
+  });
+
+  it.each([
+    ['public-iam', 1, 0],
+    ['vpc', 1, 1],
+    ['off', 0, 0],
+  ] as const)('in %s mode has %d cache and %d VPC', (mode, caches, vpcs) => {
+    const template = templateOf(mode);
+    template.resourceCountIs('AWS::ElastiCache::ServerlessCache', caches);
+    template.resourceCountIs('AWS::EC2::VPC', vpcs);
+    if (mode === 'vpc') {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        VpcConfig: Match.objectLike({ SecurityGroupIds: Match.anyValue(), SubnetIds: Match.anyValue() }),
+      });
+    }
+  });
+
+  it('keeps the logical IDs of its stateful resources', () => {
+    const template = templateOf('public-iam');
+    const ids = (type: string) => Object.keys(template.findResources(type)).sort();
+    expect(ids('AWS::DynamoDB::Table')).toEqual([
+      'DataBudgets6827D36C',
+      'DataKeysACA0E3B2',
+      'DataOwnership9298F7D3',
+      'DataUsage79DD4968',
+    ]);
+    expect(ids('AWS::SecretsManager::Secret')).toEqual([
+      'SecretsPepperC047F0EC',
+      'SecretsUpstreamopenaiapikey076371ED',
+    ]);
+    expect(ids('AWS::ElastiCache::ServerlessCache')).toEqual(['CacheDAF337C5']);
+    expect(ids('AWS::Lambda::Function')).toEqual(expect.arrayContaining(['GatewayFunctionB2DE2221']));
+  });
+
+  it('protects production data: deletion protection and Retain on every table', () => {
+    const prod = Template.fromStack(stackIn(new App({ context: noBundling }), 'off', {}, 'prod'));
+    const tables = prod.findResources('AWS::DynamoDB::Table');
+    expect(Object.keys(tables)).toHaveLength(4);
+    for (const table of Object.values(tables)) {
+      expect(table.DeletionPolicy).toBe('Retain');
+      expect(table.Properties.DeletionProtectionEnabled).toBe(true);
+    }
+  });
+
+  it('fails synth on an invalid config field with its name and value', () => {
+    expect(() => parseStackConfig({ routes: [], cache: { mode: 'redis' } })).toThrow(
+      /`cache\.mode`: mode must be one of public-iam, vpc, off, got: "redis"/,
+    );
+  });
+});
+
+describe.each(MODES)('GatewayStack checks (%s)', (mode) => {
+  it('has no unacknowledged cdk-nag AwsSolutions finding', () => {
+    const app = nagApp({ context: noBundling });
+    stackIn(app, mode);
+    expect(unacknowledgedFindings(app)).toEqual([]);
+  });
+
+  it('passes cfn-lint with no errors', async () => {
+    const findings = await cfnLint(templateOf(mode).toJSON());
+    expect(findings.filter((line) => /:E\d{4}:/.test(line))).toEqual([]);
+  }, 120_000);
 });
