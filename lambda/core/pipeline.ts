@@ -242,6 +242,14 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       exact = false;
     }
     const costMicroUsd = costOf(usage, trace.price);
+    deps.metrics.emit({
+      dimensions: { model },
+      values: [
+        { name: 'InputTokens', value: usage.inputTokens, unit: 'Count' },
+        { name: 'OutputTokens', value: usage.outputTokens, unit: 'Count' },
+        { name: 'CostMicroUsd', value: costMicroUsd, unit: 'Count' },
+      ],
+    });
     if (trace.price === undefined && (usage.inputTokens > 0 || usage.outputTokens > 0)) {
       deps.metrics.emit({
         dimensions: { model },

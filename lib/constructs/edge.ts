@@ -1,13 +1,11 @@
-// The REST API in front of the gateway function: stage v1, the gateway-key authorizer, a usage plan per tier
-// and API Gateway's own errors rewritten as OpenAI error JSON.
-import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { bundling, depsLockFilePath, entryPoint, projectRoot } from './bundling.ts';
 
 export type QuotaPeriod = 'DAY' | 'WEEK' | 'MONTH';
 
@@ -72,9 +70,7 @@ const CONFIG_DOCUMENT_MAX_BYTES = 3_000;
 const TIER_NAME = /^[A-Za-z0-9_-]+$/;
 const QUOTA_PERIODS: readonly QuotaPeriod[] = ['DAY', 'WEEK', 'MONTH'];
 
-const entry = fileURLToPath(new URL('../../lambda/entrypoints/authorizer/index.ts', import.meta.url));
-const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
-const depsLockFilePath = fileURLToPath(new URL('../../package-lock.json', import.meta.url));
+const entry = entryPoint('authorizer');
 
 const show = (value: unknown): string =>
   typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
@@ -479,18 +475,7 @@ export class GatewayEdge extends Construct {
         ...(configDocument === undefined ? {} : { GATEWAY_CONFIG: configDocument }),
       },
       // The gateway function's bundling, without the tokenizer the authorizer never loads.
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node24',
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        banner:
-          "import { createRequire as __gwCreateRequire } from 'node:module'; const require = __gwCreateRequire(import.meta.url);",
-        bundleAwsSDK: true,
-        forceDockerBundling: false,
-      },
+      bundling: bundling({ withTokenizer: false }),
     });
   }
 

@@ -1,13 +1,13 @@
 // The gateway Lambda: an ESM esbuild bundle of lambda/entrypoints/lambda, its log group and its streaming Function URL.
-import { fileURLToPath } from 'node:url';
 import { Annotations, Duration, RemovalPolicy, Token, Validations } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { SubnetType as ec2Subnet } from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { bundling, depsLockFilePath, entryPoint, projectRoot } from './bundling.ts';
 
 /** Who may call the Function URL. */
 export const FunctionUrlAuth = {
@@ -67,13 +67,8 @@ export interface GatewayFunctionProps {
   readonly metricsNamespace?: string;
 }
 
-// Paths from this file, not from the working directory, so synth works wherever it is started.
-const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
-const entry = fileURLToPath(new URL('../../lambda/entrypoints/lambda/index.ts', import.meta.url));
-const depsLockFilePath = fileURLToPath(new URL('../../package-lock.json', import.meta.url));
+const entry = entryPoint('lambda');
 
-/** Loaded at run time from the asset's node_modules rather than bundled. */
-const TOKENIZER_PACKAGE = 'gpt-tokenizer';
 const MEMORY_MIN_MB = 128;
 const MEMORY_MAX_MB = 10_240;
 
@@ -154,33 +149,7 @@ export class GatewayFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: props.serviceName ?? 'llm-gateway',
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? 'LlmGateway',
       },
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node24',
-        // Prefer the ESM build of a dependency: it tree-shakes, which keeps the bundle and cold start small.
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        // Stack traces need the mappings, not the sources: a smaller map parses faster at cold start.
-        sourcesContent: false,
-        // CJS dependencies call require() for Node built-ins, which an ES module does not have.
-        banner:
-          "import { createRequire as __gwCreateRequire } from 'node:module'; const require = __gwCreateRequire(import.meta.url);",
-        // The bundle carries the SDK clients it was tested with, not whatever version the runtime ships.
-        bundleAwsSDK: true,
-        // The tokenizer's ranks (2.4 MB) stay out of the bundle: the function imports them after its first
-        // response (lambda/adapters/tokenizer). They ship beside it in node_modules, without source maps.
-        externalModules: [TOKENIZER_PACKAGE],
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (inputDir: string, outputDir: string) => [
-            `mkdir -p "${outputDir}/node_modules/${TOKENIZER_PACKAGE}"`,
-            `cd "${inputDir}/node_modules/${TOKENIZER_PACKAGE}" && tar cf - --exclude='*.map' --exclude='*.d.ts' package.json esm | (cd "${outputDir}/node_modules/${TOKENIZER_PACKAGE}" && tar xf -)`,
-          ],
-        },
-        forceDockerBundling: false,
-      },
+      bundling: bundling({ withTokenizer: true }),
     });
 
     if (props.vpc !== undefined) {

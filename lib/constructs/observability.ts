@@ -467,12 +467,12 @@ export class GatewayObservability extends Construct {
         width: 16,
         height: 6,
       }),
-      new cloudwatch.TextWidget({
-        markdown:
-          '### Cost by model\n' +
-          'Costs are priced per request and stored in the usage ledger (DynamoDB), not in CloudWatch: ' +
-          'run `gateway-admin usage --tenant <id>` for a tenant’s month by model. ' +
-          'Unpriced requests (no price for the model) are counted on the metering widget below.',
+      // Every usage record is also emitted as EMF (`CostMicroUsd`, `InputTokens`, `OutputTokens` by model),
+      // estimates included; the ledger (gateway-admin usage / invoice) stays the billing record.
+      new cloudwatch.GraphWidget({
+        title: 'Cost by model (µUSD, left) and tokens (right), every record incl. estimates',
+        left: [emf.byModel('CostMicroUsd', 'Sum', 'Cost')],
+        right: [emf.byModel('InputTokens', 'Sum', 'Input'), emf.byModel('OutputTokens', 'Sum', 'Output')],
         width: 8,
         height: 6,
       }),

@@ -451,7 +451,7 @@ describe('GatewayObservability dashboard', () => {
       'Gateway latency and TTFB percentiles (ms, from request logs)',
       'Gateway p99 latency (left) and TTFB (right) by model (ms)',
       'Tokens by model (upstream-reported usage, from request logs)',
-      '### Cost by model',
+      'Cost by model (µUSD, left) and tokens (right), every record incl. estimates',
       'Cache hit ratio (%, left) and lookups (right)',
       'Failovers and circuits opened',
       'Metering',
@@ -560,6 +560,21 @@ describe('GatewayObservability dashboard', () => {
       expect(widget.properties.query).toContain(`sum(tokens.${field}) as ${field}`);
     }
     expect(widget.properties.query).toMatch(/ by model\n/);
+  });
+
+  it('graphs cost and tokens by model from the metered records', () => {
+    // Act
+    const expressions = expressionsOf(
+      widgetTitled(template, 'Cost by model (µUSD, left) and tokens (right), every record incl. estimates'),
+    );
+
+    // Assess
+    expect(expressions).toEqual(
+      ['CostMicroUsd', 'InputTokens', 'OutputTokens'].map(
+        (name) =>
+          `SEARCH('{"LlmGateway",model,service} MetricName="${name}" service="llm-gateway"', 'Sum', 300)`,
+      ),
+    );
   });
 
   it('computes the cache hit ratio from CacheHits and CacheMisses', () => {

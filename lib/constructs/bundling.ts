@@ -1,0 +1,45 @@
+// How the Lambda entry points of lambda/entrypoints are bundled: one set of esbuild options for every function.
+import { fileURLToPath } from 'node:url';
+import { type BundlingOptions, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+
+// Paths from this file, not from the working directory, so synth works wherever it is started.
+export const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
+export const depsLockFilePath = fileURLToPath(new URL('../../package-lock.json', import.meta.url));
+export const entryPoint = (name: string): string =>
+  fileURLToPath(new URL(`../../lambda/entrypoints/${name}/index.ts`, import.meta.url));
+
+/** Loaded at run time from the asset's node_modules rather than bundled. */
+export const TOKENIZER_PACKAGE = 'gpt-tokenizer';
+
+/** ESM, minified, source maps without sources, the AWS SDK clients inside. */
+export const bundling = (options: { readonly withTokenizer: boolean }): BundlingOptions => ({
+  format: OutputFormat.ESM,
+  target: 'node24',
+  // Prefer the ESM build of a dependency: it tree-shakes, which keeps the bundle and cold start small.
+  mainFields: ['module', 'main'],
+  minify: true,
+  sourceMap: true,
+  // Stack traces need the mappings, not the sources: a smaller map parses faster at cold start.
+  sourcesContent: false,
+  // CJS dependencies call require() for Node built-ins, which an ES module does not have.
+  banner:
+    "import { createRequire as __gwCreateRequire } from 'node:module'; const require = __gwCreateRequire(import.meta.url);",
+  // The bundle carries the SDK clients it was tested with, not whatever version the runtime ships.
+  bundleAwsSDK: true,
+  forceDockerBundling: false,
+  ...(options.withTokenizer
+    ? {
+        // The tokenizer's ranks (2.4 MB) stay out of the bundle: the function imports them after its first
+        // response (lambda/adapters/tokenizer). They ship beside it in node_modules, without source maps.
+        externalModules: [TOKENIZER_PACKAGE],
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (inputDir: string, outputDir: string) => [
+            `mkdir -p "${outputDir}/node_modules/${TOKENIZER_PACKAGE}"`,
+            `cd "${inputDir}/node_modules/${TOKENIZER_PACKAGE}" && tar cf - --exclude='*.map' --exclude='*.d.ts' package.json esm | (cd "${outputDir}/node_modules/${TOKENIZER_PACKAGE}" && tar xf -)`,
+          ],
+        },
+      }
+    : {}),
+});
