@@ -1,4 +1,5 @@
-// The real local gateway (core pipeline + node:http server + node:http upstream) with in-memory adapters.
+// The real local gateway (core pipeline + node:http server + node:http upstream) with in-memory adapters, and the
+// Valkey response cache when BENCH_REDIS_NODES (`host:port,host:port`) names a cluster.
 import {
   MemoryBudgetStore,
   MemoryDatabase,
@@ -10,9 +11,12 @@ import { systemClock } from '../lambda/adapters/system/clock.ts';
 import { isLogLevel, jsonLogger } from '../lambda/adapters/system/json-logger.ts';
 import { createGptTokenCounter } from '../lambda/adapters/tokenizer/gpt-tokenizer.ts';
 import { createNodeHttpUpstream } from '../lambda/adapters/upstream/node-http.ts';
+import { localRedisClient } from '../lambda/adapters/valkey/clients.ts';
+import { valkeyResponseCache } from '../lambda/adapters/valkey/response-cache.ts';
 import { parseGatewayConfig } from '../lambda/core/config.ts';
 import { createGateway } from '../lambda/core/pipeline.ts';
 import { createLocalServer } from '../lambda/entrypoints/local/server.ts';
+import { whenReady } from '../test/fixtures/redis-cluster.ts';
 import { serveFromChild } from './child.ts';
 import { BENCH_PEPPER, benchGatewayConfig, seedBenchTenant } from './shared.ts';
 
@@ -33,6 +37,13 @@ const keys = new MemoryKeyStore(db);
 await seedBenchTenant(keys);
 const ledger = new MemoryUsageLedger(db);
 const metrics = new MemoryMetrics();
+const redisNodes = process.env.BENCH_REDIS_NODES ?? '';
+const cacheClient =
+  redisNodes === ''
+    ? undefined
+    : localRedisClient(redisNodes, (error) => process.stderr.write(`[gateway] valkey: ${error.message}\n`));
+// Connected before the port is reported: a command sent earlier would reject, and the first hit be a miss.
+if (cacheClient !== undefined) await whenReady(cacheClient);
 const gateway = createGateway({
   config: parseGatewayConfig(benchGatewayConfig(upstreamOrigin)),
   keys,
@@ -47,10 +58,14 @@ const gateway = createGateway({
   metrics,
   logger,
   clock: systemClock,
+  cache: cacheClient === undefined ? undefined : valkeyResponseCache(cacheClient),
 });
 serveFromChild(createLocalServer(gateway), () => ({
   logLines,
   ledgerRecords: ledger.records.length,
   requestsMetric: metrics.sum('Requests'),
   serverErrorsMetric: metrics.sum('ServerErrors'),
+  cacheHitsMetric: metrics.sum('CacheHits'),
+  cacheMissesMetric: metrics.sum('CacheMisses'),
+  cacheErrorsMetric: metrics.sum('CacheErrors'),
 }));

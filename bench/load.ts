@@ -31,6 +31,8 @@ export interface LoadResult {
   readonly reads: Float64Array;
   /** Body size of the last response. */
   readonly bodyBytes: number;
+  /** Responses by their `x-gateway-cache` header (`none` without one): proves which path was measured. */
+  readonly cacheStatuses: Readonly<Record<string, number>>;
   readonly failures: string[];
 }
 
@@ -66,6 +68,7 @@ interface OneResult {
   readonly reads: number;
   readonly bodyBytes: number;
   readonly reportedOverheadMs: number | undefined;
+  readonly cacheStatus: string;
   readonly failure: string | undefined;
 }
 
@@ -80,6 +83,7 @@ const send = (target: LoadTarget, spec: RequestSpec, payload: Buffer): Promise<O
         reads: 0,
         bodyBytes: 0,
         reportedOverheadMs: undefined,
+        cacheStatus: 'none',
         failure,
       });
     const request = http.request(
@@ -118,12 +122,14 @@ const send = (target: LoadTarget, spec: RequestSpec, payload: Buffer): Promise<O
             failure = `${target.name}: body without usage: ${text.slice(0, 200)}`;
           }
           const overhead = response.headers['x-gateway-overhead-ms'];
+          const cacheStatus = response.headers['x-gateway-cache'];
           resolve({
             latencyMs: Number(end - start) / 1e6,
             ttfbMs: Number((firstByte ?? end) - start) / 1e6,
             reads: parts.length,
             bodyBytes: body.byteLength,
             reportedOverheadMs: typeof overhead === 'string' ? Number(overhead) : undefined,
+            cacheStatus: typeof cacheStatus === 'string' ? cacheStatus : 'none',
             failure,
           });
         });
@@ -146,6 +152,7 @@ export const runLoad = async (
   const reads = new Float64Array(requests);
   const reportedOverheadMs: number[] = [];
   const failures: string[] = [];
+  const cacheStatuses: Record<string, number> = {};
   let bodyBytes = 0;
   let issued = 0;
   const worker = async () => {
@@ -156,6 +163,7 @@ export const runLoad = async (
       ttfbMs[index] = result.ttfbMs;
       reads[index] = result.reads;
       bodyBytes = result.bodyBytes;
+      cacheStatuses[result.cacheStatus] = (cacheStatuses[result.cacheStatus] ?? 0) + 1;
       if (result.reportedOverheadMs !== undefined) reportedOverheadMs.push(result.reportedOverheadMs);
       if (result.failure !== undefined) failures.push(result.failure);
     }
@@ -163,5 +171,31 @@ export const runLoad = async (
   const start = process.hrtime.bigint();
   await Promise.all(Array.from({ length: Math.min(concurrency, requests) }, worker));
   const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
-  return { requests, wallMs, latencyMs, ttfbMs, reportedOverheadMs, reads, bodyBytes, failures };
+  return {
+    requests,
+    wallMs,
+    latencyMs,
+    ttfbMs,
+    reportedOverheadMs,
+    reads,
+    bodyBytes,
+    cacheStatuses,
+    failures,
+  };
+};
+
+/** Throws on the first failed request: a wrong answer makes every figure of its phase meaningless. */
+export const expectOk = (result: LoadResult, what: string): void => {
+  if (result.failures.length > 0) {
+    throw new Error(`${what}: ${result.failures.length} failed request(s), first: ${result.failures[0]}`);
+  }
+};
+
+/** Throws unless every response in `result` carried `x-gateway-cache: <status>`. */
+export const expectCacheStatus = (result: LoadResult, status: string, what: string): void => {
+  if ((result.cacheStatuses[status] ?? 0) !== result.requests) {
+    throw new Error(
+      `${what}: every response should say x-gateway-cache: ${status}, got ${JSON.stringify(result.cacheStatuses)}`,
+    );
+  }
 };

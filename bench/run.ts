@@ -3,7 +3,8 @@
 // wrong response, a crashed child or a failed build does.
 //
 // The cold-start section runs the bundled Lambda against a moto server (DynamoDB + Secrets Manager on
-// loopback) and fails with moto's install hint when moto_server is missing.
+// loopback) and fails with moto's install hint when moto_server is missing. A 3-node Redis cluster on loopback
+// backs the gateway's response cache for the cache-hit case; without redis-server the run fails with its hint.
 //
 // BENCH_SCALE=0.2 shrinks every request count (quick check); BENCH_PROFILE=1 runs the gateway with
 // --cpu-prof and writes its profile to bench/results/profiles; BENCH_GATEWAY_LOG_LEVEL=silent skips building
@@ -15,11 +16,21 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { bundleLambda, tokenizerFootprint } from '../scripts/bundle.ts';
+import { type RedisCluster, startRedisCluster } from '../test/fixtures/redis-cluster.ts';
 import { type BenchBundles, buildBenchBundles, CLIENTS, type ClientName } from './build.ts';
+import { type CacheHitPlan, runCacheHit } from './cache-hit.ts';
 import type { ClientRunResult } from './client-runner.ts';
 import { startLambdaAws } from './lambda-aws.ts';
 import type { ProbeResult } from './lambda-probe.ts';
-import { createTarget, type LoadResult, type LoadTarget, type RequestSpec, runLoad } from './load.ts';
+import {
+  createTarget,
+  expectCacheStatus,
+  expectOk,
+  type LoadResult,
+  type LoadTarget,
+  type RequestSpec,
+  runLoad,
+} from './load.ts';
 import { runOnce, ServerChild } from './processes.ts';
 import {
   type BenchReport,
@@ -101,6 +112,7 @@ const PHASES = {
     spec: CHAT_STREAM,
   },
 } as const satisfies Record<string, PhasePlan>;
+const CACHE_HIT: CacheHitPlan = { warmup: count(300), requests: count(2000), rounds: 4 };
 const COLD_STARTS = 10;
 const CLIENT_SPAWNS = 10;
 const CLIENT_WARMUP = count(500);
@@ -135,12 +147,6 @@ const commitOf = (): string => {
   }
 };
 
-const expectOk = (result: LoadResult, what: string) => {
-  if (result.failures.length > 0) {
-    throw new Error(`${what}: ${result.failures.length} failed request(s), first: ${result.failures[0]}`);
-  }
-};
-
 interface Servers {
   readonly upstream: ServerChild;
   readonly proxies: Readonly<Record<Exclude<TargetName, 'direct'>, ServerChild>>;
@@ -154,9 +160,14 @@ const runPhase = async (
   targets: Readonly<Record<TargetName, LoadTarget>>,
   servers: Servers,
 ): Promise<PhaseResult> => {
+  // The gateway has a cache, but these requests carry no seed: prove each one took the uncached path.
+  const expectPhaseOk = (result: LoadResult, name: TargetName, what: string) => {
+    expectOk(result, what);
+    if (name === 'gateway') expectCacheStatus(result, 'bypass', what);
+  };
   log(`${plan.title}: warm-up ${plan.warmup} per target`);
   for (const name of TARGET_NAMES)
-    expectOk(await runLoad(targets[name], plan.spec, plan.warmup, plan.concurrency), name);
+    expectPhaseOk(await runLoad(targets[name], plan.spec, plan.warmup, plan.concurrency), name, name);
   const acc = Object.fromEntries(
     TARGET_NAMES.map((name) => [
       name,
@@ -181,7 +192,7 @@ const runPhase = async (
       const result = await runLoad(targets[name], plan.spec, perRound, plan.concurrency);
       const client = process.cpuUsage(clientBefore);
       const [proxyAfter, upstreamAfter] = [await cpuOf(proxy), await cpuOf(servers.upstream)];
-      expectOk(result, `${plan.title}, ${name}`);
+      expectPhaseOk(result, name, `${plan.title}, ${name}`);
       const entry = acc[name];
       entry.results.push(result);
       entry.proxyCpu += proxyAfter - proxyBefore;
@@ -373,6 +384,7 @@ const main = async (): Promise<void> => {
   const loadAverageAtStart = os.loadavg();
   const started = process.hrtime.bigint();
   const servers: ServerChild[] = [];
+  let redis: RedisCluster | undefined;
   try {
     log('bundling dist/lambda/index.mjs and the bench processes');
     const lambda = await bundleLambda();
@@ -384,16 +396,21 @@ const main = async (): Promise<void> => {
     const env = { BENCH_UPSTREAM_ORIGIN: upstream.origin, BENCH_GATEWAY_LOG_LEVEL: gatewayLogLevel };
     const minimal = await ServerChild.start('minimal proxy', bundles.children['minimal-proxy'], env);
     servers.push(minimal);
+    log('starting a 3-node Redis cluster for the response cache');
+    redis = await startRedisCluster(3);
+    const redisNodes = redis.nodes.map((node) => `${node.host}:${node.port}`).join(',');
     const profileDir = path.join(root, 'bench/results/profiles');
     if (profile) mkdirSync(profileDir, { recursive: true });
     const gateway = await ServerChild.start(
       'gateway',
       bundles.children['gateway-server'],
-      env,
+      { ...env, BENCH_REDIS_NODES: redisNodes },
       profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
     );
     servers.push(gateway);
-    log(`fake upstream :${upstream.port}, minimal proxy :${minimal.port}, gateway :${gateway.port}`);
+    log(
+      `fake upstream :${upstream.port}, minimal proxy :${minimal.port}, gateway :${gateway.port}, redis ${redisNodes}`,
+    );
 
     const targets: Record<TargetName, LoadTarget> = {
       direct: createTarget('direct', upstream.origin),
@@ -410,6 +427,13 @@ const main = async (): Promise<void> => {
     const c1 = await runPhase(PHASES.c1, targets, { upstream, proxies });
     const c32 = await runPhase(PHASES.c32, targets, { upstream, proxies });
     const stream = await runPhase(PHASES.stream, targets, { upstream, proxies });
+    const cacheHit = await runCacheHit(
+      CACHE_HIT,
+      { gateway: targets.gateway, direct: targets.direct, uncached: CHAT },
+      redis,
+      upstream.origin,
+      log,
+    );
     const gatewayStats = await gateway.stats();
     for (const target of Object.values(targets)) target.agent.destroy();
 
@@ -430,11 +454,13 @@ const main = async (): Promise<void> => {
         'concurrency-1 requests': PHASES.c1.requests,
         'concurrency-32 requests': PHASES.c32.requests,
         streams: PHASES.stream.requests,
+        'cache-hit requests': CACHE_HIT.requests,
         'cold starts': COLD_STARTS,
         'client requests': CLIENT_REQUESTS,
       },
       gatewayLogLevel,
       phases: { c1, c32, stream },
+      cacheHit,
       bundle: {
         bytes: lambda.bytes,
         gzipBytes: gzipSync(readFileSync(lambda.outfile)).byteLength,
@@ -462,6 +488,8 @@ const main = async (): Promise<void> => {
     );
   } finally {
     await Promise.all(servers.map((server) => server.stop()));
+    // After the gateway: it holds connections to the cluster until it exits.
+    await redis?.stop();
     if (profile) log('gateway CPU profile written to bench/results/profiles/');
   }
 };

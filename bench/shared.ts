@@ -6,6 +6,8 @@ export const BENCH_GATEWAY_KEY = 'sk-gw-bench00000000000_bench-key-0123456789abc
 export const BENCH_PEPPER = 'bench-pepper';
 export const BENCH_MODEL = 'gpt-4o-mini';
 export const BENCH_EMBEDDING_MODEL = 'text-embedding-3-small';
+/** The tenant of the bench key: part of every response-cache key the gateway makes for it. */
+export const BENCH_TENANT_ID = 'bench';
 
 /** Content chunks in a streamed completion from the fake upstream (role chunk and finish chunk included). */
 export const STREAM_CHUNKS = 20;
@@ -29,15 +31,15 @@ export const benchGatewayConfig = (upstreamOrigin: string) => ({
 /** The bench tenant and its key, in whatever key store the bench gateway uses. */
 export const seedBenchTenant = async (keys: KeyAdminStore): Promise<void> => {
   await keys.createTenant({
-    tenantId: 'bench',
-    name: 'bench',
+    tenantId: BENCH_TENANT_ID,
+    name: BENCH_TENANT_ID,
     tier: 'default',
     status: 'active',
     createdAt: 0,
   });
   await keys.createKey({
     keyId: keyIdOf(BENCH_GATEWAY_KEY) ?? '',
-    tenantId: 'bench',
+    tenantId: BENCH_TENANT_ID,
     displayPrefix: displayPrefixOf(BENCH_GATEWAY_KEY),
     secretHash: hashKey(BENCH_PEPPER, BENCH_GATEWAY_KEY),
     status: 'active',

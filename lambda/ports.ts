@@ -261,6 +261,15 @@ export interface BudgetStore {
   budget(tenantId: string, month: string): Promise<BudgetState>;
 }
 
+/**
+ * The response cache: opaque string values with a time to live. Keys are built by the core and always
+ * start with the tenant id. Implementations may throw; the core treats any error as a miss.
+ */
+export interface ResponseCache {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, value: string, ttlSeconds: number): Promise<void>;
+}
+
 /** Counts tokens the way the model's tokenizer does. */
 export interface TokenCounter {
   /** Tokens in `text`. Before the tokenizer has loaded: an upper bound (never fewer than the real count). */

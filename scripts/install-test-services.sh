@@ -1,9 +1,37 @@
 #!/usr/bin/env bash
-# Installs the Python tools the tests run: moto (a local AWS API server) and cfn-lint (the CloudFormation
-# linter), from PyPI into .cache/moto-venv, where test/fixtures finds them. Idempotent: does nothing when
-# already there.
+# Installs the tools the tests run: redis-server and redis-cli (the cache adapter tests start real Redis
+# servers and clusters), and moto (a local AWS API server) and cfn-lint (the CloudFormation linter) from PyPI
+# into .cache/moto-venv, where test/fixtures finds them. Idempotent: does nothing when already there.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+
+# Redis: any redis-server/valkey-server with its CLI beside it will do (test/fixtures/redis-cluster.ts looks at
+# $REDIS_SERVER, then PATH). The tests start their own servers on free ports; the system service is not needed.
+have_redis() {
+  if [ -n "${REDIS_SERVER:-}" ]; then
+    [ -x "$REDIS_SERVER" ] && [ -x "$(dirname "$REDIS_SERVER")/$(basename "$REDIS_SERVER" | sed 's/-server$/-cli/')" ]
+    return
+  fi
+  { command -v redis-server && command -v redis-cli; } >/dev/null 2>&1 ||
+    { command -v valkey-server && command -v valkey-cli; } >/dev/null 2>&1
+}
+if ! have_redis; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "install-test-services: installing redis-server with apt-get" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >&2
+    # The package starts the system service where it can; the tests do not use it.
+    service redis-server stop >/dev/null 2>&1 || true
+  else
+    echo "install-test-services: redis-server and redis-cli (or valkey-server and valkey-cli) are not installed." >&2
+    echo "Install them (Debian/Ubuntu: sudo apt-get install redis-server), or set REDIS_SERVER to a server binary" >&2
+    echo "with its CLI beside it, then re-run." >&2
+    exit 1
+  fi
+fi
+redis_server="${REDIS_SERVER:-$(command -v redis-server || command -v valkey-server)}"
+echo "install-test-services: $("$redis_server" --version)"
+
 venv="$root/.cache/moto-venv"
 moto_version=5.2.5
 cfn_lint_version=1.58.0

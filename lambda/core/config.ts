@@ -50,6 +50,8 @@ const TargetSchema = v.object({
 const RouteSchema = v.object({
   model: name('model'),
   match: v.optional(v.picklist(['exact', 'prefix'], 'match must be "exact" or "prefix"'), 'exact'),
+  /** false: answers of this route are never cached. */
+  cache: v.optional(v.boolean('cache must be true or false'), true),
   targets: v.pipe(
     v.array(TargetSchema, 'targets must be an array'),
     v.minLength(1, 'targets must list at least one target'),
@@ -112,6 +114,16 @@ const TierSchema = v.object({
   ),
   /** Reserved monthly commitment: billed whether used or not; usage above it is billed as overage. */
   commitmentUsd: v.optional(usdAmount('commitmentUsd'), 0),
+  /**
+   * Response cache: `deterministic` answers embeddings and seeded greedy generation (and any request sending
+   * `x-gateway-cache: on`), `always` every cacheable request, `off` none.
+   */
+  cache: v.optional(
+    v.picklist(['deterministic', 'always', 'off'], 'cache must be "deterministic", "always" or "off"'),
+    'deterministic',
+  ),
+  /** Bill cache hits at the price of the tokens they saved. @default false: hits are free */
+  billCacheHits: v.optional(v.boolean('billCacheHits must be true or false'), false),
 });
 /** After parsing, every amount is named for its unit: integer micro-USD, percentages in basis points. */
 const ParsedTierSchema = v.pipe(
@@ -124,6 +136,8 @@ const ParsedTierSchema = v.pipe(
       percentOffBps: band.percentOff,
     })),
     commitmentMicroUsd: tier.commitmentUsd,
+    cache: tier.cache,
+    billCacheHits: tier.billCacheHits,
   })),
 );
 
@@ -181,6 +195,19 @@ export const GatewayConfigSchema = v.object({
       defaultMaxOutputTokens: v.optional(positiveInt('defaultMaxOutputTokens'), 16_384),
       /** Added to the prompt estimate, for models whose tokenizer splits text finer than OpenAI's. */
       inputMarginPercent: v.optional(nonNegativeInt('inputMarginPercent'), 10),
+    }),
+    {},
+  ),
+  /** Response cache (the stack's part of this object: mode and usage limits, lib/config.ts). */
+  cache: v.optional(
+    v.object({
+      defaultTtlSeconds: v.optional(positiveInt('defaultTtlSeconds'), 3_600),
+      /** Caps a request's `Cache-Control: max-age`. */
+      maxTtlSeconds: v.optional(positiveInt('maxTtlSeconds'), 86_400),
+      /** Answers larger than this are not stored. */
+      maxEntryBytes: v.optional(positiveInt('maxEntryBytes'), 1_048_576),
+      /** Part of every key: raising it makes every stored answer unreachable (they expire on their own). */
+      version: v.optional(nonNegativeInt('version'), 1),
     }),
     {},
   ),

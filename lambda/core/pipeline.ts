@@ -8,6 +8,7 @@ import {
   type Principal,
   RequestOutcome,
   type RequestOutcomeKind,
+  type ResponseCache,
   type SecretSource,
   type TokenCounter,
   type TokenUsage,
@@ -18,6 +19,15 @@ import {
   type UsageLedger,
   type UsageRecord,
 } from '../ports.ts';
+import {
+  assembleStream,
+  type CacheEntry,
+  parseEntry,
+  replayJson,
+  replaySse,
+  serializeEntry,
+} from './cache-entry.ts';
+import { type CachePlan, CacheStatus, type CacheStatusName, planCache } from './cache-policy.ts';
 import {
   type GatewayConfig,
   type PriceConfig,
@@ -59,12 +69,15 @@ import { maxOutputTokens, promptTokens, TokenShape, type TokenShapeName, ZERO_US
 import { billingMonthOf, budgetResetAt, costOf, formatUsd, priceFor, worstCaseCost } from './pricing.ts';
 import { type RelayEnd, relayBody } from './relay.ts';
 import { CircuitBreakers, chooseTarget, createRouteTable } from './routing.ts';
+import { usageFromOpenAI } from './usage.ts';
 
 export interface GatewayDeps {
   readonly config: GatewayConfig;
   readonly keys: KeyStore;
   readonly budgets: BudgetStore;
   readonly tokens: TokenCounter;
+  /** The response cache; left out, no request is cached (`x-gateway-cache: bypass`). */
+  readonly cache?: ResponseCache | undefined;
   readonly secrets: SecretSource;
   readonly upstream: Upstream;
   readonly ledger: UsageLedger;
@@ -131,6 +144,9 @@ interface Trace {
   reservedMicroUsd: number;
   /** An upstream accepted the request (answered 2xx/3xx), so tokens were spent even if no usage came back. */
   upstreamAccepted: boolean;
+  cacheStatus: CacheStatusName;
+  /** A cache hit: the tokens it saved and what it is billed. */
+  cacheHit: { readonly usage: TokenUsage; readonly costMicroUsd: number } | undefined;
   targetId: string | undefined;
   attempts: number;
   upstreamMs: number;
@@ -228,6 +244,28 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     latencyMs: number,
     ttfbMs: number | undefined,
   ): Promise<UsageRecord> => {
+    if (trace.cacheHit !== undefined) {
+      return {
+        requestId: trace.requestId,
+        tenantId: principal.tenantId,
+        keyId: principal.keyId,
+        tier: principal.tier,
+        endpoint: trace.path,
+        model,
+        targetId: undefined,
+        status: trace.status,
+        outcome,
+        usage: trace.cacheHit.usage,
+        exact: true,
+        cacheHit: true,
+        costMicroUsd: trace.cacheHit.costMicroUsd,
+        reservedMicroUsd: trace.reservedMicroUsd,
+        month: billingMonthOf(trace.startedAt),
+        startedAt: trace.startedAt,
+        latencyMs,
+        ttfbMs,
+      };
+    }
     let usage = reported ?? ZERO_USAGE;
     let exact = true;
     if (reported === undefined && trace.upstreamAccepted && trace.tokenShape !== TokenShape.other) {
@@ -470,6 +508,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     json: Record<string, unknown> | undefined,
     rawBody: Uint8Array,
     signal: AbortSignal | undefined,
+    cachePlan: CachePlan | undefined,
   ): Promise<Response> => {
     const streamed = json?.stream === true;
     const clientStreamOptions = json?.stream_options as { include_usage?: unknown } | undefined;
@@ -595,6 +634,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       const value = response.headers[name];
       if (value !== undefined) headers[name] = value;
     }
+    headers['x-gateway-cache'] = trace.cacheStatus;
     const sse = (response.headers['content-type'] ?? '').startsWith('text/event-stream');
     if (sse) headers['cache-control'] = 'no-cache';
     const body = relayBody({
@@ -603,6 +643,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       sseEndsWithDone: endpoint.streamEndsWithDone,
       dropUsageChunk: injectUsage,
       jsonUsage: !sse && response.status < 400,
+      ...(cachePlan?.write === true && status === 200 ? { captureMaxBytes: config.cache.maxEntryBytes } : {}),
       heartbeatMs: config.streaming.heartbeatMs,
       idleTimeoutMs: target.timeouts.idleMs,
       requestId: trace.requestId,
@@ -614,9 +655,138 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
           breakers.onFailure(trace.targetId ?? '');
         }
         finish(trace, end.outcome, end.usage, end.firstByteAt, end.estimateOutputTokens);
+        if (
+          cachePlan?.write === true &&
+          end.outcome === RequestOutcome.complete &&
+          end.captured !== undefined
+        ) {
+          storeAnswer(trace, cachePlan, endpoint, end.captured);
+        }
       },
     });
     return new Response(body, { status, headers });
+  };
+
+  const pendingCacheWrites = new Set<Promise<void>>();
+
+  /** A cache failure never fails the request: it is logged, counted, and the request goes on as a miss. */
+  const cacheFailed = (trace: Trace, operation: string, error: unknown) => {
+    logger.warn('response cache failed', { requestId: trace.requestId, operation, error: String(error) });
+    deps.metrics.emit({
+      dimensions: { model: trace.model ?? 'none' },
+      values: [{ name: 'CacheErrors', value: 1, unit: 'Count' }],
+    });
+  };
+
+  const countCache = (trace: Trace, name: 'CacheHits' | 'CacheMisses') =>
+    deps.metrics.emit({
+      dimensions: { model: trace.model ?? 'none' },
+      values: [{ name, value: 1, unit: 'Count' }],
+    });
+
+  /** Serves a stored answer, as JSON or replayed as a stream; undefined on a miss (or a cache failure). */
+  const answerFromCache = async (
+    trace: Trace,
+    principal: Principal,
+    plan: CachePlan,
+    endpoint: Endpoint,
+    json: Record<string, unknown>,
+  ): Promise<Response | undefined> => {
+    let stored: string | undefined;
+    try {
+      stored = await deps.cache?.get(plan.key);
+    } catch (error) {
+      cacheFailed(trace, 'get', error);
+      return undefined;
+    }
+    const entry = stored === undefined ? undefined : parseEntry(stored);
+    if (entry === undefined || entry.endpoint !== endpoint.tokens) {
+      countCache(trace, 'CacheMisses');
+      return undefined;
+    }
+    const usage = usageFromOpenAI(entry.body.usage) ?? ZERO_USAGE;
+    const costMicroUsd =
+      config.tiers[principal.tier]?.billCacheHits === true ? costOf(usage, trace.price) : 0;
+    if (costMicroUsd > 0 && principal.monthlyBudgetMicroUsd !== undefined) {
+      await holdExactCost(trace, principal, costMicroUsd);
+    }
+    trace.cacheStatus = CacheStatus.hit;
+    trace.cacheHit = { usage, costMicroUsd };
+    trace.status = 200;
+    countCache(trace, 'CacheHits');
+    const headers = baseHeaders(trace);
+    headers['x-gateway-cache'] = CacheStatus.hit;
+    let response: Response;
+    if (json.stream === true) {
+      const options = json.stream_options as { include_usage?: unknown } | undefined;
+      headers['content-type'] = 'text/event-stream';
+      headers['cache-control'] = 'no-cache';
+      response = new Response(replaySse(entry, { includeUsage: options?.include_usage === true }).join(''), {
+        status: 200,
+        headers,
+      });
+    } else {
+      headers['content-type'] = 'application/json';
+      response = new Response(replayJson(entry), { status: 200, headers });
+    }
+    finish(trace, RequestOutcome.complete, usage, clock.now());
+    return response;
+  };
+
+  /** A billed cache hit holds its exact cost, like any request, so hits cannot spend past the budget either. */
+  const holdExactCost = async (trace: Trace, principal: Principal, amount: number) => {
+    const limit = principal.monthlyBudgetMicroUsd ?? 0;
+    const month = billingMonthOf(trace.startedAt);
+    const result = await deps.budgets.reserve({
+      tenantId: principal.tenantId,
+      month,
+      requestId: trace.requestId,
+      amountMicroUsd: amount,
+      limitMicroUsd: limit,
+    });
+    if (!result.admitted) {
+      throw new GatewayError(
+        `Tenant '${principal.tenantId}' has reached its monthly budget of ${formatUsd(limit)} for ${month}. The budget resets at ${budgetResetAt(month).toISOString()}.`,
+        { status: 429, type: ErrorType.insufficientQuota, code: 'insufficient_quota' },
+      );
+    }
+    trace.reservedMicroUsd = amount;
+  };
+
+  /** Stores a completed answer (off the response path); oversize answers are not stored. */
+  const storeAnswer = (
+    trace: Trace,
+    plan: CachePlan,
+    endpoint: Endpoint,
+    captured: NonNullable<RelayEnd['captured']>,
+  ) => {
+    if (deps.cache === undefined || endpoint.tokens === TokenShape.other) return;
+    let body: Record<string, unknown> | undefined;
+    if ('json' in captured) {
+      try {
+        const parsed: unknown = JSON.parse(captured.json);
+        body =
+          typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : undefined;
+      } catch {
+        body = undefined;
+      }
+    } else if (endpoint.tokens === TokenShape.chat || endpoint.tokens === TokenShape.completions) {
+      body = assembleStream(endpoint.tokens, captured.events);
+    }
+    if (body === undefined) return;
+    const entry: CacheEntry = { v: 1, endpoint: endpoint.tokens, body, createdAt: clock.now() };
+    const text = serializeEntry(entry);
+    if (Buffer.byteLength(text) > config.cache.maxEntryBytes) return;
+    const write: Promise<void> = deps.cache
+      .set(plan.key, text, plan.ttlSeconds)
+      .catch((error: unknown) => cacheFailed(trace, 'set', error))
+      .finally(() => pendingCacheWrites.delete(write));
+    pendingCacheWrites.add(write);
+  };
+
+  const drain = async (): Promise<void> => {
+    await usageWriter.drain();
+    while (pendingCacheWrites.size > 0) await Promise.all(pendingCacheWrites);
   };
 
   const noteFailure = (target: TargetConfig, reason: string) => {
@@ -654,6 +824,8 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       promptTokens: undefined,
       reservedMicroUsd: 0,
       upstreamAccepted: false,
+      cacheStatus: CacheStatus.bypass,
+      cacheHit: undefined,
       targetId: undefined,
       attempts: 0,
       upstreamMs: 0,
@@ -710,8 +882,28 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       trace.json = json;
       trace.tokenShape = endpoint.tokens;
       trace.price = priceFor(model, config.prices);
+      let cachePlan: CachePlan | undefined;
+      if (deps.cache !== undefined && json !== undefined) {
+        cachePlan = planCache({
+          tenantId: principal.tenantId,
+          endpointPath: path,
+          endpoint,
+          route,
+          tier: config.tiers[principal.tier],
+          body: json,
+          headers: request.headers,
+          config: config.cache,
+        });
+        if (cachePlan !== undefined) {
+          trace.cacheStatus = CacheStatus.miss;
+          if (cachePlan.read) {
+            const hit = await answerFromCache(trace, principal, cachePlan, endpoint, json);
+            if (hit !== undefined) return hit;
+          }
+        }
+      }
       if (json !== undefined) await reserveBudget(trace, principal, model, json);
-      return await proxy(trace, request, endpoint, route, model, json, rawBody, context.signal);
+      return await proxy(trace, request, endpoint, route, model, json, rawBody, context.signal, cachePlan);
     } catch (thrown) {
       return respondWithError(trace, thrown);
     }
@@ -745,7 +937,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     return response;
   };
 
-  return { handle, breakers, maxBodyBytes: config.limits.maxBodyBytes, drain: usageWriter.drain };
+  return { handle, breakers, maxBodyBytes: config.limits.maxBodyBytes, drain };
 };
 
 const failureToError = (

@@ -2,7 +2,7 @@
 import { RequestOutcome, type RequestOutcomeKind, type TokenUsage, type UpstreamBody } from '../ports.ts';
 import { serverError, toErrorBody } from './errors.ts';
 import { streamedText } from './metering.ts';
-import { createSseRelay, formatSseError, SSE_HEARTBEAT } from './sse.ts';
+import { createSseRelay, type EventCapture, formatSseError, SSE_HEARTBEAT } from './sse.ts';
 import { usageFromJsonTail } from './usage.ts';
 
 const encoder = new TextEncoder();
@@ -20,6 +20,8 @@ export interface RelayEnd {
    * the text of the events; JSON: the kept tail, scaled to the bytes received).
    */
   readonly estimateOutputTokens: (count: (text: string) => number) => number;
+  /** The whole answer, when `captureMaxBytes` was set and it fit: JSON text, or the SSE events' data. */
+  readonly captured: { readonly json: string } | { readonly events: readonly string[] } | undefined;
 }
 
 export interface RelayOptions {
@@ -30,6 +32,8 @@ export interface RelayOptions {
   readonly dropUsageChunk: boolean;
   /** Look for `usage` in a JSON body. */
   readonly jsonUsage: boolean;
+  /** Keep the whole answer up to this size, for the response cache. @default - nothing kept */
+  readonly captureMaxBytes?: number;
   readonly heartbeatMs: number;
   readonly idleTimeoutMs: number;
   readonly requestId: string;
@@ -49,6 +53,11 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
   const decoder = new TextDecoder();
   let usage: TokenUsage | undefined;
   const keptEvents: string[] = [];
+  const capture: EventCapture | undefined =
+    options.captureMaxBytes === undefined
+      ? undefined
+      : { events: [], maxChars: options.captureMaxBytes, chars: 0, overflowed: false };
+  const bodyChunks: Uint8Array[] | undefined = capture === undefined || options.sse ? undefined : [];
   const sseRelay = options.sse
     ? createSseRelay({
         dropUsageChunk: options.dropUsageChunk,
@@ -56,6 +65,7 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
           usage = reported;
         },
         keepEvents: keptEvents,
+        ...(capture === undefined ? {} : { capture }),
       })
     : undefined;
   const tail: Uint8Array[] = [];
@@ -73,7 +83,14 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
     if (ended) return;
     ended = true;
     clearTimeout(silenceTimer);
-    options.onEnd({ outcome, usage, firstByteAt, estimateOutputTokens });
+    options.onEnd({ outcome, usage, firstByteAt, estimateOutputTokens, captured: capturedAnswer() });
+  };
+
+  const capturedAnswer = (): RelayEnd['captured'] => {
+    if (capture === undefined || capture.overflowed) return undefined;
+    if (options.sse) return { events: capture.events };
+    if (bodyChunks === undefined) return undefined;
+    return { json: new TextDecoder().decode(Buffer.concat(bodyChunks)) };
   };
 
   const estimateOutputTokens = (count: (text: string) => number): number => {
@@ -164,6 +181,13 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
           if (sseRelay === undefined) {
             bodyBytes += chunk.byteLength;
             keepTail(chunk);
+            if (bodyChunks !== undefined && capture !== undefined && !capture.overflowed) {
+              capture.chars += chunk.byteLength;
+              if (capture.chars > capture.maxChars) {
+                capture.overflowed = true;
+                bodyChunks.length = 0;
+              } else bodyChunks.push(chunk);
+            }
             controller.enqueue(chunk);
             return;
           }

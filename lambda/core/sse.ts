@@ -27,6 +27,16 @@ export interface SseRelayOptions {
   readonly onUsage: (usage: TokenUsage) => void;
   /** Keeps each event's data here until usage arrives, so a stream cut short can be estimated. */
   readonly keepEvents?: string[];
+  /** Keeps every event's data (the whole answer, for the response cache) up to a size. */
+  readonly capture?: EventCapture;
+}
+
+/** Event data kept for the response cache; `overflowed` once more than `maxChars` arrived. */
+export interface EventCapture {
+  readonly events: string[];
+  readonly maxChars: number;
+  chars: number;
+  overflowed: boolean;
 }
 
 /** Past this much kept event text, a cut-short stream's estimate stops growing (and memory stays bounded). */
@@ -47,6 +57,14 @@ export const createSseRelay = (options: SseRelayOptions) => {
         done = true;
         out += 'data: [DONE]\n\n';
         return;
+      }
+      const capture = options.capture;
+      if (capture !== undefined && !capture.overflowed) {
+        capture.chars += event.data.length;
+        if (capture.chars > capture.maxChars) {
+          capture.overflowed = true;
+          capture.events.length = 0;
+        } else capture.events.push(event.data);
       }
       if (keep !== undefined && keptChars < KEPT_EVENT_CHARS) {
         keep.push(event.data);

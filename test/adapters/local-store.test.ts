@@ -221,6 +221,8 @@ describe('ensureDevTenantKey', () => {
       models: undefined,
       volumeDiscounts: [],
       commitmentMicroUsd: 0,
+      cache: 'deterministic',
+      billCacheHits: false,
     },
   };
   /** Proves a key works the way the gateway checks it. */

@@ -116,6 +116,8 @@ describe('parseGatewayConfig: tiers, prices, keys and budgets', () => {
         models: undefined,
         volumeDiscounts: [{ aboveMicroUsd: 100_000_000, percentOffBps: 1_250 }],
         commitmentMicroUsd: 1,
+        cache: 'deterministic',
+        billCacheHits: false,
       },
     });
     expect(config.prices).toEqual({ m: { input: 75_000, output: 300_000 } });
@@ -129,6 +131,8 @@ describe('parseGatewayConfig: tiers, prices, keys and budgets', () => {
         models: undefined,
         volumeDiscounts: [],
         commitmentMicroUsd: 0,
+        cache: 'deterministic',
+        billCacheHits: false,
       },
     });
     expect(config.prices).toEqual({});
@@ -138,6 +142,12 @@ describe('parseGatewayConfig: tiers, prices, keys and budgets', () => {
       rotationGraceMs: 86_400_000,
     });
     expect(config.budgets).toEqual({ defaultMaxOutputTokens: 16_384, inputMarginPercent: 10 });
+    expect(config.cache).toEqual({
+      defaultTtlSeconds: 3_600,
+      maxTtlSeconds: 86_400,
+      maxEntryBytes: 1_048_576,
+      version: 1,
+    });
   });
 
   it.each([

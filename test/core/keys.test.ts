@@ -276,6 +276,8 @@ const tier = (monthlyBudgetMicroUsd: number | undefined): TierConfig => ({
   models: undefined,
   volumeDiscounts: [],
   commitmentMicroUsd: 0,
+  cache: 'deterministic',
+  billCacheHits: false,
 });
 const TIERS = { default: tier(undefined), pro: tier(50_000_000) };
 const TTL_MS = 30_000;

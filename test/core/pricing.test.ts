@@ -181,6 +181,8 @@ describe('computeInvoice', () => {
       { aboveMicroUsd: 1_000_000_000, percentOffBps: 2_000 },
     ],
     commitmentMicroUsd: 1_000_000_000,
+    cache: 'deterministic',
+    billCacheHits: false,
   };
   const rollup = (costMicroUsd: number, requests = 1): UsageRollup => ({
     ...EMPTY_ROLLUP,

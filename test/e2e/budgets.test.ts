@@ -47,7 +47,7 @@ const config = (upstream: FakeUpstream) =>
     routes: [
       {
         model: 'gpt-test',
-        targets: [{ id: 'only', provider: 'openai-compatible', baseUrl: `${upstream.baseUrl}/v1` }],
+        targets: [{ id: 'only', provider: 'openai-compatible', baseUrl: upstream.baseUrl }],
       },
     ],
     tiers: { default: { monthlyBudgetUsd: BUDGET / 1e6 } },

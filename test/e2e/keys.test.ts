@@ -14,15 +14,15 @@ beforeAll(async () => {
     routes: [
       {
         model: 'gpt-test',
-        targets: [{ id: 'only', provider: 'openai-compatible', baseUrl: `${upstream.baseUrl}/v1` }],
+        targets: [{ id: 'only', provider: 'openai-compatible', baseUrl: upstream.baseUrl }],
       },
       {
         model: 'gpt-other',
-        targets: [{ id: 'other', provider: 'openai-compatible', baseUrl: `${upstream.baseUrl}/v1` }],
+        targets: [{ id: 'other', provider: 'openai-compatible', baseUrl: upstream.baseUrl }],
       },
       {
         model: 'gpt-pro',
-        targets: [{ id: 'pro', provider: 'openai-compatible', baseUrl: `${upstream.baseUrl}/v1` }],
+        targets: [{ id: 'pro', provider: 'openai-compatible', baseUrl: upstream.baseUrl }],
       },
     ],
     tiers: { default: {}, basic: { models: ['gpt-test', 'gpt-other'] } },

@@ -37,7 +37,7 @@ const configInput = (baseUrl: string) => ({
   routes: [
     {
       model: 'gpt-test',
-      targets: [{ id: 'only', provider: 'openai-compatible' as const, baseUrl: `${baseUrl}/v1` }],
+      targets: [{ id: 'only', provider: 'openai-compatible' as const, baseUrl }],
     },
   ],
   tiers: { default: { monthlyBudgetUsd: 100 } },

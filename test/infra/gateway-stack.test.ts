@@ -119,6 +119,51 @@ describe('GatewayStack', () => {
     }
   });
 
+  it.each(['public-iam', 'vpc'] as const)(
+    'wires the cache to the gateway function in %s mode: endpoint, name, user, IAM connect',
+    (mode) => {
+      const template = templateOf(mode);
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Environment: {
+          Variables: Match.objectLike({
+            CACHE_ENDPOINT: Match.anyValue(),
+            CACHE_NAME: Match.anyValue(),
+            CACHE_USER: Match.anyValue(),
+            CACHE_MODE: mode,
+          }),
+        },
+      });
+      template.hasResourceProperties('AWS::IAM::Policy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Action: 'elasticache:Connect', Resource: Match.anyValue() }),
+          ]),
+        },
+      });
+    },
+  );
+
+  it('in vpc mode admits cache traffic only from the function security group', () => {
+    const template = templateOf('vpc');
+    const ingress = template.findResources('AWS::EC2::SecurityGroupIngress');
+    const cachePorts = Object.values(ingress).filter((rule) =>
+      [6379, 6380].includes(rule.Properties.FromPort),
+    );
+    expect(cachePorts.length).toBeGreaterThan(0);
+    for (const rule of cachePorts) {
+      expect(rule.Properties.SourceSecurityGroupId).toBeDefined();
+      expect(rule.Properties.CidrIp).toBeUndefined();
+    }
+  });
+
+  it('with the cache off sets no cache settings and grants no cache access', () => {
+    const template = templateOf('off');
+    for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
+      expect(fn.Properties.Environment?.Variables?.CACHE_ENDPOINT).toBeUndefined();
+    }
+    expect(JSON.stringify(template.findResources('AWS::IAM::Policy'))).not.toContain('elasticache:Connect');
+  });
+
   it('keeps the logical IDs of its stateful resources', () => {
     const template = templateOf('public-iam');
     const ids = (type: string) => Object.keys(template.findResources(type)).sort();

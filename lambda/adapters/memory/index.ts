@@ -12,6 +12,7 @@ import {
   type MetricBatch,
   type Metrics,
   type MonthlyUsage,
+  type ResponseCache,
   type SecretSource,
   StoreConflictError,
   type TenantRecord,
@@ -249,6 +250,36 @@ export class MemorySecretSource implements SecretSource {
     const value = this.values.get(name);
     if (value === undefined) throw new Error(`secret ${name} is not set`);
     return value;
+  }
+}
+
+/** An in-process ResponseCache with TTLs from the injected clock; bounded to `maxEntries` (oldest first out). */
+export class MemoryResponseCache implements ResponseCache {
+  private readonly entries = new Map<string, { value: string; expiresAt: number }>();
+
+  constructor(
+    private readonly now: () => number = () => Date.now(),
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  async get(key: string): Promise<string | undefined> {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= this.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry.value;
+  }
+
+  async set(key: string, value: string, ttlSeconds: number): Promise<void> {
+    this.entries.delete(key);
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value as string);
+    this.entries.set(key, { value, expiresAt: this.now() + ttlSeconds * 1000 });
+  }
+
+  get size(): number {
+    return this.entries.size;
   }
 }
 

@@ -10,6 +10,8 @@ import { secretsManagerSource } from '../../adapters/secrets-manager/secret-sour
 import { systemClock } from '../../adapters/system/clock.ts';
 import { createGptTokenCounter } from '../../adapters/tokenizer/gpt-tokenizer.ts';
 import { createNodeHttpUpstream } from '../../adapters/upstream/node-http.ts';
+import { elastiCacheClient } from '../../adapters/valkey/clients.ts';
+import { valkeyResponseCache } from '../../adapters/valkey/response-cache.ts';
 import { createGateway } from '../../core/pipeline.ts';
 import { loadGatewayConfig, requiredEnv } from '../aws-environment.ts';
 import { createLambdaHandler } from './handler.ts';
@@ -30,6 +32,21 @@ const secretIds: Record<string, string> = {
   [config.keys.pepperSecretName]: requiredEnv('PEPPER_SECRET_ID'),
 };
 
+// The response cache when the stack created one (CACHE_ENDPOINT set with its grant): connecting starts now,
+// during init, so the first request finds it ready; until then a lookup fails fast and counts as a miss.
+const cache = (() => {
+  const endpoint = process.env.CACHE_ENDPOINT;
+  if (!endpoint) return undefined;
+  const client = elastiCacheClient({
+    endpoint,
+    cacheName: requiredEnv('CACHE_NAME'),
+    userId: requiredEnv('CACHE_USER'),
+    region: requiredEnv('AWS_REGION'),
+  });
+  client.connect().catch(() => {});
+  return valkeyResponseCache(client);
+})();
+
 // Loaded after the first response, not during it (see createGptTokenCounter): until then counts are upper bounds.
 const tokens = createGptTokenCounter({ eager: false });
 const gateway = createGateway({
@@ -38,6 +55,7 @@ const gateway = createGateway({
   budgets: new DynamoBudgetStore(dynamodb, tables),
   ledger: new DynamoUsageLedger(dynamodb, tables),
   tokens,
+  cache,
   secrets: secretsManagerSource(new SecretsManagerClient({}), { secretIds }),
   upstream: createNodeHttpUpstream(),
   metrics: emfMetrics(

@@ -3,12 +3,14 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { envSecretSource } from '../../adapters/env/secrets.ts';
 import { ensureDevTenantKey, openLocalStore } from '../../adapters/file/local-store.ts';
-import { MemoryMetrics } from '../../adapters/memory/index.ts';
+import { MemoryMetrics, MemoryResponseCache } from '../../adapters/memory/index.ts';
 import { systemClock } from '../../adapters/system/clock.ts';
 import { isLogLevel, jsonLogger } from '../../adapters/system/json-logger.ts';
 import { createGptTokenCounter } from '../../adapters/tokenizer/gpt-tokenizer.ts';
 import { withMockProvider } from '../../adapters/upstream/mock.ts';
 import { createNodeHttpUpstream } from '../../adapters/upstream/node-http.ts';
+import { localRedisClient } from '../../adapters/valkey/clients.ts';
+import { valkeyResponseCache } from '../../adapters/valkey/response-cache.ts';
 import { ConfigError, parseGatewayConfig } from '../../core/config.ts';
 import { createGateway } from '../../core/pipeline.ts';
 import { localConfig } from './defaults.ts';
@@ -41,12 +43,16 @@ try {
   process.exit(1);
 }
 const upstreamSecrets = envSecretSource(env);
+// The response cache: Valkey/Redis when REDIS_URL (one server) or REDIS_CLUSTER_NODES (host:port,…) is set.
+const redisTarget = env.REDIS_URL || env.REDIS_CLUSTER_NODES;
+const cache = redisTarget ? valkeyResponseCache(localRedisClient(redisTarget)) : new MemoryResponseCache();
 const gateway = createGateway({
   config,
   keys: store.keys,
   budgets: store.budgets,
   ledger: store.ledger,
   tokens: createGptTokenCounter(),
+  cache,
   secrets: {
     get: async (name, options) =>
       name === config.keys.pepperSecretName ? store.pepper() : upstreamSecrets.get(name, options),
