@@ -244,28 +244,19 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     latencyMs: number,
     ttfbMs: number | undefined,
   ): Promise<UsageRecord> => {
-    if (trace.cacheHit !== undefined) {
-      return {
-        requestId: trace.requestId,
-        tenantId: principal.tenantId,
-        keyId: principal.keyId,
-        tier: principal.tier,
-        endpoint: trace.path,
+    const hit = trace.cacheHit;
+    if (hit !== undefined)
+      return usageRecord(
+        trace,
+        principal,
         model,
-        targetId: undefined,
-        status: trace.status,
         outcome,
-        usage: trace.cacheHit.usage,
-        exact: true,
-        cacheHit: true,
-        costMicroUsd: trace.cacheHit.costMicroUsd,
-        reservedMicroUsd: trace.reservedMicroUsd,
-        month: billingMonthOf(trace.startedAt),
-        startedAt: trace.startedAt,
+        hit.usage,
+        true,
+        hit.costMicroUsd,
         latencyMs,
         ttfbMs,
-      };
-    }
+      );
     let usage = reported ?? ZERO_USAGE;
     let exact = true;
     if (reported === undefined && trace.upstreamAccepted && trace.tokenShape !== TokenShape.other) {
@@ -307,27 +298,40 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
         values: [{ name: 'BudgetHoldExceeded', value: 1, unit: 'Count' }],
       });
     }
-    return {
-      requestId: trace.requestId,
-      tenantId: principal.tenantId,
-      keyId: principal.keyId,
-      tier: principal.tier,
-      endpoint: trace.path,
-      model,
-      targetId: trace.targetId,
-      status: trace.status,
-      outcome,
-      usage,
-      exact,
-      cacheHit: false,
-      costMicroUsd,
-      reservedMicroUsd: trace.reservedMicroUsd,
-      month: billingMonthOf(trace.startedAt),
-      startedAt: trace.startedAt,
-      latencyMs,
-      ttfbMs,
-    };
+    return usageRecord(trace, principal, model, outcome, usage, exact, costMicroUsd, latencyMs, ttfbMs);
   };
+
+  const usageRecord = (
+    trace: Trace,
+    principal: Principal,
+    model: string,
+    outcome: RequestOutcomeKind,
+    usage: TokenUsage,
+    exact: boolean,
+    costMicroUsd: number,
+    latencyMs: number,
+    ttfbMs: number | undefined,
+  ): UsageRecord => ({
+    requestId: trace.requestId,
+    tenantId: principal.tenantId,
+    keyId: principal.keyId,
+    tier: principal.tier,
+    endpoint: trace.path,
+    model,
+    // A hit went to no upstream, whatever target the route would have chosen.
+    targetId: trace.cacheHit === undefined ? trace.targetId : undefined,
+    status: trace.status,
+    outcome,
+    usage,
+    exact,
+    cacheHit: trace.cacheHit !== undefined,
+    costMicroUsd,
+    reservedMicroUsd: trace.reservedMicroUsd,
+    month: billingMonthOf(trace.startedAt),
+    startedAt: trace.startedAt,
+    latencyMs,
+    ttfbMs,
+  });
 
   const respondWithError = (trace: Trace, thrown: unknown): Response => {
     const error = asGatewayError(thrown);
