@@ -4,15 +4,15 @@
 // every problem as `field`: message, got: value.
 import { isIP } from 'node:net';
 import * as v from 'valibot';
-import { ConfigError, type GatewayConfig, parseGatewayConfig } from '../lambda/core/config.ts';
+import {
+  ConfigError,
+  describeIssue,
+  type GatewayConfig,
+  parseGatewayConfig,
+  positiveInt,
+} from '../lambda/core/config.ts';
 import { isCidr } from '../lambda/core/keys.ts';
 
-const positiveInt = (what: string) =>
-  v.pipe(
-    v.number(`${what} must be a number`),
-    v.integer(`${what} must be an integer`),
-    v.minValue(1, `${what} must be at least 1`),
-  );
 const positiveNumber = (what: string) =>
   v.pipe(v.number(`${what} must be a number`), v.minValue(0.000001, `${what} must be above 0`));
 
@@ -114,11 +114,6 @@ export interface StackConfig {
   readonly upstreamSecretNames: readonly string[];
 }
 
-const show = (value: unknown): string => {
-  const text = JSON.stringify(value);
-  return text === undefined ? String(value) : text;
-};
-
 /** Parses the whole document; throws one ConfigError listing the runtime and deployment problems together. */
 export const parseStackConfig = (document: unknown): StackConfig => {
   const problems: string[] = [];
@@ -130,14 +125,7 @@ export const parseStackConfig = (document: unknown): StackConfig => {
     problems.push(...error.problems);
   }
   const result = v.safeParse(DeploymentSchema, document);
-  if (!result.success) {
-    for (const issue of result.issues) {
-      const missing = issue.type === 'object' && issue.input === undefined && issue.path !== undefined;
-      problems.push(
-        `\`${v.getDotPath(issue) ?? '(root)'}\`: ${missing ? 'is required' : issue.message}, got: ${show(issue.input)}`,
-      );
-    }
-  }
+  if (!result.success) problems.push(...result.issues.map(describeIssue));
   if (gateway !== undefined && result.success) {
     const planned = result.output.tiers;
     for (const tier of Object.keys(gateway.tiers)) {

@@ -8,7 +8,7 @@ export const Provider = {
 } as const;
 export type ProviderName = (typeof Provider)[keyof typeof Provider];
 
-const positiveInt = (what: string) =>
+export const positiveInt = (what: string) =>
   v.pipe(
     v.number(`${what} must be a number`),
     v.integer(`${what} must be an integer`),
@@ -246,17 +246,18 @@ const show = (value: unknown): string => {
   return text === undefined ? String(value) : text;
 };
 
+/** A schema issue as `field`: message, got: value (a missing required key is said plainly). */
+export const describeIssue = (issue: v.BaseIssue<unknown>): string => {
+  // A missing required key is reported by its parent object.
+  const missing = issue.type === 'object' && issue.input === undefined && issue.path !== undefined;
+  return `\`${v.getDotPath(issue) ?? '(root)'}\`: ${missing ? 'is required' : issue.message}, got: ${show(issue.input)}`;
+};
+
 /** Parses and checks a config document. Throws ConfigError listing every problem as `field: message, got: value`. */
 export const parseGatewayConfig = (input: unknown): GatewayConfig => {
   const result = v.safeParse(GatewayConfigSchema, input);
   if (!result.success) {
-    throw new ConfigError(
-      result.issues.map((issue) => {
-        // A missing required key is reported by its parent object; say it plainly.
-        const missing = issue.type === 'object' && issue.input === undefined && issue.path !== undefined;
-        return `\`${v.getDotPath(issue) ?? '(root)'}\`: ${missing ? 'is required' : issue.message}, got: ${show(issue.input)}`;
-      }),
-    );
+    throw new ConfigError(result.issues.map(describeIssue));
   }
   const config = result.output;
   const problems: string[] = [];

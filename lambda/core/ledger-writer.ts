@@ -1,5 +1,6 @@
 // Writes usage records without ever losing one: retries, then a full structured log line that can be replayed.
 import type { Clock, Logger, Metrics, UsageLedger, UsageRecord } from '../ports.ts';
+import { createBackgroundWork } from './background.ts';
 
 const RETRY_DELAYS_MS = [50, 250, 1_000] as const;
 
@@ -16,7 +17,7 @@ export interface UsageWriterOptions {
  * `UsageRecordsNotStored` metric; replaying the line is safe because records are idempotent by request id.
  */
 export const createUsageWriter = ({ ledger, logger, metrics, clock }: UsageWriterOptions) => {
-  const pending = new Set<Promise<void>>();
+  const background = createBackgroundWork();
 
   const store = async (record: UsageRecord): Promise<void> => {
     let lastError: unknown;
@@ -41,18 +42,12 @@ export const createUsageWriter = ({ ledger, logger, metrics, clock }: UsageWrite
     }
   };
 
-  const write = (record: Promise<UsageRecord>): void => {
-    const done: Promise<void> = record
-      .then(store, (error: unknown) => {
+  const write = (record: Promise<UsageRecord>): void =>
+    background.add(
+      record.then(store, (error: unknown) => {
         logger.error('usage record could not be built', { error: String(error) });
-      })
-      .finally(() => pending.delete(done));
-    pending.add(done);
-  };
+      }),
+    );
 
-  const drain = async (): Promise<void> => {
-    while (pending.size > 0) await Promise.all(pending);
-  };
-
-  return { write, drain };
+  return { write, drain: background.drain };
 };

@@ -19,6 +19,7 @@ import {
   type UsageLedger,
   type UsageRecord,
 } from '../ports.ts';
+import { createBackgroundWork } from './background.ts';
 import {
   assembleStream,
   type CacheEntry,
@@ -385,6 +386,15 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     );
     const amount = worstCaseCost(withMargin, output, trace.price);
     if (amount === 0) return;
+    await placeHold(trace, principal, model, amount);
+  };
+
+  /**
+   * One atomic conditional write of `amount` against the tenant's budget. Refused: 429 insufficient_quota.
+   * The store unreachable: fail closed (503), since without the hold concurrent requests could overspend.
+   */
+  const placeHold = async (trace: Trace, principal: Principal, model: string, amount: number) => {
+    const limit = principal.monthlyBudgetMicroUsd ?? 0;
     const month = billingMonthOf(trace.startedAt);
     let result: Awaited<ReturnType<BudgetStore['reserve']>>;
     try {
@@ -396,7 +406,6 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
         limitMicroUsd: limit,
       });
     } catch (error) {
-      // Fail closed: without the hold, concurrent requests could spend past the budget.
       logger.error('budget reservation failed', { requestId: trace.requestId, error: String(error) });
       throw serverError(
         503,
@@ -671,7 +680,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     return new Response(body, { status, headers });
   };
 
-  const pendingCacheWrites = new Set<Promise<void>>();
+  const cacheWrites = createBackgroundWork();
 
   /** A cache failure never fails the request: it is logged, counted, and the request goes on as a miss. */
   const cacheFailed = (trace: Trace, operation: string, error: unknown) => {
@@ -712,7 +721,8 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     const costMicroUsd =
       config.tiers[principal.tier]?.billCacheHits === true ? costOf(usage, trace.price) : 0;
     if (costMicroUsd > 0 && principal.monthlyBudgetMicroUsd !== undefined) {
-      await holdExactCost(trace, principal, costMicroUsd);
+      // A billed hit holds its exact cost, like any request, so hits cannot spend past the budget either.
+      await placeHold(trace, principal, trace.model ?? 'none', costMicroUsd);
     }
     trace.cacheStatus = CacheStatus.hit;
     trace.cacheHit = { usage, costMicroUsd };
@@ -735,26 +745,6 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     }
     finish(trace, RequestOutcome.complete, usage, clock.now());
     return response;
-  };
-
-  /** A billed cache hit holds its exact cost, like any request, so hits cannot spend past the budget either. */
-  const holdExactCost = async (trace: Trace, principal: Principal, amount: number) => {
-    const limit = principal.monthlyBudgetMicroUsd ?? 0;
-    const month = billingMonthOf(trace.startedAt);
-    const result = await deps.budgets.reserve({
-      tenantId: principal.tenantId,
-      month,
-      requestId: trace.requestId,
-      amountMicroUsd: amount,
-      limitMicroUsd: limit,
-    });
-    if (!result.admitted) {
-      throw new GatewayError(
-        `Tenant '${principal.tenantId}' has reached its monthly budget of ${formatUsd(limit)} for ${month}. The budget resets at ${budgetResetAt(month).toISOString()}.`,
-        { status: 429, type: ErrorType.insufficientQuota, code: 'insufficient_quota' },
-      );
-    }
-    trace.reservedMicroUsd = amount;
   };
 
   /** Stores a completed answer (off the response path); oversize answers are not stored. */
@@ -781,16 +771,15 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     const entry: CacheEntry = { v: 1, endpoint: endpoint.tokens, body, createdAt: clock.now() };
     const text = serializeEntry(entry);
     if (Buffer.byteLength(text) > config.cache.maxEntryBytes) return;
-    const write: Promise<void> = deps.cache
-      .set(plan.key, text, plan.ttlSeconds)
-      .catch((error: unknown) => cacheFailed(trace, 'set', error))
-      .finally(() => pendingCacheWrites.delete(write));
-    pendingCacheWrites.add(write);
+    cacheWrites.add(
+      deps.cache
+        .set(plan.key, text, plan.ttlSeconds)
+        .catch((error: unknown) => cacheFailed(trace, 'set', error)),
+    );
   };
 
   const drain = async (): Promise<void> => {
-    await usageWriter.drain();
-    while (pendingCacheWrites.size > 0) await Promise.all(pendingCacheWrites);
+    await Promise.all([usageWriter.drain(), cacheWrites.drain()]);
   };
 
   const noteFailure = (target: TargetConfig, reason: string) => {
