@@ -161,8 +161,10 @@ export const maxOutputTokens = (
       return capped(positive(body.max_tokens) ?? COMPLETIONS_DEFAULT_MAX_TOKENS) * choices * prompts;
     }
     case TokenShape.embeddings:
-    case TokenShape.other:
       return 0;
+    case TokenShape.other:
+      // Images and audio priced by tokens: the model's cap per image (`n` of them); unpriced ones hold nothing.
+      return modelCap * (positive(body.n) ?? 1);
   }
 };
 

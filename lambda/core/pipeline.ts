@@ -140,8 +140,6 @@ interface Trace {
   /** The parsed JSON body and its endpoint's token shape, for estimates. */
   json: Record<string, unknown> | undefined;
   tokenShape: TokenShapeName;
-  /** Input tokens as counted before the call (budget requests only; otherwise counted when needed). */
-  promptTokens: number | undefined;
   reservedMicroUsd: number;
   /** An upstream accepted the request (answered 2xx/3xx), so tokens were spent even if no usage came back. */
   upstreamAccepted: boolean;
@@ -265,9 +263,9 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       // A request no upstream accepted (refused, failed, or abandoned before an answer) is not charged.
       await deps.tokens.ready().catch(() => {});
       const count = (text: string) => deps.tokens.count(text);
+      // Counted again, not taken from the budget hold: that count may predate the tokenizer (an upper bound).
       const inputTokens =
-        trace.promptTokens ??
-        (trace.json === undefined ? 0 : promptTokens(trace.tokenShape, trace.json, deps.tokens));
+        trace.json === undefined ? 0 : promptTokens(trace.tokenShape, trace.json, deps.tokens);
       usage = { ...ZERO_USAGE, inputTokens, outputTokens: estimateOutputTokens?.(count) ?? 0 };
       exact = false;
     }
@@ -371,16 +369,23 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     trace: Trace,
     principal: Principal,
     model: string,
-    json: Record<string, unknown>,
+    json: Record<string, unknown> | undefined,
+    rawBody: Uint8Array,
   ) => {
     const limit = principal.monthlyBudgetMicroUsd;
-    if (limit === undefined || trace.price === undefined || trace.tokenShape === TokenShape.other) return;
-    const input = promptTokens(trace.tokenShape, json, deps.tokens);
-    trace.promptTokens = input;
-    const withMargin = Math.ceil((input * (100 + config.budgets.inputMarginPercent)) / 100);
+    if (limit === undefined || trace.price === undefined) return;
+    let withMargin: number;
+    if (trace.tokenShape === TokenShape.other || json === undefined) {
+      // Images, audio, moderations: no tokenizer estimate of the input, so every byte of the body counts as a
+      // token (never fewer than the real count for text; far more for audio), and the output at its cap.
+      withMargin = rawBody.byteLength;
+    } else {
+      const input = promptTokens(trace.tokenShape, json, deps.tokens);
+      withMargin = Math.ceil((input * (100 + config.budgets.inputMarginPercent)) / 100);
+    }
     const output = maxOutputTokens(
       trace.tokenShape,
-      json,
+      json ?? {},
       trace.price,
       config.budgets.defaultMaxOutputTokens,
     );
@@ -814,7 +819,6 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       price: undefined,
       json: undefined,
       tokenShape: TokenShape.other,
-      promptTokens: undefined,
       reservedMicroUsd: 0,
       upstreamAccepted: false,
       cacheStatus: CacheStatus.bypass,
@@ -895,7 +899,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
           }
         }
       }
-      if (json !== undefined) await reserveBudget(trace, principal, model, json);
+      await reserveBudget(trace, principal, model, json, rawBody);
       return await proxy(trace, request, endpoint, route, model, json, rawBody, context.signal, cachePlan);
     } catch (thrown) {
       return respondWithError(trace, thrown);

@@ -346,7 +346,9 @@ describe('maxOutputTokens', () => {
       8_192,
     ],
     ['embeddings: nothing', TokenShape.embeddings, { input: 'x', max_tokens: 100 }, capped, 0],
-    ['other: nothing', TokenShape.other, { max_tokens: 100 }, capped, 0],
+    ['other (images, audio): the model cap', TokenShape.other, { prompt: 'x' }, capped, 4_096],
+    ['other: the model cap × n images', TokenShape.other, { prompt: 'x', n: 3 }, capped, 12_288],
+    ['other, unpriced: the default cap', TokenShape.other, { prompt: 'x' }, undefined, DEFAULT_MAX],
   ])('%s → %p', (_name, shape, body, price, expected) => {
     // Act
     const tokens = maxOutputTokens(shape, body, price, DEFAULT_MAX);

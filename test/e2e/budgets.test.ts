@@ -241,3 +241,102 @@ describe('budget refusal', () => {
     }
   });
 });
+
+describe('budget holds on endpoints without a token estimate', () => {
+  // Prices of the image model: 1 µUSD per input token, 10 per output token, at most 1,000 output tokens.
+  const imageConfig = (target: FakeUpstream) =>
+    parseGatewayConfig({
+      routes: [
+        {
+          model: 'image-test',
+          targets: [{ id: 'img', provider: 'openai-compatible', baseUrl: target.baseUrl }],
+        },
+      ],
+      tiers: { default: { monthlyBudgetUsd: 0.05 } },
+      prices: { 'image-test': { input: 1, output: 10, maxOutputTokens: 1_000 } },
+    });
+
+  it.each([
+    ['images', '/v1/images/generations'],
+    ['audio', '/v1/audio/transcriptions'],
+  ])(
+    '%s: a request whose worst case does not fit is refused before it goes upstream',
+    async (_name, path) => {
+      // Prepare: a budget of $0.05 with $0.04 spent; an image or a transcription may cost up to 10,000 µUSD
+      // of output alone (1,000 tokens × 10 µUSD), so it does not fit in the 10,000 µUSD left with its input.
+      const db = new MemoryDatabase();
+      const stores = {
+        keys: new MemoryKeyStore(db),
+        budgets: new MemoryBudgetStore(db),
+        ledger: new MemoryUsageLedger(db),
+      };
+      await stores.keys.createTenant({
+        tenantId: 'tenant-images',
+        name: 'images',
+        tier: 'default',
+        status: 'active',
+        createdAt: 0,
+      });
+      await stores.keys.createKey({
+        keyId: keyIdOf(KEY),
+        tenantId: 'tenant-images',
+        displayPrefix: displayPrefixOf(KEY),
+        secretHash: hashKey(TEST_PEPPER, KEY),
+        status: 'active',
+        createdAt: 0,
+      });
+      const month = billingMonthOf(Date.now());
+      db.budgets.set(`tenant-images#${month}`, { spentMicroUsd: 40_000, committedMicroUsd: 40_000 });
+      const nodeUpstream = createNodeHttpUpstream();
+      const gateway = createGateway({
+        config: imageConfig(upstream),
+        ...stores,
+        tokens: testTokenCounter(),
+        secrets: new MemorySecretSource(new Map([[PEPPER_SECRET, TEST_PEPPER]])),
+        upstream: nodeUpstream,
+        metrics: new MemoryMetrics(),
+        logger: new MemoryLogger(),
+        clock: systemClock,
+      });
+      const { server, origin } = await listenLocally(gateway);
+      const before = upstream.requests.length;
+      try {
+        // Act
+        const body =
+          path === '/v1/images/generations'
+            ? new Blob([JSON.stringify({ model: 'image-test', prompt: 'a lighthouse' })], {
+                type: 'application/json',
+              })
+            : (() => {
+                const form = new FormData();
+                form.append('model', 'image-test');
+                form.append('file', new Blob([new Uint8Array(64)]), 'a.mp3');
+                return form;
+              })();
+        const response = await fetch(`${origin}${path}`, {
+          method: 'POST',
+          headers: {
+            authorization: `Bearer ${KEY}`,
+            ...(body instanceof Blob ? { 'content-type': 'application/json' } : {}),
+          },
+          body,
+        });
+
+        // Assess
+        expect(response.status).toBe(429);
+        const error = ((await response.json()) as { error: { code: string; message: string } }).error;
+        expect(error.code).toBe('insufficient_quota');
+        expect(error.message).toContain("for model 'image-test'");
+        expect(upstream.requests.length).toBe(before);
+        expect(await stores.budgets.budget('tenant-images', month)).toEqual({
+          spentMicroUsd: 40_000,
+          committedMicroUsd: 40_000,
+        });
+      } finally {
+        server.closeAllConnections();
+        server.close();
+        nodeUpstream.close();
+      }
+    },
+  );
+});
