@@ -259,7 +259,7 @@ describe('budget holds on endpoints without a token estimate', () => {
   it.each([
     ['images', '/v1/images/generations'],
     ['audio', '/v1/audio/transcriptions'],
-  ])(
+  ] as const)(
     '%s: a request whose worst case does not fit is refused before it goes upstream',
     async (_name, path) => {
       // Prepare: a budget of $0.05 with $0.04 spent; an image or a transcription may cost up to 10,000 µUSD
@@ -278,7 +278,7 @@ describe('budget holds on endpoints without a token estimate', () => {
         createdAt: 0,
       });
       await stores.keys.createKey({
-        keyId: keyIdOf(KEY),
+        keyId: `${keyIdOf(KEY)}`,
         tenantId: 'tenant-images',
         displayPrefix: displayPrefixOf(KEY),
         secretHash: hashKey(TEST_PEPPER, KEY),
