@@ -200,7 +200,10 @@ export interface UsageRecord {
   readonly cacheHit: boolean;
   /** Cost at the catalogue price, rounded up to the micro-dollar. */
   readonly costMicroUsd: number;
-  /** What the budget held for this request before it went upstream (released when the record is written). */
+  /**
+   * What the pipeline believes the budget held for this request (for logs and audits). The ledger releases what
+   * the hold itself holds, which differs when a reservation failed ambiguously (its write landed, the call threw).
+   */
   readonly reservedMicroUsd: number;
   /** The billing month, `YYYY-MM` (UTC), of `startedAt`. */
   readonly month: string;
@@ -229,7 +232,8 @@ export interface MonthlyUsage {
 export interface UsageLedger {
   /**
    * Writes the record, adds it to the tenant's and the tenant×model monthly rollups, moves its cost into the
-   * budget's spend and releases its reservation, all at once. Idempotent by request id: a replay returns
+   * budget's spend and releases the request's hold (the amount stored in the hold, whatever the record's
+   * `reservedMicroUsd` says; nothing when it has none), all at once. Idempotent by request id: a replay returns
    * 'duplicate' and changes nothing.
    */
   record(record: UsageRecord): Promise<'recorded' | 'duplicate'>;

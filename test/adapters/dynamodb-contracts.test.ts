@@ -6,6 +6,7 @@ import {
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
   GetItemCommand,
+  TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import {
@@ -156,6 +157,47 @@ describe('DynamoDB adapters', () => {
       });
     },
   );
+
+  it('writes a record of a request refused before any spend without touching the budget item', async () => {
+    // Prepare
+    const ledger = new DynamoUsageLedger(client, tables);
+
+    // Act
+    await ledger.record(aRecord({ requestId: 'r1', status: 429, costMicroUsd: 0, reservedMicroUsd: 0 }));
+
+    // Assess: an ADD of zeros would have created the item.
+    expect(await getItem(tables.budgets, itemKeys.budget('acme', '2025-03'))).toBeUndefined();
+    expect((await ledger.monthlyUsage('acme', '2025-03')).total.requests).toBe(1);
+  });
+
+  it('releases a hold placed between its read and the record transaction', async () => {
+    // Prepare: a client that lets the hold's read answer "none", then places the hold before the transaction.
+    const budgets = new DynamoBudgetStore(client, tables);
+    let placed = false;
+    const racing = {
+      send: async (command: unknown) => {
+        if (command instanceof TransactWriteItemsCommand && !placed) {
+          placed = true;
+          await budgets.reserve(aHold({ requestId: 'r1', amountMicroUsd: 5_000 }));
+        }
+        return client.send(command as never);
+      },
+    } as unknown as DynamoDBClient;
+    const ledger = new DynamoUsageLedger(racing, tables);
+
+    // Act
+    const result = await ledger.record(
+      aRecord({ requestId: 'r1', costMicroUsd: 1_200, reservedMicroUsd: 0 }),
+    );
+
+    // Assess
+    expect(result).toBe('recorded');
+    expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
+      spentMicroUsd: 1_200,
+      committedMicroUsd: 1_200,
+    });
+    expect(await getItem(tables.budgets, itemKeys.hold('acme', '2025-03', 'r1'))).toBeUndefined();
+  });
 
   it('deletes the hold item when the request is recorded', async () => {
     // Prepare

@@ -2,8 +2,10 @@
 import {
   type AttributeValue,
   type DynamoDBClient,
+  GetItemCommand,
   QueryCommand,
   TransactionCanceledException,
+  type TransactWriteItem,
   TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
@@ -24,6 +26,10 @@ export interface DynamoUsageLedgerOptions {
 }
 
 const SECONDS_PER_DAY = 86_400;
+/** Position of the hold's item in the record transaction (after the record's put). */
+const HOLD_ITEM = 1;
+/** Reads of the hold again when it changed between the read and the transaction (a hold placed or settled meanwhile). */
+const HOLD_CHANGE_RETRIES = 3;
 const ROLLUP_COUNTERS = [
   'requests',
   'inputTokens',
@@ -74,18 +80,26 @@ export class DynamoUsageLedger implements UsageLedger {
     this.conflictRetries = options.conflictRetries ?? 5;
   }
 
+  /**
+   * The hold is read first, and the transaction releases the amount stored in it (not the record's
+   * `reservedMicroUsd`, which is 0 when the reservation failed ambiguously although its write landed), on
+   * condition that the hold still holds that amount, or, when there was none, that there still is none.
+   */
   async record(record: UsageRecord): Promise<'recorded' | 'duplicate'> {
-    try {
-      // The SDK gives each call a fresh ClientRequestToken and resends it on its own retries, so a retry of a
-      // write that did land is answered as a success. A token derived from the request id would also make a
-      // caller's replay within 10 minutes "succeed" (answer 'recorded'), hiding the duplicate the port reports.
-      await sendTransaction(this.client, () => this.recordTransaction(record), this.conflictRetries);
-      return 'recorded';
-    } catch (error) {
-      const first =
-        error instanceof TransactionCanceledException ? error.CancellationReasons?.[0] : undefined;
-      if (first?.Code === CONDITION_FAILED) return 'duplicate';
-      throw error;
+    for (let attempt = 0; ; attempt += 1) {
+      const held = await this.heldFor(record);
+      try {
+        // The SDK gives each call a fresh ClientRequestToken and resends it on its own retries, so a retry of a
+        // write that did land is answered as a success. A token derived from the request id would also make a
+        // caller's replay within 10 minutes "succeed" (answer 'recorded'), hiding the duplicate the port reports.
+        await sendTransaction(this.client, () => this.recordTransaction(record, held), this.conflictRetries);
+        return 'recorded';
+      } catch (error) {
+        const reasons = error instanceof TransactionCanceledException ? error.CancellationReasons : undefined;
+        if (reasons?.[0]?.Code === CONDITION_FAILED) return 'duplicate';
+        const holdChanged = reasons?.[HOLD_ITEM]?.Code === CONDITION_FAILED;
+        if (!holdChanged || attempt >= HOLD_CHANGE_RETRIES) throw error;
+      }
     }
   }
 
@@ -113,11 +127,63 @@ export class DynamoUsageLedger implements UsageLedger {
     return { total, byModel };
   }
 
-  private recordTransaction(record: UsageRecord): TransactWriteItemsCommand {
+  /** The amount the request's hold item holds, or undefined when it has none. */
+  private async heldFor(record: UsageRecord): Promise<number | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({
+        TableName: this.tables.budgets,
+        Key: marshall(itemKeys.hold(record.tenantId, record.month, record.requestId)),
+        ProjectionExpression: 'amountMicroUsd',
+        ConsistentRead: true,
+      }),
+    );
+    if (Item === undefined) return undefined;
+    const { amountMicroUsd } = unmarshall(Item);
+    return typeof amountMicroUsd === 'number' ? amountMicroUsd : 0;
+  }
+
+  private recordTransaction(record: UsageRecord, held: number | undefined): TransactWriteItemsCommand {
     const { tenantId, month, requestId } = record;
     const counters = addCounters(record);
     const rollupPk = itemKeys.rollupPartition(tenantId, month);
     const expiresAt = Math.floor(record.startedAt / 1000) + this.retentionSeconds;
+    const holdKey = marshall(itemKeys.hold(tenantId, month, requestId));
+    const hold: TransactWriteItem =
+      held === undefined
+        ? // A hold placed after the read would otherwise be left behind, committed for good.
+          {
+            ConditionCheck: {
+              TableName: this.tables.budgets,
+              Key: holdKey,
+              ConditionExpression: 'attribute_not_exists(pk)',
+            },
+          }
+        : {
+            Delete: {
+              TableName: this.tables.budgets,
+              Key: holdKey,
+              ConditionExpression: 'amountMicroUsd = :held',
+              ExpressionAttributeValues: marshall({ ':held': held }),
+            },
+          };
+    const released = held ?? 0;
+    // A request refused before any spend (no hold, no cost) leaves the tenant's hot budget item alone.
+    const budget: TransactWriteItem[] =
+      held === undefined && record.costMicroUsd === 0
+        ? []
+        : [
+            {
+              Update: {
+                TableName: this.tables.budgets,
+                Key: marshall(itemKeys.budget(tenantId, month)),
+                UpdateExpression: 'ADD spentMicroUsd :cost, committedMicroUsd :delta',
+                ExpressionAttributeValues: marshall({
+                  ':cost': record.costMicroUsd,
+                  ':delta': record.costMicroUsd - released,
+                }),
+              },
+            },
+          ];
     return new TransactWriteItemsCommand({
       TransactItems: [
         {
@@ -130,6 +196,7 @@ export class DynamoUsageLedger implements UsageLedger {
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
+        hold,
         {
           Update: {
             TableName: this.tables.usage,
@@ -146,23 +213,7 @@ export class DynamoUsageLedger implements UsageLedger {
             ExpressionAttributeValues: marshall({ ...counters.values, ':model': record.model }),
           },
         },
-        {
-          Update: {
-            TableName: this.tables.budgets,
-            Key: marshall(itemKeys.budget(tenantId, month)),
-            UpdateExpression: 'ADD spentMicroUsd :cost, committedMicroUsd :delta',
-            ExpressionAttributeValues: marshall({
-              ':cost': record.costMicroUsd,
-              ':delta': record.costMicroUsd - record.reservedMicroUsd,
-            }),
-          },
-        },
-        {
-          Delete: {
-            TableName: this.tables.budgets,
-            Key: marshall(itemKeys.hold(tenantId, month, requestId)),
-          },
-        },
+        ...budget,
       ],
     });
   }

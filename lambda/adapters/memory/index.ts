@@ -191,12 +191,18 @@ export class MemoryUsageLedger implements UsageLedger {
     rollup.total = addToRollup(rollup.total, record);
     rollup.byModel.set(record.model, addToRollup(rollup.byModel.get(record.model) ?? EMPTY_ROLLUP, record));
     db.rollups.set(id, rollup);
-    const budget = db.budgets.get(id) ?? { spentMicroUsd: 0, committedMicroUsd: 0 };
-    db.budgets.set(id, {
-      spentMicroUsd: budget.spentMicroUsd + record.costMicroUsd,
-      committedMicroUsd: budget.committedMicroUsd + record.costMicroUsd - record.reservedMicroUsd,
-    });
-    db.holds.delete(record.requestId);
+    // What the hold itself holds is released, not the record's `reservedMicroUsd` (as in DynamoDB, where the
+    // hold is an item of the tenant's month: a hold of another tenant or month is not this request's).
+    const hold = db.holds.get(record.requestId);
+    const own = hold !== undefined && hold.tenantId === record.tenantId && hold.month === record.month;
+    if (own) db.holds.delete(record.requestId);
+    if (own || record.costMicroUsd !== 0) {
+      const budget = db.budgets.get(id) ?? { spentMicroUsd: 0, committedMicroUsd: 0 };
+      db.budgets.set(id, {
+        spentMicroUsd: budget.spentMicroUsd + record.costMicroUsd,
+        committedMicroUsd: budget.committedMicroUsd + record.costMicroUsd - (own ? hold.amountMicroUsd : 0),
+      });
+    }
     for (const wake of this.waiters.splice(0)) wake();
     return 'recorded';
   }

@@ -1,7 +1,10 @@
 // What every UsageLedger must do, with the BudgetStore it settles: run by memory- and dynamodb-contracts.test.ts.
 
+import { MemoryLogger, MemoryMetrics } from '../../../lambda/adapters/memory/index.ts';
+import { createUsageWriter } from '../../../lambda/core/ledger-writer.ts';
 import { EMPTY_ROLLUP } from '../../../lambda/core/pricing.ts';
-import type { BudgetStore, UsageLedger, UsageRollup } from '../../../lambda/ports.ts';
+import type { BudgetStore, UsageLedger, UsageRecord, UsageRollup } from '../../../lambda/ports.ts';
+import { FakeClock } from '../../fixtures/fake-clock.ts';
 import { aRecord } from '../../fixtures/usage-records.ts';
 import { aHold } from './budget-store.contract.ts';
 
@@ -136,6 +139,128 @@ export function describeUsageLedgerContract(name: string, setup: () => Promise<U
       expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
         spentMicroUsd: 900,
         committedMicroUsd: 900,
+      });
+    });
+
+    it.each([
+      ['0 (its reservation failed ambiguously: the write landed, the call threw)', 0],
+      ['more than the hold', 9_000],
+    ])('releases the amount the hold holds when the record claims %s', async (_case, claimed) => {
+      // Prepare
+      await budgets.reserve(aHold({ requestId: 'r1', amountMicroUsd: 5_000 }));
+      await budgets.reserve(aHold({ requestId: 'r2', amountMicroUsd: 3_000 }));
+
+      // Act
+      await ledger.record(aRecord({ requestId: 'r1', costMicroUsd: 0, reservedMicroUsd: claimed }));
+
+      // Assess
+      expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
+        spentMicroUsd: 0,
+        committedMicroUsd: 3_000,
+      });
+      // The hold is gone: a new reservation of the same request id holds again.
+      await budgets.reserve(aHold({ requestId: 'r1', amountMicroUsd: 1_000 }));
+      expect((await budgets.budget('acme', '2025-03')).committedMicroUsd).toBe(4_000);
+    });
+
+    it('changes no committed amount for a request without a hold, whatever it claims, and still counts it', async () => {
+      // Prepare: another request's hold is in flight.
+      await budgets.reserve(aHold({ requestId: 'r2', amountMicroUsd: 3_000 }));
+
+      // Act
+      await ledger.record(aRecord({ requestId: 'r1', costMicroUsd: 0, reservedMicroUsd: 5_000 }));
+
+      // Assess
+      expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
+        spentMicroUsd: 0,
+        committedMicroUsd: 3_000,
+      });
+      expect((await ledger.monthlyUsage('acme', '2025-03')).total.requests).toBe(1);
+    });
+
+    it('counts a request refused before any spend (no cost, no hold) in the rollups, and no money anywhere', async () => {
+      // Act
+      const result = await ledger.record(
+        aRecord({
+          status: 429,
+          outcome: 'rejected',
+          usage: { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0 },
+          costMicroUsd: 0,
+          reservedMicroUsd: 0,
+        }),
+      );
+
+      // Assess
+      expect(result).toBe('recorded');
+      expect((await ledger.monthlyUsage('acme', '2025-03')).total).toStrictEqual(rollup({ requests: 1 }));
+      expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
+        spentMicroUsd: 0,
+        committedMicroUsd: 0,
+      });
+    });
+
+    it('releases a hold once when a record that claimed no reservation is replayed', async () => {
+      // Prepare
+      await budgets.reserve(aHold({ requestId: 'r1', amountMicroUsd: 5_000 }));
+      await budgets.reserve(aHold({ requestId: 'r2', amountMicroUsd: 3_000 }));
+      const record = aRecord({ requestId: 'r1', costMicroUsd: 1_200, reservedMicroUsd: 0 });
+
+      // Act
+      const results = [await ledger.record(record), await ledger.record(record), await ledger.record(record)];
+
+      // Assess
+      expect(results).toStrictEqual(['recorded', 'duplicate', 'duplicate']);
+      expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
+        spentMicroUsd: 1_200,
+        committedMicroUsd: 1_200 + 3_000,
+      });
+    });
+
+    it('counts a request once and releases its hold once when the settle that never happened is replayed from its log line', async () => {
+      // Prepare: the hold is placed, then the process "crashes" at the settle: every write of the record fails
+      // before it reaches the store, and the writer logs the record after its retries.
+      await budgets.reserve(aHold({ requestId: 'r1', amountMicroUsd: 5_000 }));
+      await budgets.reserve(aHold({ requestId: 'r2', amountMicroUsd: 3_000 }));
+      const logger = new MemoryLogger();
+      const crashing: UsageLedger = {
+        record: async () => {
+          throw new Error('socket hang up');
+        },
+        monthlyUsage: (tenantId, month) => ledger.monthlyUsage(tenantId, month),
+      };
+      const writer = createUsageWriter({
+        ledger: crashing,
+        logger,
+        metrics: new MemoryMetrics(),
+        clock: new FakeClock(),
+      });
+      writer.write(
+        Promise.resolve(aRecord({ requestId: 'r1', costMicroUsd: 1_200, reservedMicroUsd: 5_000 })),
+      );
+      await writer.drain();
+      const budgetAfterCrash = await budgets.budget('acme', '2025-03');
+      const line = logger.lines.find((entry) => entry.message === 'usage record not stored');
+      // The line as it would be read back from the log: JSON.
+      const logged = JSON.parse(JSON.stringify(line?.fields.usageRecord)) as UsageRecord;
+
+      // Act: the operator replays it, and by mistake replays it again.
+      const results = [await ledger.record(logged), await ledger.record(logged)];
+
+      // Assess
+      expect(budgetAfterCrash).toStrictEqual({ spentMicroUsd: 0, committedMicroUsd: 8_000 });
+      expect(results).toStrictEqual(['recorded', 'duplicate']);
+      expect((await ledger.monthlyUsage('acme', '2025-03')).total).toStrictEqual(
+        rollup({
+          requests: 1,
+          inputTokens: 100,
+          cachedInputTokens: 20,
+          outputTokens: 50,
+          costMicroUsd: 1_200,
+        }),
+      );
+      expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
+        spentMicroUsd: 1_200,
+        committedMicroUsd: 1_200 + 3_000,
       });
     });
 
