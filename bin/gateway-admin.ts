@@ -20,6 +20,7 @@ import {
   type TenantRecord,
   type UsageRollup,
 } from '../lambda/ports.ts';
+import { loggedUsageRecords } from './admin/replay.ts';
 import { type Admin, type AdminDeps, AdminError, type BudgetView, createAdmin } from './admin/service.ts';
 
 const USAGE = `Usage: gateway-admin [--stack <name> [--region <r>]] [--state-dir <dir>] [--config <file>] [--json] <command> …
@@ -28,6 +29,9 @@ Without --stack it works on the local store in --state-dir (default: $GATEWAY_ST
 \`npm start\` uses. With --stack it works on a deployed stack, found from the stack's outputs.
 The config (tiers, prices) is read from --config, else $GATEWAY_CONFIG_FILE, else config/gateway.json
 (the file bundled into the function) with --stack, or the local defaults without it.
+
+\`usage replay\` writes the usage records the gateway logged as 'usage record not stored' into the ledger;
+running it again does not count a request twice.
 
 Commands:
   tenants create <id> --tier <t> [--name N] [--budget-usd X]
@@ -38,6 +42,7 @@ Commands:
   keys rotate <keyId> [--grace-hours H]
   keys revoke <keyId>
   usage --tenant <id> [--month YYYY-MM]        (default: the current month, UTC)
+  usage replay --file <path>                   (the gateway's JSON log lines, '-' for stdin)
   invoice --tenant <id> --month YYYY-MM
 
 Options:
@@ -89,6 +94,7 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   'keys rotate': { positionals: ['<keyId>'], options: { 'grace-hours': text }, required: [] },
   'keys revoke': { positionals: ['<keyId>'], options: {}, required: [] },
   usage: { positionals: [], options: { tenant: text, month: text }, required: ['tenant'] },
+  'usage replay': { positionals: [], options: { file: text }, required: ['file'] },
   invoice: { positionals: [], options: { tenant: text, month: text }, required: ['tenant', 'month'] },
 };
 
@@ -145,7 +151,11 @@ const parseCommand = (argv: readonly string[]): ParsedCommand | 'help' => {
   if (first.values.help === true) return 'help';
   const [group, sub] = first.positionals;
   if (group === undefined) throw new UsageError('No command given.');
-  const name = COMMANDS[group] !== undefined ? group : `${group} ${sub ?? ''}`.trim();
+  // `usage replay` is a subcommand of a group that is a command itself (`usage --tenant …`).
+  const name =
+    COMMANDS[group] !== undefined && COMMANDS[`${group} ${sub}`] === undefined
+      ? group
+      : `${group} ${sub ?? ''}`.trim();
   const spec = COMMANDS[name];
   if (spec === undefined) {
     const subcommands = Object.keys(COMMANDS).filter((command) => command.startsWith(`${group} `));
@@ -515,6 +525,33 @@ const run = async (admin: Admin, command: ParsedCommand): Promise<{ json: unknow
           `Usage of tenant ${result.tenantId} in ${result.month}\n\n` +
           table(USAGE_COLUMNS, [...rows, usageRow('TOTAL', result.usage.total)]) +
           `\n${budgetLine(result.budget)}`,
+      };
+    }
+    case 'usage replay': {
+      const file = options.file ?? '';
+      let logText: string;
+      try {
+        logText = readFileSync(file === '-' ? 0 : file, 'utf8');
+      } catch (error) {
+        throw new AdminError(`Could not read the log file ${file}: ${(error as Error).message}`);
+      }
+      const logged = loggedUsageRecords(logText);
+      const result = await admin.replayUsage(logged.records);
+      const failures = [...logged.invalid, ...result.failed].sort((a, b) => a.line - b.line);
+      const summary =
+        `Replayed ${logged.records.length} usage record(s) from ${file === '-' ? 'stdin' : file}: ` +
+        `${result.recorded} recorded, ${result.duplicates} already stored` +
+        `${failures.length > 0 ? `, ${failures.length} not replayed` : ''}` +
+        ` (${logged.skipped} other line(s) skipped).`;
+      if (failures.length > 0) {
+        const lines = failures.map((failure) => `  line ${failure.line}: ${failure.reason}`).join('\n');
+        throw new AdminError(
+          `${summary}\n${lines}\nFix or remove those lines and run it again: stored records are not counted twice.`,
+        );
+      }
+      return {
+        json: { recorded: result.recorded, duplicates: result.duplicates, skipped: logged.skipped },
+        text: `${summary}\n`,
       };
     }
     case 'invoice': {

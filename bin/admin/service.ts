@@ -19,6 +19,7 @@ import {
   type TenantRecord,
   TenantStatus,
   type UsageLedger,
+  type UsageRecord,
 } from '../../lambda/ports.ts';
 
 /** A failure to show the operator as is: what went wrong and what would be right. */
@@ -57,6 +58,14 @@ export interface BudgetView {
   readonly limitMicroUsd: number | undefined;
   /** ISO time when the month's budget starts afresh. */
   readonly resetsAt: string;
+}
+
+/** What a replay did with each record, in the order given. */
+export interface ReplayResult {
+  readonly recorded: number;
+  /** Already in the ledger (stored after all, or replayed before): counted once, as it must be. */
+  readonly duplicates: number;
+  readonly failed: ReadonlyArray<{ readonly line: number; readonly reason: string }>;
 }
 
 export interface CreatedKey {
@@ -286,6 +295,39 @@ export const createAdmin = (deps: AdminDeps) => {
         usage: await deps.ledger.monthlyUsage(tenantId, month),
         budget: await budgetOf(tenant, month),
       };
+    },
+
+    /**
+     * Writes usage records that the gateway could not store (read back from its log) into the ledger. Safe to
+     * run again: the ledger counts a request id once. A record of a tenant this store does not know is not
+     * written (the log is probably another deployment's).
+     */
+    async replayUsage(
+      records: ReadonlyArray<{ readonly line: number; readonly record: UsageRecord }>,
+    ): Promise<ReplayResult> {
+      let recorded = 0;
+      let duplicates = 0;
+      const failed: Array<{ line: number; reason: string }> = [];
+      const known = new Map<string, Promise<boolean>>();
+      for (const { line, record } of records) {
+        let exists = known.get(record.tenantId);
+        if (exists === undefined) {
+          exists = keys.getTenant(record.tenantId).then((tenant) => tenant !== undefined);
+          known.set(record.tenantId, exists);
+        }
+        try {
+          if (!(await exists)) {
+            failed.push({ line, reason: `unknown tenant '${record.tenantId}'` });
+            continue;
+          }
+          if ((await deps.ledger.record(record)) === 'recorded') recorded += 1;
+          else duplicates += 1;
+        } catch (error) {
+          known.delete(record.tenantId);
+          failed.push({ line, reason: error instanceof Error ? error.message : String(error) });
+        }
+      }
+      return { recorded, duplicates, failed };
     },
 
     async invoice(tenantId: string, month: string): Promise<Invoice> {

@@ -20,6 +20,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   createGatewayTables,
+  DynamoBudgetStore,
   DynamoKeyStore,
   type DynamoTables,
   DynamoUsageLedger,
@@ -31,7 +32,7 @@ import type { TokenUsage, UsageRecord } from '../../lambda/ports.ts';
 import { StackOutput } from '../../lib/stack-outputs.ts';
 import { ADMIN_TEST_CONFIG, CLI_TIMEOUT_MS, KEY_FORMAT, runCli } from '../fixtures/admin-cli.ts';
 import { dynamoClientFor, type MotoServer, startMotoServer } from '../fixtures/moto-server.ts';
-import { aRecord } from '../fixtures/usage-records.ts';
+import { aRecord, unstoredRecordLines } from '../fixtures/usage-records.ts';
 
 const REGION = 'us-east-1';
 const STACK = 'LlmGateway-test';
@@ -372,6 +373,63 @@ describe('gateway-admin --stack', () => {
           overageMicroUsd: 137_508_149,
           unusedCommitmentMicroUsd: 0,
           totalMicroUsd: 1_137_508_149,
+        });
+      },
+      CLI_TIMEOUT_MS,
+    );
+  });
+
+  describe('usage replay of records the gateway could not store', () => {
+    const month = '2025-07';
+    const replayed = (requestId: string, costMicroUsd: number) =>
+      aRecord({
+        requestId,
+        keyId,
+        month,
+        startedAt: Date.UTC(2025, 6, 3),
+        costMicroUsd,
+        reservedMicroUsd: 0,
+      });
+    let logFile: string;
+
+    beforeAll(async () => {
+      // r-held's request placed its hold, then DynamoDB refused its record: the hold is still committed.
+      await new DynamoBudgetStore(dynamo, tables).reserve({
+        tenantId: 'acme',
+        month,
+        requestId: 'r-held',
+        amountMicroUsd: 40_000,
+        limitMicroUsd: 5_000_000_000,
+      });
+      const lines = await unstoredRecordLines([replayed('r-held', 12_000), replayed('r-plain', 3_000)]);
+      logFile = join(dir, 'gateway.log');
+      writeFileSync(
+        logFile,
+        ['{"level":"INFO","message":"request","timestamp":"2025-07-03T00:00:00.000Z"}', ...lines].join('\n'),
+      );
+    });
+
+    it(
+      "writes the logged records into the stack's ledger once, however often it runs, and releases the hold",
+      async () => {
+        // Act
+        const first = await cli('usage', 'replay', '--file', logFile);
+        const second = await cli('usage', 'replay', '--file', logFile);
+
+        // Assess
+        expect(first).toEqual({
+          code: 0,
+          stdout: `Replayed 2 usage record(s) from ${logFile}: 2 recorded, 0 already stored (1 other line(s) skipped).\n`,
+          stderr: '',
+        });
+        expect(second.stdout).toBe(
+          `Replayed 2 usage record(s) from ${logFile}: 0 recorded, 2 already stored (1 other line(s) skipped).\n`,
+        );
+        const usage = await new DynamoUsageLedger(dynamo, tables).monthlyUsage('acme', month);
+        expect(usage.total).toMatchObject({ requests: 2, costMicroUsd: 15_000 });
+        expect(await new DynamoBudgetStore(dynamo, tables).budget('acme', month)).toEqual({
+          spentMicroUsd: 15_000,
+          committedMicroUsd: 15_000,
         });
       },
       CLI_TIMEOUT_MS,

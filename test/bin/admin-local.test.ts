@@ -9,7 +9,7 @@ import { hashKey } from '../../lambda/core/keys.ts';
 import { costOf, priceFor } from '../../lambda/core/pricing.ts';
 import type { TokenUsage, UsageRecord } from '../../lambda/ports.ts';
 import { CLI_TIMEOUT_MS, ADMIN_TEST_CONFIG as CONFIG, KEY_FORMAT, runCli } from '../fixtures/admin-cli.ts';
-import { aRecord } from '../fixtures/usage-records.ts';
+import { aRecord, unstoredRecordLines } from '../fixtures/usage-records.ts';
 
 let dir: string;
 let stateDir: string;
@@ -481,6 +481,134 @@ describe('gateway-admin, local mode', () => {
           listMicroUsd: 0,
           totalMicroUsd: 1_000_000_000,
         });
+      },
+      CLI_TIMEOUT_MS,
+    );
+  });
+  describe('usage replay of records the gateway could not store', () => {
+    const month = '2025-07';
+    const replayed = (requestId: string, costMicroUsd: number) =>
+      aRecord({
+        requestId,
+        keyId,
+        month,
+        startedAt: Date.UTC(2025, 6, 3),
+        costMicroUsd,
+        reservedMicroUsd: 0,
+      });
+    let logFile: string;
+
+    beforeAll(async () => {
+      // r-held's request placed its hold, then its record was refused: the hold is still committed.
+      const store = openLocalStore(stateDir);
+      await store.budgets.reserve({
+        tenantId: 'acme',
+        month,
+        requestId: 'r-held',
+        amountMicroUsd: 40_000,
+        limitMicroUsd: 5_000_000_000,
+      });
+      const [held = '', plain = ''] = await unstoredRecordLines([
+        replayed('r-held', 12_000),
+        replayed('r-plain', 3_000),
+      ]);
+      logFile = join(dir, 'gateway.log');
+      writeFileSync(
+        logFile,
+        [
+          '{"level":"INFO","message":"request","timestamp":"2025-07-03T00:00:00.000Z","status":200}',
+          held,
+          'not a JSON line',
+          // As CloudWatch prints a line of the text log format: a prefix before the JSON.
+          `2025-07-03T00:00:01.000Z\t6f1c0e52-1111-4222-8333-944445555666\tERROR\t${plain}`,
+          '',
+        ].join('\n'),
+      );
+    });
+
+    it(
+      'writes the logged records into the ledger and releases the hold they left behind',
+      async () => {
+        // Act
+        const result = await cli('usage', 'replay', '--file', logFile);
+        const usage = JSON.parse((await cli('--json', 'usage', '--tenant', 'acme', '--month', month)).stdout);
+
+        // Assess
+        expect(result).toEqual({
+          code: 0,
+          stdout: `Replayed 2 usage record(s) from ${logFile}: 2 recorded, 0 already stored (2 other line(s) skipped).\n`,
+          stderr: '',
+        });
+        expect(usage.total).toMatchObject({ requests: 2, costMicroUsd: 15_000 });
+        expect(usage.budget.state).toEqual({ spentMicroUsd: 15_000, committedMicroUsd: 15_000 });
+      },
+      CLI_TIMEOUT_MS,
+    );
+
+    it(
+      'counts nothing twice when the same log is replayed again',
+      async () => {
+        // Act
+        const again = await cli('--json', 'usage', 'replay', '--file', logFile);
+        const usage = JSON.parse((await cli('--json', 'usage', '--tenant', 'acme', '--month', month)).stdout);
+
+        // Assess
+        expect(again.code).toBe(0);
+        expect(JSON.parse(again.stdout)).toEqual({ recorded: 0, duplicates: 2, skipped: 2 });
+        expect(usage.total).toMatchObject({ requests: 2, costMicroUsd: 15_000 });
+        expect(usage.budget.state).toEqual({ spentMicroUsd: 15_000, committedMicroUsd: 15_000 });
+      },
+      CLI_TIMEOUT_MS,
+    );
+
+    it(
+      'replays what it can, names the lines it could not, and exits 1',
+      async () => {
+        // Prepare
+        const [good = '', stranger = ''] = await unstoredRecordLines([
+          replayed('r-late', 500),
+          aRecord({ requestId: 'r-stranger', tenantId: 'nobody', month }),
+        ]);
+        const broken = good.replace('"costMicroUsd":500', '"costMicroUsd":-5').replace('r-late', 'r-broken');
+        const file = join(dir, 'mixed.log');
+        writeFileSync(file, [good, broken, stranger].join('\n'));
+
+        // Act
+        const result = await cli('usage', 'replay', '--file', file);
+        const usage = JSON.parse((await cli('--json', 'usage', '--tenant', 'acme', '--month', month)).stdout);
+
+        // Assess
+        expect(result).toEqual({
+          code: 1,
+          stdout: '',
+          stderr:
+            `gateway-admin: Replayed 2 usage record(s) from ${file}: 1 recorded, 0 already stored, 2 not replayed (0 other line(s) skipped).\n` +
+            '  line 2: not a usage record (costMicroUsd: Invalid value: Expected >=0 but received -5)\n' +
+            "  line 3: unknown tenant 'nobody'\n" +
+            'Fix or remove those lines and run it again: stored records are not counted twice.\n',
+        });
+        expect(usage.total).toMatchObject({ requests: 3, costMicroUsd: 15_500 });
+      },
+      CLI_TIMEOUT_MS,
+    );
+
+    it.each([
+      ['without --file', ['usage', 'replay'], 2, 'Missing --file: gateway-admin usage replay --file <path>'],
+      [
+        'a missing file',
+        ['usage', 'replay', '--file', '/nonexistent/gateway.log'],
+        1,
+        'Could not read the log file /nonexistent/gateway.log: ',
+      ],
+    ])(
+      'refuses %s',
+      async (_case, args, code, message) => {
+        // Act
+        const result = await cli(...args);
+
+        // Assess
+        expect(result.code).toBe(code);
+        expect(result.stderr.startsWith(`gateway-admin: ${message}`)).toBe(true);
       },
       CLI_TIMEOUT_MS,
     );
