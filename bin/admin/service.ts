@@ -90,6 +90,17 @@ export const parseUsd = (text: string, what: string): number => {
   return micro;
 };
 
+/** The stored tenant is the one this create wrote (its API key id alone is unique, on AWS). */
+const sameTenant = (stored: TenantRecord, written: TenantRecord): boolean =>
+  stored.tenantId === written.tenantId &&
+  stored.name === written.name &&
+  stored.tier === written.tier &&
+  stored.status === written.status &&
+  stored.monthlyBudgetMicroUsd === written.monthlyBudgetMicroUsd &&
+  stored.usagePlanKeyId === written.usagePlanKeyId &&
+  stored.usagePlanKeyValue === written.usagePlanKeyValue &&
+  stored.createdAt === written.createdAt;
+
 const checkMonth = (month: string): void => {
   if (!isBillingMonth(month)) throw new AdminError(`The month must be YYYY-MM, got: ${month}`);
 };
@@ -165,6 +176,19 @@ export const createAdmin = (deps: AdminDeps) => {
       try {
         await keys.createTenant(tenant);
       } catch (error) {
+        // A write can land and still report an error (a timeout; or the SDK's retry of a write that landed,
+        // refused as "already exists"): look at what is stored before undoing anything.
+        let stored: TenantRecord | undefined;
+        try {
+          stored = await keys.getTenant(tenantId);
+        } catch (lookup) {
+          if (apiKey === undefined) throw error;
+          throw new AdminError(
+            `Creating tenant '${tenantId}' failed (${String(error)}), and reading it back failed too (${String(lookup)}), so its API key ${apiKey.id} was kept: if 'tenants show ${tenantId}' finds no tenant, delete that API key by hand.`,
+            { cause: error },
+          );
+        }
+        if (stored !== undefined && sameTenant(stored, tenant)) return tenant; // it did land
         if (apiKey !== undefined) {
           try {
             await deps.provisioner?.deleteTenantApiKey(apiKey.id);

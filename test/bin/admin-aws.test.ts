@@ -41,24 +41,39 @@ const STACK = 'LlmGateway-test';
 const CONFIG = { ...ADMIN_TEST_CONFIG, tiers: { ...ADMIN_TEST_CONFIG.tiers, enterprise: {} } };
 
 /**
- * A pass-through proxy to moto that answers the requests `failing` picks with an AWS error instead, so a test
- * can make one step fail after the steps before it have really happened.
+ * What the proxy does with a request: pass it on, refuse it with an AWS error, or pass it on and then answer
+ * an AWS error instead of moto's answer (a write that landed but reported a failure).
+ */
+type Fault = 'pass' | 'refuse' | 'lose-answer';
+
+/**
+ * A pass-through proxy to moto that fails the requests `fault` picks, so a test can make one step fail after
+ * the steps before it have really happened. `failing` returning true means 'refuse'.
  */
 const startFaultProxy = async (
   target: string,
-  failing: (request: IncomingMessage) => boolean,
+  failing: (request: IncomingMessage) => boolean | Fault,
 ): Promise<{ endpoint: string; close(): Promise<void> }> => {
   const upstream = new URL(target);
   const server: Server = createServer((incoming, outgoing) => {
-    if (failing(incoming)) {
-      incoming.resume();
-      outgoing.writeHead(400, {
+    const picked = failing(incoming);
+    const fault: Fault = picked === true ? 'refuse' : picked === false ? 'pass' : picked;
+    const answerError = () => {
+      outgoing.writeHead(fault === 'refuse' ? 400 : 500, {
         'content-type': 'application/x-amz-json-1.0',
-        'x-amzn-errortype': 'AccessDeniedException',
+        'x-amzn-errortype': fault === 'refuse' ? 'AccessDeniedException' : 'InternalServerError',
       });
       outgoing.end(
-        JSON.stringify({ __type: 'AccessDeniedException', message: 'Injected failure: access denied' }),
+        JSON.stringify(
+          fault === 'refuse'
+            ? { __type: 'AccessDeniedException', message: 'Injected failure: access denied' }
+            : { __type: 'InternalServerError', message: 'Injected failure: the answer was lost' },
+        ),
       );
+    };
+    if (fault === 'refuse') {
+      incoming.resume();
+      answerError();
       return;
     }
     const forwarded = request(
@@ -70,6 +85,11 @@ const startFaultProxy = async (
         headers: incoming.headers,
       },
       (response) => {
+        if (fault === 'lose-answer') {
+          response.resume();
+          response.on('end', answerError);
+          return;
+        }
         outgoing.writeHead(response.statusCode ?? 502, response.headers);
         response.pipe(outgoing);
       },
@@ -534,6 +554,82 @@ describe('gateway-admin --stack', () => {
         // Assess
         expect(result).toEqual({ code: 1, stdout: '', stderr: `gateway-admin: ${message}\n` });
         expect(await apiKeyNames()).toEqual(['llm-gateway-acme']);
+      },
+      CLI_TIMEOUT_MS,
+    );
+
+    const createThrough = async (endpoint: string, tenantId: string) =>
+      runCli(
+        [
+          '--stack',
+          STACK,
+          '--region',
+          REGION,
+          '--config',
+          join(dir, 'config.json'),
+          'tenants',
+          'create',
+          tenantId,
+          '--tier',
+          'pro',
+        ],
+        awsEnv(endpoint),
+      );
+
+    it(
+      'keeps the API key when the tenant write landed although it reported an error, and succeeds',
+      async () => {
+        // Prepare: every PutItem reaches moto, but its answer is replaced by a 500 (the SDK's retries then find
+        // the item there and are refused as "already exists"; their answers are lost too).
+        const proxy = await startFaultProxy(moto.endpoint, (incoming) =>
+          incoming.headers['x-amz-target'] === 'DynamoDB_20120810.PutItem' ? 'lose-answer' : 'pass',
+        );
+
+        // Act
+        const result = await createThrough(proxy.endpoint, 'zeta');
+        await proxy.close();
+
+        // Assess
+        expect(result.stderr).toBe('');
+        expect(result.code).toBe(0);
+        const tenant = await new DynamoKeyStore(dynamo, tables).getTenant('zeta');
+        expect(result.stdout).toBe(
+          `Created tenant zeta (tier pro).\nAPI Gateway API key: ${tenant?.usagePlanKeyId}\n`,
+        );
+        const planKeys = await apiGateway.send(new GetUsagePlanKeysCommand({ usagePlanId: usagePlans.pro }));
+        expect(planKeys.items?.map((key) => key.id)).toContain(tenant?.usagePlanKeyId);
+      },
+      CLI_TIMEOUT_MS,
+    );
+
+    it(
+      'keeps the API key and says what to check when the tenant cannot be read back after a failed write',
+      async () => {
+        // Prepare: the PutItem lands but its answer is lost; every GetItem after it is refused.
+        let written = false;
+        const proxy = await startFaultProxy(moto.endpoint, (incoming) => {
+          const target = incoming.headers['x-amz-target'];
+          if (target === 'DynamoDB_20120810.PutItem') {
+            written = true;
+            return 'lose-answer';
+          }
+          return target === 'DynamoDB_20120810.GetItem' && written ? 'refuse' : 'pass';
+        });
+
+        // Act
+        const result = await createThrough(proxy.endpoint, 'eta');
+        await proxy.close();
+
+        // Assess
+        const tenant = await new DynamoKeyStore(dynamo, tables).getTenant('eta');
+        const apiKeyId = tenant?.usagePlanKeyId ?? '';
+        expect(result.code).toBe(1);
+        expect(result.stderr).toMatch(/^gateway-admin: Creating tenant 'eta' failed \(InternalServerError: /);
+        expect(result.stderr).toContain(
+          `and reading it back failed too (AccessDeniedException: Injected failure: access denied), so its API key ${apiKeyId} was kept: if 'tenants show eta' finds no tenant, delete that API key by hand.\n`,
+        );
+        const { items = [] } = await apiGateway.send(new GetApiKeysCommand({}));
+        expect(items.map((key) => key.id)).toContain(apiKeyId);
       },
       CLI_TIMEOUT_MS,
     );
