@@ -268,7 +268,9 @@ describe('GatewayCache in vpc mode, with props', () => {
 
     // Act / Assess
     expect(() => built.cache.grantConnect(outside)).toThrow(
-      "`grantConnect`: in 'vpc' mode the function must run in the network's VPC with `network.functionSecurityGroup` (the only group the cache admits), got: Test/Outside",
+      new Error(
+        "`grantConnect`: in 'vpc' mode the function must run in the network's VPC with `network.functionSecurityGroup` (the only group the cache admits), got: Test/Outside",
+      ),
     );
   });
 });
@@ -356,7 +358,7 @@ describe('GatewayNetwork', () => {
     const stack = new Stack(new App(), 'Invalid', { env: ENV });
 
     // Act / Assess
-    expect(() => new GatewayNetwork(stack, 'Network', props)).toThrow(message);
+    expect(() => new GatewayNetwork(stack, 'Network', props)).toThrow(new Error(message));
   });
 });
 
@@ -454,7 +456,7 @@ describe('GatewayCache props validation', () => {
     const props = propsFor(stack);
 
     // Act / Assess
-    expect(() => new GatewayCache(stack, 'Cache', props)).toThrow(message);
+    expect(() => new GatewayCache(stack, 'Cache', props)).toThrow(new Error(message));
   });
 
   it.each<[number, number]>([

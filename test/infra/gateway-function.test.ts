@@ -195,6 +195,6 @@ describe('GatewayFunction props validation', () => {
     const stack = new Stack(new App(), 'Invalid');
 
     // Act / Assess
-    expect(() => new GatewayFunction(stack, 'Gateway', props)).toThrow(message);
+    expect(() => new GatewayFunction(stack, 'Gateway', props)).toThrow(new Error(message));
   });
 });
