@@ -8,13 +8,29 @@ import {
   ConfigError,
   describeIssue,
   type GatewayConfig,
+  GatewayConfigSchema,
   parseGatewayConfig,
   positiveInt,
 } from '../lambda/core/config.ts';
 import { isCidr } from '../lambda/core/keys.ts';
+import {
+  CACHE_ECPU_PER_SECOND,
+  CACHE_STORAGE_GB,
+  LAMBDA_MEMORY_MB,
+  WAF_RATE_LIMIT,
+} from './service-limits.ts';
 
 const positiveNumber = (what: string) =>
   v.pipe(v.number(`${what} must be a number`), v.minValue(0.000001, `${what} must be above 0`));
+
+/** An integer within AWS's bounds for the setting, with one message for every way of missing them. */
+const intWithin = (what: string, { min, max }: { readonly min: number; readonly max: number }, unit = '') => {
+  const message = `${what} must be an integer from ${min} to ${max}${unit}`;
+  return v.pipe(
+    v.number(`${what} must be a number`),
+    v.check((n) => Number.isInteger(n) && n >= min && n <= max, message),
+  );
+};
 
 export const CacheMode = { publicIam: 'public-iam', vpc: 'vpc', off: 'off' } as const;
 export type CacheModeName = (typeof CacheMode)[keyof typeof CacheMode];
@@ -53,14 +69,14 @@ const DeploymentSchema = v.object({
         v.picklist(Object.values(CacheMode), `mode must be one of ${Object.values(CacheMode).join(', ')}`),
         CacheMode.publicIam,
       ),
-      maxDataStorageGb: v.optional(positiveInt('maxDataStorageGb'), 1),
-      maxEcpuPerSecond: v.optional(positiveInt('maxEcpuPerSecond'), 5_000),
+      maxDataStorageGb: v.optional(intWithin('maxDataStorageGb', CACHE_STORAGE_GB, ' (GB)'), 1),
+      maxEcpuPerSecond: v.optional(intWithin('maxEcpuPerSecond', CACHE_ECPU_PER_SECOND), 5_000),
     }),
     {},
   ),
   function: v.optional(
     v.object({
-      memoryMb: v.optional(positiveInt('memoryMb'), 1024),
+      memoryMb: v.optional(intWithin('memoryMb', LAMBDA_MEMORY_MB, ' (MB)'), 1024),
       reservedConcurrency: v.optional(positiveInt('reservedConcurrency')),
     }),
     {},
@@ -82,14 +98,7 @@ const DeploymentSchema = v.object({
         300,
       ),
       /** WAF rate-based rule: requests per client IP per 5 minutes. */
-      wafRateLimitPer5Minutes: v.optional(
-        v.pipe(
-          v.number('wafRateLimitPer5Minutes must be a number'),
-          v.integer('wafRateLimitPer5Minutes must be an integer'),
-          v.minValue(10, 'wafRateLimitPer5Minutes must be at least 10'),
-        ),
-        2_000,
-      ),
+      wafRateLimitPer5Minutes: v.optional(intWithin('wafRateLimitPer5Minutes', WAF_RATE_LIMIT), 2_000),
     }),
     {},
   ),
@@ -114,6 +123,119 @@ export interface StackConfig {
   readonly upstreamSecretNames: readonly string[];
 }
 
+/** What unknownFields reads of a valibot schema: its kind and the schemas it holds. */
+interface SchemaShape {
+  readonly type: string;
+  readonly entries?: Readonly<Record<string, SchemaShape>>;
+  readonly wrapped?: SchemaShape;
+  readonly options?: readonly SchemaShape[];
+  readonly item?: SchemaShape;
+  readonly value?: SchemaShape;
+}
+
+// Schemas that can never accept an object or an array: left out where the document has one.
+const SCALAR_TYPES = new Set([
+  'string',
+  'number',
+  'boolean',
+  'bigint',
+  'picklist',
+  'literal',
+  'enum',
+  'null',
+  'undefined',
+  'date',
+]);
+
+/** The schemas a value must match, with optional/nullable wrappers removed and unions spread into their options. */
+const alternatives = (schema: SchemaShape): SchemaShape[] => {
+  if (schema.wrapped !== undefined) return alternatives(schema.wrapped);
+  if (['union', 'variant', 'intersect'].includes(schema.type) && schema.options !== undefined)
+    return schema.options.flatMap(alternatives);
+  return [schema];
+};
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** Edits (insert, delete, replace, swap two neighbours) from a to b, for "did you mean": names are short. */
+const editDistance = (a: string, b: string): number => {
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  const at = (i: number, j: number): number => d[i]?.[j] ?? 0;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      let best = Math.min(
+        at(i - 1, j) + 1,
+        at(i, j - 1) + 1,
+        at(i - 1, j - 1) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, at(i - 2, j - 2) + 1);
+      (d[i] as number[])[j] = best;
+    }
+  }
+  return at(a.length, b.length);
+};
+
+const unknownField = (at: string, field: string, known: readonly string[], value: unknown): string => {
+  const [closest] = known
+    .map((name) => ({ name, distance: editDistance(field.toLowerCase(), name.toLowerCase()) }))
+    .filter(({ distance }) => distance <= Math.max(1, Math.floor(field.length / 3)))
+    .sort((a, b) => a.distance - b.distance);
+  const hint =
+    closest === undefined ? `known fields: ${known.join(', ')}` : `did you mean \`${closest.name}\`?`;
+  return `\`${at}\`: unknown field (${hint}), got: ${JSON.stringify(value) ?? String(value)}`;
+};
+
+/**
+ * Fields of the document that none of the schemas reads: a typo such as `alarmz` would otherwise drop its
+ * settings silently. The runtime and the deployment schema share objects (the top level, `tiers.<name>`,
+ * `cache`), so neither can be strict on its own: a field is known when any schema reading that object
+ * names it. Derived from the schemas, so a field added to either is accepted without a change here.
+ */
+const unknownFields = (
+  value: unknown,
+  schemas: readonly SchemaShape[],
+  path: readonly string[] = [],
+): string[] => {
+  const candidates = schemas.flatMap(alternatives);
+  if (Array.isArray(value)) {
+    const items = candidates.flatMap((schema) =>
+      schema.type === 'array' && schema.item ? [schema.item] : [],
+    );
+    return items.length === 0
+      ? []
+      : value.flatMap((item, i) => unknownFields(item, items, [...path, String(i)]));
+  }
+  if (!isPlainObject(value)) return [];
+  const holders = candidates.filter((schema) => !SCALAR_TYPES.has(schema.type));
+  const objects = holders.filter((schema) => schema.type === 'object');
+  const records = holders.filter((schema) => schema.type === 'record');
+  // Only plain objects close their set of fields; a record, a loose or strict object (which reports its own
+  // unknown fields) or an unknown kind of schema leaves the fields alone.
+  const known =
+    objects.length > 0 && objects.length === holders.length
+      ? [...new Set(objects.flatMap((schema) => Object.keys(schema.entries ?? {})))].sort()
+      : undefined;
+  return Object.entries(value).flatMap(([field, child]) => {
+    const at = [...path, field];
+    if (known !== undefined && !known.includes(field))
+      return [unknownField(at.join('.'), field, known, child)];
+    const inner = [
+      ...objects.flatMap((schema) => {
+        const entry = schema.entries?.[field];
+        return entry === undefined ? [] : [entry];
+      }),
+      ...records.flatMap((schema) => (schema.value === undefined ? [] : [schema.value])),
+    ];
+    return unknownFields(child, inner, at);
+  });
+};
+
+const DOCUMENT_SCHEMAS = [GatewayConfigSchema, DeploymentSchema] as unknown as readonly SchemaShape[];
+
 /** Parses the whole document; throws one ConfigError listing the runtime and deployment problems together. */
 export const parseStackConfig = (document: unknown): StackConfig => {
   const problems: string[] = [];
@@ -126,6 +248,7 @@ export const parseStackConfig = (document: unknown): StackConfig => {
   }
   const result = v.safeParse(DeploymentSchema, document);
   if (!result.success) problems.push(...result.issues.map(describeIssue));
+  problems.push(...unknownFields(document, DOCUMENT_SCHEMAS));
   if (gateway !== undefined && result.success) {
     const planned = result.output.tiers;
     for (const tier of Object.keys(gateway.tiers)) {

@@ -6,6 +6,7 @@ import * as elasticache from 'aws-cdk-lib/aws-elasticache';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { CACHE_ECPU_PER_SECOND, CACHE_STORAGE_GB } from '../service-limits.ts';
 import type { GatewayNetwork } from './network.ts';
 
 /** How the function reaches the cache. The config's third mode, `off`, means no GatewayCache at all. */
@@ -42,11 +43,8 @@ export interface GatewayCacheProps {
   readonly production: boolean;
 }
 
-// ElastiCache Serverless usage limits (the same bounds aws-elasticache-alpha validates).
-const STORAGE_MIN_GB = 1;
-const STORAGE_MAX_GB = 5_000;
-const ECPU_MIN = 1_000;
-const ECPU_MAX = 15_000_000;
+const { min: STORAGE_MIN_GB, max: STORAGE_MAX_GB } = CACHE_STORAGE_GB;
+const { min: ECPU_MIN, max: ECPU_MAX } = CACHE_ECPU_PER_SECOND;
 /** Valkey on the primary endpoint; serverless caches serve reads from replicas on the next port. */
 const PRIMARY_PORT = 6379;
 const READER_PORT = 6380;

@@ -7,6 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { LAMBDA_MEMORY_MB } from '../service-limits.ts';
 import { bundling, depsLockFilePath, entryPoint, projectRoot } from './bundling.ts';
 
 /** Who may call the Function URL. */
@@ -69,8 +70,7 @@ export interface GatewayFunctionProps {
 
 const entry = entryPoint('lambda');
 
-const MEMORY_MIN_MB = 128;
-const MEMORY_MAX_MB = 10_240;
+const { min: MEMORY_MIN_MB, max: MEMORY_MAX_MB } = LAMBDA_MEMORY_MB;
 
 /** Throws with the field, the bad value and what is allowed; values still unresolved at synth are left to CloudFormation. */
 const validate = (props: GatewayFunctionProps): void => {

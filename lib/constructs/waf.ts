@@ -5,6 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { isCidr } from '../../lambda/core/keys.ts';
+import { WAF_RATE_LIMIT } from '../service-limits.ts';
 
 export interface GatewayWafProps {
   /**
@@ -30,9 +31,7 @@ export interface GatewayWafProps {
   readonly logRetention?: logs.RetentionDays;
 }
 
-/** WAF's bounds for a rate-based rule's limit (AWS::WAFv2::WebACL RateLimit). */
-const RATE_LIMIT_MIN = 10;
-const RATE_LIMIT_MAX = 2_000_000_000;
+const { min: RATE_LIMIT_MIN, max: RATE_LIMIT_MAX } = WAF_RATE_LIMIT;
 /** WAF only delivers logs to destinations whose name starts with this. */
 const LOG_GROUP_PREFIX = 'aws-waf-logs-';
 const LOG_GROUP_NAME_MAX = 512;

@@ -1,6 +1,6 @@
 // The deployment config (lib/config.ts): defaults, and a synth-stopping message for each bad field.
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../../lambda/core/config.ts';
+import { ConfigError, GatewayConfigSchema } from '../../lambda/core/config.ts';
 import { parseStackConfig } from '../../lib/config.ts';
 
 const routes = [
@@ -73,8 +73,24 @@ describe('parseStackConfig', () => {
     ],
     [{ cache: { mode: 'redis' } }, '`cache.mode`: mode must be one of public-iam, vpc, off, got: "redis"'],
     [
-      { cache: { maxEcpuPerSecond: 0 } },
-      '`cache.maxEcpuPerSecond`: maxEcpuPerSecond must be at least 1, got: 0',
+      { cache: { maxEcpuPerSecond: 500 } },
+      '`cache.maxEcpuPerSecond`: maxEcpuPerSecond must be an integer from 1000 to 15000000, got: 500',
+    ],
+    [
+      { cache: { maxEcpuPerSecond: 15_000_001 } },
+      '`cache.maxEcpuPerSecond`: maxEcpuPerSecond must be an integer from 1000 to 15000000, got: 15000001',
+    ],
+    [
+      { cache: { maxDataStorageGb: 9000 } },
+      '`cache.maxDataStorageGb`: maxDataStorageGb must be an integer from 1 to 5000 (GB), got: 9000',
+    ],
+    [
+      { cache: { maxDataStorageGb: 0 } },
+      '`cache.maxDataStorageGb`: maxDataStorageGb must be an integer from 1 to 5000 (GB), got: 0',
+    ],
+    [
+      { cache: { maxDataStorageGb: '5' } },
+      '`cache.maxDataStorageGb`: maxDataStorageGb must be a number, got: "5"',
     ],
     [
       { tiers: { default: { usagePlan: { rateLimit: 100, burstLimit: 10 } } } },
@@ -91,12 +107,116 @@ describe('parseStackConfig', () => {
     ],
     [
       { edge: { wafRateLimitPer5Minutes: 5 } },
-      '`edge.wafRateLimitPer5Minutes`: wafRateLimitPer5Minutes must be at least 10, got: 5',
+      '`edge.wafRateLimitPer5Minutes`: wafRateLimitPer5Minutes must be an integer from 10 to 2000000000, got: 5',
+    ],
+    [
+      { edge: { wafRateLimitPer5Minutes: 3e9 } },
+      '`edge.wafRateLimitPer5Minutes`: wafRateLimitPer5Minutes must be an integer from 10 to 2000000000, got: 3000000000',
     ],
     [{ functionUrl: { auth: 'open' } }, '`functionUrl.auth`: auth must be "iam" or "none", got: "open"'],
-    [{ function: { memoryMb: 0 } }, '`function.memoryMb`: memoryMb must be at least 1, got: 0'],
+    [
+      { function: { memoryMb: 64 } },
+      '`function.memoryMb`: memoryMb must be an integer from 128 to 10240 (MB), got: 64',
+    ],
+    [
+      { function: { memoryMb: 10_241 } },
+      '`function.memoryMb`: memoryMb must be an integer from 128 to 10240 (MB), got: 10241',
+    ],
+    [
+      { function: { memoryMb: 1536.5 } },
+      '`function.memoryMb`: memoryMb must be an integer from 128 to 10240 (MB), got: 1536.5',
+    ],
   ])('refuses %j with a message naming the field and the value', (fields, problem) => {
     expect(problemsOf({ routes, ...fields })).toEqual([problem]);
+  });
+
+  it.each([
+    [{ function: { memoryMb: 128 } }],
+    [{ function: { memoryMb: 10_240 } }],
+    [{ cache: { maxDataStorageGb: 5_000, maxEcpuPerSecond: 1_000 } }],
+    [{ cache: { maxDataStorageGb: 1, maxEcpuPerSecond: 15_000_000 } }],
+    [{ edge: { wafRateLimitPer5Minutes: 2_000_000_000 } }],
+  ])('accepts the bounds AWS accepts: %j', (fields) => {
+    const { deployment } = parseStackConfig({ routes, ...fields });
+    for (const [section, values] of Object.entries(fields)) {
+      expect(deployment[section as keyof typeof deployment]).toEqual(expect.objectContaining(values));
+    }
+  });
+
+  it.each([
+    [
+      'a top-level typo, with the field it resembles',
+      { alarmz: { email: 'oncall@example.com' } },
+      '`alarmz`: unknown field (did you mean `alarms`?), got: {"email":"oncall@example.com"}',
+    ],
+    [
+      'a stack-only section, with its fields when none resembles it',
+      { function: { memorySize: 2048 } },
+      '`function.memorySize`: unknown field (known fields: memoryMb, reservedConcurrency), got: 2048',
+    ],
+    [
+      'a section both schemas read (cache: runtime TTLs and the stack mode)',
+      { cache: { mode: 'off', defaultTtlSeconds: 60, ttl: 5 } },
+      '`cache.ttl`: unknown field (known fields: defaultTtlSeconds, maxDataStorageGb, maxEcpuPerSecond, maxEntryBytes, maxTtlSeconds, mode, version), got: 5',
+    ],
+    [
+      'a tier field (tiers mix runtime budgets and the stack usage plan)',
+      { tiers: { default: { monthlyBudget: 5, usagePlan: { rateLimit: 5 } } } },
+      '`tiers.default.monthlyBudget`: unknown field (did you mean `monthlyBudgetUsd`?), got: 5',
+    ],
+    [
+      'a usage plan field, whatever its case',
+      { tiers: { default: { usagePlan: { rateLimit: 5, burstlimit: 10 } } } },
+      '`tiers.default.usagePlan.burstlimit`: unknown field (did you mean `burstLimit`?), got: 10',
+    ],
+    [
+      'a field of a target inside the routes array',
+      {
+        routes: [
+          {
+            model: 'gpt-4o',
+            targets: [{ id: 'a', provider: 'openai', baseUrl: 'https://x.test', weigth: 2 }],
+          },
+        ],
+      },
+      '`routes.0.targets.0.weigth`: unknown field (did you mean `weight`?), got: 2',
+    ],
+    [
+      'a field of a price inside the prices record',
+      { prices: { 'gpt-4o': { input: 1, output: 2, ouput: 2 } } },
+      '`prices.gpt-4o.ouput`: unknown field (did you mean `output`?), got: 2',
+    ],
+  ])('refuses %s, naming the field', (_case, fields, problem) => {
+    expect(problemsOf({ routes, ...fields })).toEqual([problem]);
+  });
+
+  it('knows every top-level field the runtime schema declares, without a list of its own', () => {
+    // Prepare: every runtime section, with a value of the wrong type so that each is reported by its schema.
+    const document = Object.fromEntries(Object.keys(GatewayConfigSchema.entries).map((key) => [key, 7]));
+
+    // Act
+    const problems = problemsOf({ ...document, routes });
+
+    // Assess
+    expect(problems.length).toBeGreaterThan(0);
+    expect(problems.filter((problem) => problem.includes('unknown field'))).toEqual([]);
+  });
+
+  it("accepts the README's example config document", () => {
+    // Prepare
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const example = /### The config document\s+```json\n([\s\S]*?)\n```/.exec(readme)?.[1];
+
+    // Act / Assess
+    expect(example).toBeDefined();
+    expect(() => parseStackConfig(JSON.parse(example ?? ''))).not.toThrow();
+  });
+
+  it('lists every unknown field with the other problems', () => {
+    expect(problemsOf({ routes, alarms: { emial: 'x' }, edge: { wafRateLimitPer5Minutes: 1 } })).toEqual([
+      '`edge.wafRateLimitPer5Minutes`: wafRateLimitPer5Minutes must be an integer from 10 to 2000000000, got: 1',
+      '`alarms.emial`: unknown field (did you mean `email`?), got: "x"',
+    ]);
   });
 
   it('lists runtime and deployment problems together', () => {
