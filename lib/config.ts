@@ -13,6 +13,7 @@ import {
   positiveInt,
 } from '../lambda/core/config.ts';
 import { isCidr } from '../lambda/core/keys.ts';
+import { WafBodyRules } from './constructs/waf.ts';
 import {
   CACHE_ECPU_PER_SECOND,
   CACHE_STORAGE_GB,
@@ -99,6 +100,15 @@ const DeploymentSchema = v.object({
       ),
       /** WAF rate-based rule: requests per client IP per 5 minutes. */
       wafRateLimitPer5Minutes: v.optional(intWithin('wafRateLimitPer5Minutes', WAF_RATE_LIMIT), 2_000),
+      /**
+       * What WAF does when a content rule of its common rule set (cross-site scripting, file inclusion, EC2
+       * metadata) matches a request body: `count` lets it through and records it, `block` refuses it. Prompts
+       * about code routinely contain `<script>` or `../`; the gateway's own filters judge prompt content.
+       */
+      wafBodyRules: v.optional(
+        v.picklist(Object.values(WafBodyRules), 'wafBodyRules must be "count" or "block"'),
+        WafBodyRules.count,
+      ),
     }),
     {},
   ),

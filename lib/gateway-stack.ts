@@ -109,6 +109,7 @@ export class GatewayStack extends Stack {
       stageArn: this.edge.stageArn,
       allowlist: deployment.allowlist,
       rateLimitPer5Minutes: deployment.edge.wafRateLimitPer5Minutes,
+      bodyRules: deployment.edge.wafBodyRules,
     });
 
     this.observability = new GatewayObservability(this, 'Observability', {

@@ -7,6 +7,22 @@ import { Construct } from 'constructs';
 import { isCidr } from '../../lambda/core/keys.ts';
 import { WAF_RATE_LIMIT } from '../service-limits.ts';
 
+/** What the common rule set's body-inspecting content rules do on a match. */
+export const WafBodyRules = { count: 'count', block: 'block' } as const;
+export type WafBodyRuleAction = (typeof WafBodyRules)[keyof typeof WafBodyRules];
+
+/**
+ * The rules of `AWSManagedRulesCommonRuleSet` that inspect the request body for attack patterns (AWS WAF
+ * developer guide, "Core rule set (CRS) managed rule group"). A prompt is text, not markup or a path: asking
+ * about code puts `<script>`, `../../etc/passwd`, `http://…` or `169.254.169.254` in it legitimately.
+ */
+export const COMMON_RULE_SET_BODY_CONTENT_RULES = [
+  'CrossSiteScripting_BODY',
+  'GenericLFI_BODY',
+  'GenericRFI_BODY',
+  'EC2MetaDataSSRF_BODY',
+] as const;
+
 export interface GatewayWafProps {
   /**
    * ARN of the API Gateway stage to protect (`stage.stageArn`:
@@ -24,6 +40,13 @@ export interface GatewayWafProps {
    * @default 2000
    */
   readonly rateLimitPer5Minutes?: number;
+  /**
+   * What the common rule set's body content rules (`COMMON_RULE_SET_BODY_CONTENT_RULES`) do on a match:
+   * `count` records the match (in metrics, sampled requests and the WAF log) and lets the request through,
+   * `block` refuses it. `SizeRestrictions_BODY` is counted either way, since ordinary prompts exceed 8 KB.
+   * @default 'count' - prompts about code match these rules; the gateway's content filters judge prompts
+   */
+  readonly bodyRules?: WafBodyRuleAction;
   /**
    * How long WAF's request logs are kept.
    * @default logs.RetentionDays.ONE_MONTH
@@ -120,6 +143,15 @@ const validateRateLimit = (limit: number): void => {
   }
 };
 
+const validateBodyRules = (bodyRules: string): void => {
+  const actions: readonly string[] = Object.values(WafBodyRules);
+  if (!actions.includes(bodyRules)) {
+    throw new Error(
+      `\`bodyRules\` must be one of ${actions.map((a) => `'${a}'`).join(', ')}, got: ${JSON.stringify(bodyRules)}`,
+    );
+  }
+};
+
 const visibility = (metricName: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
   cloudWatchMetricsEnabled: true,
   sampledRequestsEnabled: true,
@@ -144,7 +176,8 @@ const managedRuleGroup = (
  * action wins, so the order is the policy:
  *   0. `RateLimitPerIp` blocks a client IP above `rateLimitPer5Minutes`;
  *   1. `AWSManagedRulesCommonRuleSet` (OWASP-style checks), with `SizeRestrictions_BODY` only counted: it blocks
- *      bodies over 8 KB, and ordinary prompts are larger;
+ *      bodies over 8 KB, and ordinary prompts are larger; its body content rules are counted too unless
+ *      `bodyRules` is `block`;
  *   2. `AWSManagedRulesKnownBadInputsRuleSet` (exploit payloads such as Log4Shell);
  *   3. with an allowlist only, `Allowlist` allows the listed CIDRs.
  * The default action is Block with an allowlist and Allow without one. An allowlisted IP is therefore still
@@ -159,6 +192,12 @@ export class GatewayWaf extends Construct {
     super(scope, id);
     const rateLimit = props.rateLimitPer5Minutes ?? 2000;
     validateRateLimit(rateLimit);
+    const bodyRules = props.bodyRules ?? WafBodyRules.count;
+    validateBodyRules(bodyRules);
+    const counted = [
+      'SizeRestrictions_BODY',
+      ...(bodyRules === WafBodyRules.count ? COMMON_RULE_SET_BODY_CONTENT_RULES : []),
+    ];
     const cidrs = (props.allowlist ?? []).map(parseCidr);
 
     const rules: wafv2.CfnWebACL.RuleProperty[] = [
@@ -171,9 +210,11 @@ export class GatewayWaf extends Construct {
         },
         visibilityConfig: visibility('RateLimitPerIp'),
       },
-      managedRuleGroup('AWSManagedRulesCommonRuleSet', 1, [
-        { name: 'SizeRestrictions_BODY', actionToUse: { count: {} } },
-      ]),
+      managedRuleGroup(
+        'AWSManagedRulesCommonRuleSet',
+        1,
+        counted.map((name) => ({ name, actionToUse: { count: {} } })),
+      ),
       managedRuleGroup('AWSManagedRulesKnownBadInputsRuleSet', 2),
     ];
     const allowlisted = this.allowlistStatement(cidrs);

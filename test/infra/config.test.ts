@@ -47,7 +47,7 @@ describe('parseStackConfig', () => {
       cache: { mode: 'public-iam', maxDataStorageGb: 1, maxEcpuPerSecond: 5_000 },
       function: { memoryMb: 1024 },
       functionUrl: { auth: 'iam' },
-      edge: { authorizerCacheTtlSeconds: 300, wafRateLimitPer5Minutes: 2_000 },
+      edge: { authorizerCacheTtlSeconds: 300, wafRateLimitPer5Minutes: 2_000, wafBodyRules: 'count' },
       alarms: { latencyP99Ms: 30_000 },
     });
     expect(config.upstreamSecretNames).toEqual(['openai-api-key']);
@@ -113,6 +113,10 @@ describe('parseStackConfig', () => {
       { edge: { wafRateLimitPer5Minutes: 3e9 } },
       '`edge.wafRateLimitPer5Minutes`: wafRateLimitPer5Minutes must be an integer from 10 to 2000000000, got: 3000000000',
     ],
+    [
+      { edge: { wafBodyRules: 'allow' } },
+      '`edge.wafBodyRules`: wafBodyRules must be "count" or "block", got: "allow"',
+    ],
     [{ functionUrl: { auth: 'open' } }, '`functionUrl.auth`: auth must be "iam" or "none", got: "open"'],
     [
       { function: { memoryMb: 64 } },
@@ -135,7 +139,7 @@ describe('parseStackConfig', () => {
     [{ function: { memoryMb: 10_240 } }],
     [{ cache: { maxDataStorageGb: 5_000, maxEcpuPerSecond: 1_000 } }],
     [{ cache: { maxDataStorageGb: 1, maxEcpuPerSecond: 15_000_000 } }],
-    [{ edge: { wafRateLimitPer5Minutes: 2_000_000_000 } }],
+    [{ edge: { wafRateLimitPer5Minutes: 2_000_000_000, wafBodyRules: 'block' } }],
   ])('accepts the bounds AWS accepts: %j', (fields) => {
     const { deployment } = parseStackConfig({ routes, ...fields });
     for (const [section, values] of Object.entries(fields)) {

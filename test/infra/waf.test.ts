@@ -76,7 +76,7 @@ describe('GatewayWaf without an allowlist', () => {
     });
   });
 
-  it('applies the common rule set, counting SizeRestrictions_BODY instead of blocking large prompts', () => {
+  it('applies the common rule set, counting SizeRestrictions_BODY and the body content rules that prompts about code match', () => {
     template.hasResourceProperties('AWS::WAFv2::WebACL', {
       Rules: Match.arrayWith([
         {
@@ -87,7 +87,13 @@ describe('GatewayWaf without an allowlist', () => {
             ManagedRuleGroupStatement: {
               VendorName: 'AWS',
               Name: 'AWSManagedRulesCommonRuleSet',
-              RuleActionOverrides: [{ Name: 'SizeRestrictions_BODY', ActionToUse: { Count: {} } }],
+              RuleActionOverrides: [
+                'SizeRestrictions_BODY',
+                'CrossSiteScripting_BODY',
+                'GenericLFI_BODY',
+                'GenericRFI_BODY',
+                'EC2MetaDataSSRF_BODY',
+              ].map((name) => ({ Name: name, ActionToUse: { Count: {} } })),
             },
           },
           VisibilityConfig: visibility('AWSManagedRulesCommonRuleSet'),
@@ -229,6 +235,29 @@ describe('GatewayWaf with an allowlist', () => {
   });
 });
 
+describe('GatewayWaf with body rules blocking', () => {
+  it('lets the common rule set block on body content, still counting only SizeRestrictions_BODY', () => {
+    // Act
+    const { template } = build({ bodyRules: 'block' });
+
+    // Assess
+    template.hasResourceProperties('AWS::WAFv2::WebACL', {
+      Rules: Match.arrayWith([
+        Match.objectLike({
+          Name: 'AWSManagedRulesCommonRuleSet',
+          Statement: {
+            ManagedRuleGroupStatement: {
+              VendorName: 'AWS',
+              Name: 'AWSManagedRulesCommonRuleSet',
+              RuleActionOverrides: [{ Name: 'SizeRestrictions_BODY', ActionToUse: { Count: {} } }],
+            },
+          },
+        }),
+      ]),
+    });
+  });
+});
+
 describe('GatewayWaf with a one-family allowlist', () => {
   it.each([
     ['IPV4', ['10.0.0.0/8']],
@@ -323,12 +352,16 @@ describe('GatewayWaf props validation', () => {
       { rateLimitPer5Minutes: 100.5 },
       "`rateLimitPer5Minutes` must be an integer from 10 to 2000000000 (WAF's bounds for a rate-based rule), got: 100.5",
     ],
+    [
+      { bodyRules: 'allow' as GatewayWafProps['bodyRules'] },
+      "`bodyRules` must be one of 'count', 'block', got: \"allow\"",
+    ],
   ])('rejects %j', (props, message) => {
     // Prepare
     const stack = new Stack(new App(), 'Invalid', { env });
 
     // Act / Assess
-    expect(() => new GatewayWaf(stack, 'Waf', { stageArn: STAGE_ARN, ...props })).toThrow(message);
+    expect(() => new GatewayWaf(stack, 'Waf', { stageArn: STAGE_ARN, ...props })).toThrow(new Error(message));
   });
 
   it.each([[10], [2_000_000_000]])('accepts a rate limit of %d', (rateLimitPer5Minutes) => {
