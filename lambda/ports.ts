@@ -172,6 +172,8 @@ export const RequestOutcome = {
   upstreamError: 'upstream_error',
   timeout: 'timeout',
   rejected: 'rejected',
+  /** A response content rule blocked the answer after the upstream produced (some of) it. */
+  contentFiltered: 'content_filtered',
 } as const;
 export type RequestOutcomeKind = (typeof RequestOutcome)[keyof typeof RequestOutcome];
 

@@ -23,6 +23,17 @@ const nonNegativeInt = (what: string) =>
 const name = (what: string) =>
   v.pipe(v.string(`${what} must be a string`), v.minLength(1, `${what} must not be empty`));
 
+/** API Gateway refuses request bodies over 10 MiB, so no limit may be set above it. */
+export const MAX_BODY_BYTES_CEILING = 10 * 1024 * 1024;
+const bodyBytes = (what: string) =>
+  v.pipe(
+    positiveInt(what),
+    v.maxValue(
+      MAX_BODY_BYTES_CEILING,
+      `${what} must be at most ${MAX_BODY_BYTES_CEILING} (API Gateway's 10 MiB payload limit)`,
+    ),
+  );
+
 const TimeoutsSchema = v.object({
   connectMs: v.optional(positiveInt('connectMs'), 5_000),
   firstByteMs: v.optional(positiveInt('firstByteMs'), 300_000),
@@ -124,6 +135,21 @@ const TierSchema = v.object({
   ),
   /** Bill cache hits at the price of the tokens they saved. @default false: hits are free */
   billCacheHits: v.optional(v.boolean('billCacheHits must be true or false'), false),
+  /** Largest request body for the tier's keys. @default limits.maxBodyBytes */
+  maxBodyBytes: v.optional(bodyBytes('maxBodyBytes')),
+  /**
+   * Cap of `max_tokens` / `max_completion_tokens` / `max_output_tokens`: one number for every model, or by
+   * model (exact names; a trailing `*` matches a prefix). A request asking for more is refused; one that
+   * asks for nothing gets the cap. @default - the model's own cap only
+   */
+  maxOutputTokens: v.optional(
+    v.union(
+      [positiveInt('maxOutputTokens'), v.record(name('model'), positiveInt('maxOutputTokens'))],
+      'maxOutputTokens must be a positive integer or an object of model to positive integer',
+    ),
+  ),
+  /** Cap of `n` (and `best_of`): choices per request. @default limits.maxN */
+  maxN: v.optional(positiveInt('maxN')),
 });
 /** After parsing, every amount is named for its unit: integer micro-USD, percentages in basis points. */
 const ParsedTierSchema = v.pipe(
@@ -138,8 +164,45 @@ const ParsedTierSchema = v.pipe(
     commitmentMicroUsd: tier.commitmentUsd,
     cache: tier.cache,
     billCacheHits: tier.billCacheHits,
+    ...(tier.maxBodyBytes === undefined ? {} : { maxBodyBytes: tier.maxBodyBytes }),
+    ...(tier.maxOutputTokens === undefined ? {} : { maxOutputTokens: tier.maxOutputTokens }),
+    ...(tier.maxN === undefined ? {} : { maxN: tier.maxN }),
   })),
 );
+
+export const FilterActions = ['block', 'redact'] as const;
+export const FilterScopes = ['request', 'response', 'both'] as const;
+
+/** A sensitive-content rule: a regular expression (RE2 syntax) or a keyword list, and what to do on a match. */
+const FilterRuleSchema = v.object({
+  /** Named in errors, logs and the `ContentFiltered` metric. */
+  name: v.pipe(
+    name('name'),
+    v.regex(/^[A-Za-z0-9._-]{1,64}$/, 'name must be 1 to 64 letters, digits, ".", "_" or "-"'),
+  ),
+  /** @default true */
+  enabled: v.optional(v.boolean('enabled must be true or false'), true),
+  /** RE2 syntax (no look-around, no back-references): matched in linear time. */
+  pattern: v.optional(name('pattern')),
+  /** Words or phrases, matched literally on normalised text. */
+  keywords: v.optional(
+    v.pipe(
+      v.array(name('keywords entry'), 'keywords must be an array of strings'),
+      v.minLength(1, 'keywords must list at least one keyword'),
+    ),
+  ),
+  /** @default true for keywords, false for patterns */
+  ignoreCase: v.optional(v.boolean('ignoreCase must be true or false')),
+  /** Keywords only: a keyword inside a longer word (letters, digits) does not match. @default true */
+  wholeWords: v.optional(v.boolean('wholeWords must be true or false'), true),
+  /** `luhn`: a match counts only when its 13 to 19 digits pass the Luhn check (payment card numbers). */
+  validate: v.optional(v.picklist(['luhn'], 'validate must be "luhn"')),
+  action: v.picklist(FilterActions, 'action must be "block" or "redact"'),
+  /** What the rule reads: the request's text, the answer's, or both. */
+  scope: v.picklist(FilterScopes, 'scope must be "request", "response" or "both"'),
+  /** What replaces a redacted match. @default filters.mask */
+  mask: v.optional(v.string('mask must be a string')),
+});
 
 export const GatewayConfigSchema = v.object({
   routes: v.pipe(
@@ -147,7 +210,28 @@ export const GatewayConfigSchema = v.object({
     v.minLength(1, 'routes must list at least one route'),
   ),
   limits: v.optional(
-    v.object({ maxBodyBytes: v.optional(positiveInt('maxBodyBytes'), 4 * 1024 * 1024) }),
+    v.object({
+      /** Largest request body, for tiers that set none. */
+      maxBodyBytes: v.optional(bodyBytes('maxBodyBytes'), 1024 * 1024),
+      /** Deepest nesting of arrays and objects in a JSON body. */
+      maxJsonDepth: v.optional(
+        v.pipe(positiveInt('maxJsonDepth'), v.maxValue(1_000, 'maxJsonDepth must be at most 1000')),
+        64,
+      ),
+      /** Most elements in any one array of a JSON body. */
+      maxArrayLength: v.optional(positiveInt('maxArrayLength'), 10_000),
+      /** Cap of `n` (and `best_of`) for tiers that set none. */
+      maxN: v.optional(positiveInt('maxN'), 16),
+    }),
+    {},
+  ),
+  /** Sensitive-content rules, applied in order: at a position, the first rule that matches there decides. */
+  filters: v.optional(
+    v.object({
+      /** What replaces a redacted match, for rules that set none. */
+      mask: v.optional(v.string('mask must be a string'), '[REDACTED]'),
+      rules: v.optional(v.array(FilterRuleSchema, 'rules must be an array'), []),
+    }),
     {},
   ),
   retry: v.optional(
@@ -291,6 +375,20 @@ export const parseGatewayConfig = (input: unknown): GatewayConfig => {
       previous = band.aboveMicroUsd;
     });
   }
+  const ruleNames = new Set<string>();
+  config.filters.rules.forEach((rule, r) => {
+    const at = `filters.rules.${r}`;
+    if (ruleNames.has(rule.name))
+      problems.push(`\`${at}.name\`: rule names must be unique, got: ${show(rule.name)}`);
+    ruleNames.add(rule.name);
+    if ((rule.pattern === undefined) === (rule.keywords === undefined)) {
+      problems.push(
+        `\`${at}\`: a rule needs either \`pattern\` or \`keywords\` (not both), got: ${rule.pattern === undefined ? 'neither' : 'both'}`,
+      );
+    }
+    if (rule.validate !== undefined && rule.keywords !== undefined)
+      problems.push(`\`${at}.validate\`: only pattern rules can be validated, got: ${show(rule.validate)}`);
+  });
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 };

@@ -70,6 +70,18 @@ export const unsupportedMediaType = (got: string | null, expected: string) =>
     { status: 415, type: ErrorType.invalidRequest, code: 'unsupported_media_type' },
   );
 
+/**
+ * A content rule blocked the request (or the answer). The message names the rule and the field, never the
+ * text that matched.
+ */
+export const contentFiltered = (rule: string, side: 'request' | 'response', field?: string) =>
+  new GatewayError(
+    side === 'request'
+      ? `The request was blocked by the content rule '${rule}'${field === undefined ? '' : ` (in \`${field}\`)`}.`
+      : `The answer was blocked by the content rule '${rule}'.`,
+    { status: 400, type: ErrorType.invalidRequest, code: 'content_filtered', param: field ?? null },
+  );
+
 /** A 5xx: the caller sees a generic message and the request id, never the internal detail. */
 export const serverError = (status: 500 | 502 | 503 | 504, code: string, publicMessage: string) =>
   new GatewayError(publicMessage, { status, type: ErrorType.server, code });

@@ -37,6 +37,20 @@ import {
   type TargetConfig,
 } from './config.ts';
 import {
+  answersHaveText,
+  createStreamFilter,
+  redactAnswer,
+  rewriteRequestTexts,
+  type TextShapeName,
+} from './content-fields.ts';
+import {
+  type ContentFilters,
+  emptyHits,
+  hasContentRules,
+  type RuleHits,
+  redactText,
+} from './content-rules.ts';
+import {
   BodyKind,
   type Endpoint,
   HEALTH_PATH,
@@ -46,6 +60,7 @@ import {
 } from './endpoints.ts';
 import {
   asGatewayError,
+  contentFiltered,
   ErrorType,
   forbidden,
   GatewayError,
@@ -66,6 +81,14 @@ import {
 } from './http.ts';
 import { createKeyVerifier, modelAllowed } from './keys.ts';
 import { createUsageWriter } from './ledger-writer.ts';
+import {
+  checkJsonCharset,
+  checkJsonShape,
+  decodeUtf8,
+  enforceParameterLimits,
+  largestBodyLimit,
+  maxBodyBytesFor,
+} from './limits.ts';
 import { maxOutputTokens, promptTokens, TokenShape, type TokenShapeName, ZERO_USAGE } from './metering.ts';
 import { billingMonthOf, budgetResetAt, costOf, formatUsd, priceFor, worstCaseCost } from './pricing.ts';
 import { type RelayEnd, relayBody } from './relay.ts';
@@ -79,6 +102,8 @@ export interface GatewayDeps {
   readonly tokens: TokenCounter;
   /** The response cache; left out, no request is cached (`x-gateway-cache: bypass`). */
   readonly cache?: ResponseCache | undefined;
+  /** The config's content rules, compiled (compileContentFilters); required when the config enables any. */
+  readonly filters?: ContentFilters | undefined;
   readonly secrets: SecretSource;
   readonly upstream: Upstream;
   readonly ledger: UsageLedger;
@@ -143,6 +168,8 @@ interface Trace {
   reservedMicroUsd: number;
   /** An upstream accepted the request (answered 2xx/3xx), so tokens were spent even if no usage came back. */
   upstreamAccepted: boolean;
+  /** The gateway changed the parsed body (a cap set, text redacted): it goes upstream re-encoded. */
+  bodyRewritten: boolean;
   cacheStatus: CacheStatusName;
   /** A cache hit: the tokens it saved and what it is billed. */
   cacheHit: { readonly usage: TokenUsage; readonly costMicroUsd: number } | undefined;
@@ -154,6 +181,13 @@ interface Trace {
 
 export const createGateway = (deps: GatewayDeps): Gateway => {
   const { config, clock, logger } = deps;
+  if (hasContentRules(config.filters) && deps.filters === undefined) {
+    // Never serve with rules configured but not applied.
+    throw new Error(
+      'the config enables content rules: pass them compiled as deps.filters (compileContentFilters)',
+    );
+  }
+  const filters = deps.filters;
   const random = deps.random ?? Math.random;
   const newRequestId = deps.newRequestId ?? (() => crypto.randomUUID());
   const routes = createRouteTable(config.routes);
@@ -449,9 +483,11 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
         throw invalidRequest('You must provide a model parameter.', 'model');
       return { model, json: undefined };
     }
+    checkJsonShape(body, config.limits);
+    const text = decodeUtf8(body);
     let json: unknown;
     try {
-      json = JSON.parse(decoder.decode(body));
+      json = JSON.parse(text);
     } catch (error) {
       throw invalidRequest(
         `We could not parse the JSON body of your request: ${error instanceof Error ? error.message : 'invalid JSON'}. Send a JSON object.`,
@@ -535,7 +571,8 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     const bodies = new Map<string, Uint8Array>();
     const bodyFor = (upstreamModel: string): Uint8Array => {
       // The client's bytes go upstream untouched unless the model name or stream options must change.
-      if (json === undefined || (upstreamModel === model && !injectUsage)) return rawBody;
+      if (json === undefined || (upstreamModel === model && !injectUsage && !trace.bodyRewritten))
+        return rawBody;
       let body = bodies.get(upstreamModel);
       if (body === undefined) {
         const rewritten: Record<string, unknown> = { ...json, model: upstreamModel };
@@ -655,6 +692,30 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     headers['x-gateway-cache'] = trace.cacheStatus;
     const sse = (response.headers['content-type'] ?? '').startsWith('text/event-stream');
     if (sse) headers['cache-control'] = 'no-cache';
+    // Response content rules: a stream is filtered event by event; a JSON answer is read whole, then filtered.
+    const answerRules = status === 200 && answersHaveText(endpoint.text) ? filters?.response : undefined;
+    const answerHits = emptyHits();
+    const streamFilter =
+      answerRules !== undefined && sse
+        ? createStreamFilter(endpoint.text, answerRules, answerHits)
+        : undefined;
+    const readWhole = answerRules !== undefined && !sse;
+    const settle = (end: RelayEnd) => {
+      release();
+      if (end.outcome === RequestOutcome.upstreamError || end.outcome === RequestOutcome.timeout) {
+        breakers.onFailure(trace.targetId ?? '');
+      }
+      if (answerRules !== undefined) reportHits(trace, 'response', answerHits);
+      finish(trace, end.outcome, end.usage, end.firstByteAt, end.estimateOutputTokens);
+      if (
+        cachePlan?.write === true &&
+        end.outcome === RequestOutcome.complete &&
+        end.captured !== undefined
+      ) {
+        storeAnswer(trace, cachePlan, endpoint, end.captured);
+      }
+    };
+    let ended: RelayEnd | undefined;
     const body = relayBody({
       upstream: response.body,
       sse,
@@ -662,27 +723,110 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       dropUsageChunk: injectUsage,
       jsonUsage: !sse && response.status < 400,
       ...(cachePlan?.write === true && status === 200 ? { captureMaxBytes: config.cache.maxEntryBytes } : {}),
+      filter: streamFilter,
       heartbeatMs: config.streaming.heartbeatMs,
       idleTimeoutMs: target.timeouts.idleMs,
       requestId: trace.requestId,
       now: () => clock.now(),
       abortUpstream: (reason) => upstreamAbort.abort(new Error(reason)),
       onEnd: (end) => {
-        release();
-        if (end.outcome === RequestOutcome.upstreamError || end.outcome === RequestOutcome.timeout) {
-          breakers.onFailure(trace.targetId ?? '');
-        }
-        finish(trace, end.outcome, end.usage, end.firstByteAt, end.estimateOutputTokens);
-        if (
-          cachePlan?.write === true &&
-          end.outcome === RequestOutcome.complete &&
-          end.captured !== undefined
-        ) {
-          storeAnswer(trace, cachePlan, endpoint, end.captured);
-        }
+        if (readWhole) ended = end;
+        else settle(end);
       },
     });
-    return new Response(body, { status, headers });
+    if (!readWhole || answerRules === undefined) return new Response(body, { status, headers });
+    return filterWholeAnswer(trace, endpoint.text, answerRules, answerHits, body, headers, signal, () =>
+      settle(ended!),
+    );
+  };
+
+  /**
+   * Reads a JSON answer whole (through the relay, so timeouts and metering hold), applies the response rules,
+   * and answers with the filtered JSON, or a 400 when a rule blocks it. `settle` records the request.
+   */
+  const filterWholeAnswer = async (
+    trace: Trace,
+    shape: TextShapeName,
+    rules: NonNullable<ContentFilters['response']>,
+    hits: RuleHits,
+    body: ReadableStream<Uint8Array>,
+    headers: Record<string, string>,
+    signal: AbortSignal | undefined,
+    settle: () => void,
+  ): Promise<Response> => {
+    let bytes: Uint8Array;
+    try {
+      bytes = new Uint8Array(await new Response(body).arrayBuffer());
+    } catch {
+      // The upstream failed (or the client left) part way: the relay has noted how it ended.
+      trace.status = signal?.aborted === true ? 499 : 502;
+      settle();
+      return errorResponse(
+        serverError(502, 'upstream_error', 'The upstream provider failed while sending the response.'),
+        trace.requestId,
+        baseHeaders(trace),
+      );
+    }
+    let answer: unknown;
+    try {
+      answer = JSON.parse(decoder.decode(bytes));
+    } catch {
+      answer = undefined; // not JSON after all: nothing the rules can read, passed on as it came
+    }
+    if (typeof answer === 'object' && answer !== null && !Array.isArray(answer)) {
+      const changed = redactAnswer(shape, rules, answer as Record<string, unknown>, hits);
+      if (hits.blockedBy !== undefined) {
+        trace.status = 400;
+        settle();
+        return errorResponse(
+          contentFiltered(hits.blockedBy, 'response'),
+          trace.requestId,
+          baseHeaders(trace),
+        );
+      }
+      if (changed) bytes = encoder.encode(JSON.stringify(answer));
+    }
+    settle();
+    return new Response(bytes as Uint8Array<ArrayBuffer>, { status: trace.status, headers });
+  };
+
+  /** Counts and logs what content rules did to one side of a request; never the text they matched. */
+  const reportHits = (trace: Trace, side: 'request' | 'response', hits: RuleHits) => {
+    const report = (rule: string, action: 'block' | 'redact', matches: number) => {
+      logger.warn('content filtered', {
+        requestId: trace.requestId,
+        tenantId: trace.principal?.tenantId,
+        side,
+        rule,
+        action,
+        matches,
+      });
+      deps.metrics.emit({
+        dimensions: { rule },
+        values: [
+          { name: action === 'block' ? 'ContentBlocked' : 'ContentRedacted', value: matches, unit: 'Count' },
+        ],
+      });
+    };
+    for (const [rule, matches] of hits.redacted) report(rule, 'redact', matches);
+    if (hits.blockedBy !== undefined) report(hits.blockedBy, 'block', 1);
+  };
+
+  /** Request rules over every text the model will read; a block refuses the request. True when text changed. */
+  const applyRequestRules = (trace: Trace, shape: TextShapeName, json: Record<string, unknown>): boolean => {
+    const rules = filters?.request;
+    if (rules === undefined) return false;
+    const hits = emptyHits();
+    let blockedIn: string | undefined;
+    const changed = rewriteRequestTexts(shape, json, (text, path) => {
+      if (hits.blockedBy !== undefined) return text;
+      const out = redactText(rules, text, hits);
+      if (hits.blockedBy !== undefined) blockedIn = path;
+      return out;
+    });
+    reportHits(trace, 'request', hits);
+    if (hits.blockedBy !== undefined) throw contentFiltered(hits.blockedBy, 'request', blockedIn);
+    return changed;
   };
 
   const cacheWrites = createBackgroundWork();
@@ -773,6 +917,13 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       body = assembleStream(endpoint.tokens, captured.events);
     }
     if (body === undefined) return;
+    if (filters?.response !== undefined && answersHaveText(endpoint.text)) {
+      // Stored as the client saw it: redacted (as a stream, redacting the whole text gives the same), and
+      // not at all when a rule blocks it.
+      const hits = emptyHits();
+      redactAnswer(endpoint.text, filters.response, body, hits);
+      if (hits.blockedBy !== undefined) return;
+    }
     const entry: CacheEntry = { v: 1, endpoint: endpoint.tokens, body, createdAt: clock.now() };
     const text = serializeEntry(entry);
     if (Buffer.byteLength(text) > config.cache.maxEntryBytes) return;
@@ -821,6 +972,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       tokenShape: TokenShape.other,
       reservedMicroUsd: 0,
       upstreamAccepted: false,
+      bodyRewritten: false,
       cacheStatus: CacheStatus.bypass,
       cacheHit: undefined,
       targetId: undefined,
@@ -854,7 +1006,9 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       const expected = endpoint.body === BodyKind.multipart ? 'multipart/form-data' : 'application/json';
       const contentType = request.headers.get('content-type');
       if (mediaType(contentType) !== expected) throw unsupportedMediaType(contentType, expected);
-      const rawBody = await readBodyWithLimit(request, config.limits.maxBodyBytes, context.body);
+      if (endpoint.body === BodyKind.json) checkJsonCharset(contentType);
+      const tier = config.tiers[principal.tier];
+      const rawBody = await readBodyWithLimit(request, maxBodyBytesFor(config, tier), context.body);
       const { model, json } = await readModel(request, endpoint, rawBody);
       trace.model = model;
       const route = routes.resolve(model);
@@ -875,6 +1029,17 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
           'model_not_allowed',
           'model',
         );
+      }
+      if (json !== undefined) {
+        trace.bodyRewritten = enforceParameterLimits({
+          config,
+          tierName: principal.tier,
+          tier,
+          shape: endpoint.tokens,
+          model,
+          body: json,
+        });
+        if (applyRequestRules(trace, endpoint.text, json)) trace.bodyRewritten = true;
       }
       trace.json = json;
       trace.tokenShape = endpoint.tokens;
@@ -934,7 +1099,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     return response;
   };
 
-  return { handle, breakers, maxBodyBytes: config.limits.maxBodyBytes, drain };
+  return { handle, breakers, maxBodyBytes: largestBodyLimit(config), drain };
 };
 
 const failureToError = (

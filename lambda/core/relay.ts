@@ -1,6 +1,7 @@
 // The client-facing body of a proxied response: upstream bytes passed on as they arrive, never buffered whole.
 import { RequestOutcome, type RequestOutcomeKind, type TokenUsage, type UpstreamBody } from '../ports.ts';
-import { serverError, toErrorBody } from './errors.ts';
+import type { StreamFilter } from './content-fields.ts';
+import { contentFiltered, serverError, toErrorBody } from './errors.ts';
 import { streamedText } from './metering.ts';
 import { createSseRelay, type EventCapture, formatSseError, SSE_HEARTBEAT } from './sse.ts';
 import { usageFromJsonTail } from './usage.ts';
@@ -34,6 +35,8 @@ export interface RelayOptions {
   readonly jsonUsage: boolean;
   /** Keep the whole answer up to this size, for the response cache. @default - nothing kept */
   readonly captureMaxBytes?: number;
+  /** Response content rules over an SSE answer. @default - none */
+  readonly filter?: StreamFilter | undefined;
   readonly heartbeatMs: number;
   readonly idleTimeoutMs: number;
   readonly requestId: string;
@@ -66,6 +69,7 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
         },
         keepEvents: keptEvents,
         ...(capture === undefined ? {} : { capture }),
+        filter: options.filter,
       })
     : undefined;
   const tail: Uint8Array[] = [];
@@ -116,6 +120,17 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
     }
   };
 
+  /** A response rule blocked the answer: what was sent stays sent, the rest is an error event. */
+  const failFiltered = (controller: ReadableStreamDefaultController<Uint8Array>, rule: string) => {
+    options.abortUpstream('content filtered');
+    reader.cancel().catch(() => {});
+    end(RequestOutcome.contentFiltered);
+    controller.enqueue(
+      encoder.encode(formatSseError(toErrorBody(contentFiltered(rule, 'response'), options.requestId))),
+    );
+    controller.close();
+  };
+
   // One timer per stream, re-armed rather than re-created: it sends heartbeats (SSE) and enforces the
   // idle timeout. A client that is slow to read is backpressure, not upstream silence.
   // A timer that fires while no read is pending lapses; the next read re-arms it, so an abandoned body
@@ -163,8 +178,12 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
           if (ended) return;
           if (result.done) {
             if (sseRelay !== undefined) {
-              const rest = sseRelay.push(decoder.decode());
+              const rest = sseRelay.push(decoder.decode()) + sseRelay.finish();
               if (rest !== '') controller.enqueue(encoder.encode(rest));
+              if (sseRelay.blockedBy !== undefined) {
+                failFiltered(controller, sseRelay.blockedBy);
+                return;
+              }
               if (options.sseEndsWithDone && !sseRelay.sawDone) {
                 fail(controller, RequestOutcome.upstreamError);
                 return;
@@ -192,6 +211,11 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
             return;
           }
           const text = sseRelay.push(decoder.decode(chunk, { stream: true }));
+          if (sseRelay.blockedBy !== undefined) {
+            if (text !== '') controller.enqueue(encoder.encode(text));
+            failFiltered(controller, sseRelay.blockedBy);
+            return;
+          }
           if (text !== '') {
             controller.enqueue(encoder.encode(text));
             return;

@@ -1,6 +1,7 @@
 // Server-sent events: re-framing an upstream stream event by event, with usage capture.
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { TokenUsage } from '../ports.ts';
+import type { StreamFilter } from './content-fields.ts';
 import type { OpenAIErrorBody } from './errors.ts';
 import { usageFromPayload } from './usage.ts';
 
@@ -29,6 +30,8 @@ export interface SseRelayOptions {
   readonly keepEvents?: string[];
   /** Keeps every event's data (the whole answer, for the response cache) up to a size. */
   readonly capture?: EventCapture;
+  /** Response content rules: events go out as the filter rewrites them. */
+  readonly filter?: StreamFilter | undefined;
 }
 
 /** Event data kept for the response cache; `overflowed` once more than `maxChars` arrived. */
@@ -51,11 +54,13 @@ export const createSseRelay = (options: SseRelayOptions) => {
   let done = false;
   let keep = options.keepEvents;
   let keptChars = 0;
+  const filter = options.filter;
   const parser = createParser({
     onEvent(event) {
       if (event.data === '[DONE]') {
         done = true;
-        out += 'data: [DONE]\n\n';
+        if (filter !== undefined) for (const held of filter.finish()) out += formatSseEvent(held);
+        if (filter?.blockedBy === undefined) out += 'data: [DONE]\n\n';
         return;
       }
       const capture = options.capture;
@@ -88,7 +93,9 @@ export const createSseRelay = (options: SseRelayOptions) => {
           if (options.dropUsageChunk && isUsageOnlyChunk(payload)) return;
         }
       }
-      out += formatSseEvent(event);
+      if (filter === undefined) out += formatSseEvent(event);
+      else if (filter.blockedBy === undefined)
+        for (const sent of filter.event(event)) out += formatSseEvent(sent);
     },
   });
   return {
@@ -101,6 +108,17 @@ export const createSseRelay = (options: SseRelayOptions) => {
     /** True once the upstream sent `[DONE]`. */
     get sawDone(): boolean {
       return done;
+    },
+    /** At the end of a stream without `[DONE]`: the events the filter still holds. */
+    finish(): string {
+      if (filter === undefined || done) return '';
+      let rest = '';
+      for (const held of filter.finish()) rest += formatSseEvent(held);
+      return rest;
+    },
+    /** The rule that blocked the answer, once one did: the stream must end with an error. */
+    get blockedBy(): string | undefined {
+      return filter?.blockedBy;
     },
   };
 };

@@ -22,7 +22,13 @@ describe('parseGatewayConfig', () => {
       region: 'default',
       timeouts: { connectMs: 5_000, firstByteMs: 300_000, idleMs: 120_000 },
     });
-    expect(config.limits.maxBodyBytes).toBe(4 * 1024 * 1024);
+    expect(config.limits).toEqual({
+      maxBodyBytes: 1024 * 1024,
+      maxJsonDepth: 64,
+      maxArrayLength: 10_000,
+      maxN: 16,
+    });
+    expect(config.filters).toEqual({ mask: '[REDACTED]', rules: [] });
     expect(config.retry).toEqual({ maxAttempts: 3, budgetMs: 2_000 });
     expect(config.breaker).toEqual({ failureThreshold: 5, windowMs: 30_000, cooldownMs: 30_000 });
     expect(config.streaming).toEqual({

@@ -6,6 +6,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { emfMetrics } from '../../adapters/cloudwatch/emf-metrics.ts';
 import { powertoolsLogger } from '../../adapters/cloudwatch/powertools-logger.ts';
 import { DynamoBudgetStore, DynamoKeyStore, DynamoUsageLedger } from '../../adapters/dynamodb/index.ts';
+import { loadContentFilters } from '../../adapters/regex/re2js.ts';
 import { secretsManagerSource } from '../../adapters/secrets-manager/secret-source.ts';
 import { systemClock } from '../../adapters/system/clock.ts';
 import { createGptTokenCounter } from '../../adapters/tokenizer/gpt-tokenizer.ts';
@@ -47,6 +48,9 @@ const cache = (() => {
   return valkeyResponseCache(client);
 })();
 
+// Content rules, when the config enables any: the regex engine loads here, during init, outside the bundle.
+const filters = await loadContentFilters(config.filters);
+
 // Loaded after the first response, not during it (see createGptTokenCounter): until then counts are upper bounds.
 const tokens = createGptTokenCounter({ eager: false });
 const gateway = createGateway({
@@ -56,6 +60,7 @@ const gateway = createGateway({
   ledger: new DynamoUsageLedger(dynamodb, tables),
   tokens,
   cache,
+  filters,
   secrets: secretsManagerSource(new SecretsManagerClient({}), { secretIds }),
   upstream: createNodeHttpUpstream(),
   metrics: emfMetrics(

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { envSecretSource } from '../../adapters/env/secrets.ts';
 import { ensureDevTenantKey, openLocalStore } from '../../adapters/file/local-store.ts';
 import { MemoryMetrics, MemoryResponseCache } from '../../adapters/memory/index.ts';
+import { loadContentFilters } from '../../adapters/regex/re2js.ts';
 import { systemClock } from '../../adapters/system/clock.ts';
 import { isLogLevel, jsonLogger } from '../../adapters/system/json-logger.ts';
 import { createGptTokenCounter } from '../../adapters/tokenizer/gpt-tokenizer.ts';
@@ -23,10 +24,12 @@ const level = env.LOG_LEVEL ?? 'info';
 const logger = jsonLogger((line) => process.stdout.write(line), isLogLevel(level) ? level : 'info');
 
 let config: ReturnType<typeof parseGatewayConfig>;
+let filters: Awaited<ReturnType<typeof loadContentFilters>>;
 try {
   config = parseGatewayConfig(
     env.GATEWAY_CONFIG_FILE ? JSON.parse(readFileSync(env.GATEWAY_CONFIG_FILE, 'utf8')) : localConfig(env),
   );
+  filters = await loadContentFilters(config.filters);
 } catch (error) {
   process.stderr.write(`${error instanceof ConfigError ? error.message : String(error)}\n`);
   process.exit(1);
@@ -53,6 +56,7 @@ const gateway = createGateway({
   ledger: store.ledger,
   tokens: createGptTokenCounter(),
   cache,
+  filters,
   secrets: {
     get: async (name, options) =>
       name === config.keys.pepperSecretName ? store.pepper() : upstreamSecrets.get(name, options),
