@@ -139,42 +139,63 @@ export interface KeyVerifierOptions {
   readonly pepperSecretName: string;
   readonly tiers: Readonly<Record<string, TierConfig>>;
   readonly clock: Clock;
-  /** How long a looked-up key and tenant are reused; 0 reads the store every time. */
+  /**
+   * How long a looked-up tenant is reused; a key record is reused for at most this and KEY_RECORD_MAX_AGE_MS.
+   * 0 reads the store every time.
+   */
   readonly cacheTtlMs: number;
   readonly cacheMaxEntries?: number;
 }
 
-interface CacheEntry {
-  readonly key: KeyRecord | undefined;
-  readonly tenant: TenantRecord | undefined;
+interface Cached<T> {
+  readonly record: T | undefined;
   readonly readAt: number;
 }
-/** A secret that does not match a cached record is checked against the store again, at most this often per key. */
-const RECHECK_AFTER_MS = 1_000;
 
 /**
- * Verifies presented keys. Lookups (key and tenant records) are cached for `cacheTtlMs` by key id;
- * the secret, status, expiry, grace period and source address are checked on every call.
+ * The oldest copy of a key record that may vouch for a secret. Only the store knows of a rotation or a
+ * revocation: a copy read before one would accept a secret the store no longer does (a grace-0 rotation of a
+ * leaked key) for as long as it is reused. So a copy older than this is read again before it is used, which
+ * bounds that at 1 s and holds reads to one a second per key id, whatever the caller sends.
+ */
+export const KEY_RECORD_MAX_AGE_MS = 1_000;
+
+/**
+ * Verifies presented keys. A key record is reused for at most `min(cacheTtlMs, KEY_RECORD_MAX_AGE_MS)`, its
+ * tenant's record for `cacheTtlMs`; the secret, status, expiry, grace period and source address are checked
+ * on every call.
  */
 export const createKeyVerifier = (options: KeyVerifierOptions) => {
   const { store, clock } = options;
   const maxEntries = options.cacheMaxEntries ?? 10_000;
-  const cache = new Map<string, CacheEntry>();
+  const keyMaxAgeMs = Math.min(options.cacheTtlMs, KEY_RECORD_MAX_AGE_MS);
+  const keys = new Map<string, Cached<KeyRecord>>();
+  const tenants = new Map<string, Cached<TenantRecord>>();
 
-  const lookup = async (keyId: string, fresh: boolean): Promise<CacheEntry> => {
-    const now = clock.now();
-    const cached = cache.get(keyId);
-    if (!fresh && cached !== undefined && now - cached.readAt < options.cacheTtlMs) return cached;
-    const key = await store.getKey(keyId);
-    const tenant = key === undefined ? undefined : await store.getTenant(key.tenantId);
-    const entry = { key, tenant, readAt: now };
-    if (options.cacheTtlMs > 0) {
-      cache.delete(keyId);
-      if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
-      cache.set(keyId, entry);
-    }
-    return entry;
+  const remember = <T>(cache: Map<string, Cached<T>>, id: string, entry: Cached<T>): void => {
+    if (options.cacheTtlMs <= 0) return;
+    cache.delete(id);
+    if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
+    cache.set(id, entry);
   };
+
+  const lookup = async <T>(
+    cache: Map<string, Cached<T>>,
+    id: string,
+    maxAgeMs: number,
+    read: (id: string) => Promise<T | undefined>,
+  ): Promise<T | undefined> => {
+    const now = clock.now();
+    const cached = cache.get(id);
+    if (cached !== undefined && now - cached.readAt < maxAgeMs) return cached.record;
+    const record = await read(id);
+    remember(cache, id, { record, readAt: now });
+    return record;
+  };
+
+  const keyOf = (keyId: string) => lookup(keys, keyId, keyMaxAgeMs, (id) => store.getKey(id));
+  const tenantOf = (tenantId: string) =>
+    lookup(tenants, tenantId, options.cacheTtlMs, (id) => store.getTenant(id));
 
   /** The caller behind a presented key, or a GatewayError (401 / 403) saying why not. */
   const verify = async (presented: string, clientIp: string | undefined): Promise<VerifiedKey> => {
@@ -183,15 +204,9 @@ export const createKeyVerifier = (options: KeyVerifierOptions) => {
     const pepper = await options.secrets.get(options.pepperSecretName);
     const actual = createHmac('sha256', pepper).update(presented).digest();
     const now = clock.now();
-    let entry = await lookup(keyId, false);
-    let matched = secretMatches(entry.key, actual, now);
-    if (!matched && now - entry.readAt >= RECHECK_AFTER_MS) {
-      // The key may have been rotated (or created) since it was cached.
-      entry = await lookup(keyId, true);
-      matched = secretMatches(entry.key, actual, now);
-    }
-    const { key, tenant } = entry;
-    if (key === undefined || !matched) {
+    const key = await keyOf(keyId);
+    // The tenant is read only once the secret matched: a wrong key costs the same whether its id exists or not.
+    if (key === undefined || !secretMatches(key, actual, now)) {
       throw invalidKey(`Incorrect API key provided: ${redactKey(presented)}.`);
     }
     if (key.status === KeyStatus.revoked)
@@ -201,6 +216,7 @@ export const createKeyVerifier = (options: KeyVerifierOptions) => {
         `The API key ${key.displayPrefix} expired at ${new Date(key.expiresAt).toISOString()}.`,
       );
     }
+    const tenant = await tenantOf(key.tenantId);
     if (tenant === undefined) throw invalidKey(`The API key ${key.displayPrefix} belongs to no tenant.`);
     if (tenant.status !== TenantStatus.active) {
       throw forbidden(`The tenant '${tenant.tenantId}' is suspended.`, 'tenant_suspended');
@@ -229,6 +245,6 @@ export const createKeyVerifier = (options: KeyVerifierOptions) => {
     };
   };
 
-  return { verify, forget: (keyId: string) => cache.delete(keyId) };
+  return { verify, forget: (keyId: string) => keys.delete(keyId) };
 };
 export type KeyVerifier = ReturnType<typeof createKeyVerifier>;

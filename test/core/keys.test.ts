@@ -289,7 +289,7 @@ interface VerifierSetup {
   readonly withTenant?: boolean;
 }
 
-/** A verifier over the in-memory key store holding ISSUED_KEY for tenant `acme`; counts the store's key reads. */
+/** A verifier over the in-memory key store holding ISSUED_KEY for tenant `acme`; counts the store's reads. */
 const prepareVerifier = async ({
   tenant = {},
   key = {},
@@ -317,13 +317,16 @@ const prepareVerifier = async ({
     createdAt: 0,
     ...key,
   });
-  const reads = { keys: 0 };
+  const reads = { keys: 0, tenants: 0 };
   const counting: KeyStore = {
     getKey: (keyId) => {
       reads.keys += 1;
       return store.getKey(keyId);
     },
-    getTenant: (tenantId) => store.getTenant(tenantId),
+    getTenant: (tenantId) => {
+      reads.tenants += 1;
+      return store.getTenant(tenantId);
+    },
   };
   const verifier = createKeyVerifier({
     store: counting,
@@ -355,23 +358,27 @@ const errorFields = (error: GatewayError) => ({
 
 describe('createKeyVerifier: caching', () => {
   it.each([
-    ['at once', 0, 1],
-    ['just before the TTL ends', TTL_MS - 1, 1],
-    ['when the TTL ends', TTL_MS, 2],
-    ['well after the TTL', TTL_MS * 3, 2],
-  ])('a second verify %s reads the store %p time(s) in all', async (_name, elapsedMs, expectedReads) => {
-    // Prepare
-    const { clock, reads, verifier } = await prepareVerifier();
-    await verifier.verify(ISSUED_KEY, undefined);
+    ['at once', 0, { keys: 1, tenants: 1 }],
+    ['within a second', 999, { keys: 1, tenants: 1 }],
+    ['a second later: the key record is read again', 1_000, { keys: 2, tenants: 1 }],
+    ['just before the TTL ends', TTL_MS - 1, { keys: 2, tenants: 1 }],
+    ['when the TTL ends: the tenant too', TTL_MS, { keys: 2, tenants: 2 }],
+  ])(
+    'a second verify %s (%i ms later) reads the store %j in all',
+    async (_name, elapsedMs, expectedReads) => {
+      // Prepare
+      const { clock, reads, verifier } = await prepareVerifier();
+      await verifier.verify(ISSUED_KEY, undefined);
 
-    // Act
-    clock.advance(elapsedMs);
-    const second = await verifier.verify(ISSUED_KEY, undefined);
+      // Act
+      clock.advance(elapsedMs);
+      const second = await verifier.verify(ISSUED_KEY, undefined);
 
-    // Assess
-    expect(second.principal.keyId).toBe('aaaaaaaaaaaaaaaa');
-    expect(reads.keys).toBe(expectedReads);
-  });
+      // Assess
+      expect(second.principal.keyId).toBe('aaaaaaaaaaaaaaaa');
+      expect(reads).toEqual(expectedReads);
+    },
+  );
 
   it('with cacheTtlMs 0 reads the store on every verify', async () => {
     // Prepare
@@ -381,14 +388,38 @@ describe('createKeyVerifier: caching', () => {
     for (let i = 0; i < 3; i += 1) await verifier.verify(ISSUED_KEY, undefined);
 
     // Assess
-    expect(reads.keys).toBe(3);
+    expect(reads).toEqual({ keys: 3, tenants: 3 });
   });
 
-  it('sees a revocation only once the cached record has expired', async () => {
+  it('sees a revocation within a second, though the tenant record stays cached', async () => {
     // Prepare
     const { store, clock, verifier } = await prepareVerifier();
     await verifier.verify(ISSUED_KEY, undefined);
     await store.revokeKey('aaaaaaaaaaaaaaaa', clock.now());
+
+    // Act
+    clock.advance(999);
+    const whileCached = await verifier.verify(ISSUED_KEY, undefined);
+    clock.advance(1);
+    const afterASecond = await rejectionOf(verifier.verify(ISSUED_KEY, undefined));
+
+    // Assess
+    expect(whileCached.key.status).toBe(KeyStatus.active);
+    expect(errorFields(afterASecond)).toEqual({
+      status: 401,
+      type: 'invalid_request_error',
+      code: 'invalid_api_key',
+      message: 'The API key sk-gw-aaaaaaaa… has been revoked.',
+    });
+  });
+
+  it('sees a tenant suspension once the cached tenant record has expired', async () => {
+    // Prepare
+    const { store, clock, verifier } = await prepareVerifier();
+    await verifier.verify(ISSUED_KEY, undefined);
+    const tenant = await store.getTenant('acme');
+    if (tenant === undefined) throw new Error('no tenant');
+    await store.updateTenant({ ...tenant, status: TenantStatus.suspended });
 
     // Act
     clock.advance(TTL_MS - 1);
@@ -397,13 +428,25 @@ describe('createKeyVerifier: caching', () => {
     const afterTtl = await rejectionOf(verifier.verify(ISSUED_KEY, undefined));
 
     // Assess
-    expect(whileCached.key.status).toBe(KeyStatus.active);
-    expect(errorFields(afterTtl)).toEqual({
-      status: 401,
-      type: 'invalid_request_error',
-      code: 'invalid_api_key',
-      message: 'The API key sk-gw-aaaaaaaa… has been revoked.',
-    });
+    expect(whileCached.tenant.status).toBe(TenantStatus.active);
+    expect(afterTtl.code).toBe('tenant_suspended');
+  });
+
+  it.each([
+    ['an unknown key id', 'sk-gw-bbbbbbbbbbbbbbbb_AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE'],
+    ['a known key id with a wrong secret', WRONG_SECRET_KEY],
+  ])('refuses %s after the same reads (one key lookup, no tenant)', async (_name, presented) => {
+    // Prepare
+    const { reads, verifier } = await prepareVerifier();
+
+    // Act
+    const error = await rejectionOf(verifier.verify(presented, undefined));
+
+    // Assess
+    expect(error.message).toBe(
+      `Incorrect API key provided: ${presented.slice(0, 6)}****${presented.slice(-4)}.`,
+    );
+    expect(reads).toEqual({ keys: 1, tenants: 0 });
   });
 });
 
@@ -456,6 +499,76 @@ describe('createKeyVerifier: rotation while the old record is cached', () => {
     // Assess
     expect(outcomes).toEqual([401, 401, 401, 401]);
     expect(reads.keys).toBe(3);
+  });
+
+  it.each([
+    ['0 (a leaked key)', 0, 999, 1_000],
+    ['10 s', 10_000, 9_999, 10_000],
+  ])(
+    'with a grace of %s, stops the previous secret at the end of grace (or 1 s after the rotation), though its pre-rotation record was cached',
+    async (_name, graceMs, lastAcceptedMs, firstRefusedMs) => {
+      // Prepare: the pre-rotation record is cached (and kept fresh by use) when the key is rotated.
+      const { store, clock, verifier } = await prepareVerifier();
+      await verifier.verify(ISSUED_KEY, undefined);
+      const rotatedAt = clock.now();
+      const rotated = generateKey('aaaaaaaaaaaaaaaa', filled(1));
+      await store.rotateKey('aaaaaaaaaaaaaaaa', {
+        expectedSecretHash: hashKey(PEPPER, ISSUED_KEY),
+        secretHash: hashKey(PEPPER, rotated.key),
+        previousValidUntil: rotatedAt + graceMs,
+        rotatedAt,
+      });
+
+      // Act
+      clock.advance(lastAcceptedMs);
+      const lastAccepted = await verifier.verify(ISSUED_KEY, undefined);
+      clock.advance(firstRefusedMs - lastAcceptedMs);
+      const firstRefused = await rejectionOf(verifier.verify(ISSUED_KEY, undefined));
+
+      // Assess
+      expect(lastAccepted.principal.keyId).toBe('aaaaaaaaaaaaaaaa');
+      expect(errorFields(firstRefused)).toEqual({
+        status: 401,
+        type: 'invalid_request_error',
+        code: 'invalid_api_key',
+        message: 'Incorrect API key provided: sk-gw-****AAAA.',
+      });
+    },
+  );
+
+  it('stops both earlier secrets within a second of a second rotation, though the first rotation was cached', async () => {
+    // Prepare: rotated once (the first secret in its day of grace) and cached, then rotated again with grace 0.
+    const { store, clock, verifier } = await prepareVerifier();
+    const second = generateKey('aaaaaaaaaaaaaaaa', filled(1));
+    const third = generateKey('aaaaaaaaaaaaaaaa', filled(2));
+    await store.rotateKey('aaaaaaaaaaaaaaaa', {
+      expectedSecretHash: hashKey(PEPPER, ISSUED_KEY),
+      secretHash: hashKey(PEPPER, second.key),
+      previousValidUntil: clock.now() + 86_400_000,
+      rotatedAt: clock.now(),
+    });
+    await verifier.verify(ISSUED_KEY, undefined);
+    await store.rotateKey('aaaaaaaaaaaaaaaa', {
+      expectedSecretHash: hashKey(PEPPER, second.key),
+      secretHash: hashKey(PEPPER, third.key),
+      previousValidUntil: clock.now(),
+      rotatedAt: clock.now(),
+    });
+
+    // Act
+    clock.advance(1_000);
+    const outcomes = [];
+    for (const key of [ISSUED_KEY, second.key, third.key]) {
+      outcomes.push(
+        await verifier.verify(key, undefined).then(
+          () => 'accepted',
+          (error: unknown) => (error instanceof GatewayError ? error.status : String(error)),
+        ),
+      );
+    }
+
+    // Assess
+    expect(outcomes).toEqual([401, 401, 'accepted']);
   });
 
   it('keeps accepting the previous secret during the grace period, and not after', async () => {
