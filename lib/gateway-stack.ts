@@ -116,6 +116,7 @@ export class GatewayStack extends Stack {
       api: this.edge.restApi,
       gatewayFunction: fn,
       authorizerFunction: this.edge.authorizerFunction,
+      authorizerFailuresMetric: this.edge.metricAuthorizerFailures(),
       tables: [this.data.keys, this.data.usage, this.data.budgets, this.data.ownership],
       gatewayLogGroup: this.gatewayFunction.logGroup,
       cacheEnabled: this.cache !== undefined,

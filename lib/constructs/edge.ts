@@ -1,5 +1,6 @@
 import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -286,6 +287,7 @@ const ERROR_HEADERS: Readonly<Record<string, string>> = {
 // message with a double quote makes its line unparseable as JSON (it is still stored). No bodies, no keys.
 const F = apigateway.AccessLogField;
 const ACCESS_LOG_FIELDS: ReadonlyArray<readonly [string, string]> = [
+  ['apiId', F.contextApiId()],
   ['requestId', F.contextRequestId()],
   ['extendedRequestId', F.contextExtendedRequestId()],
   ['ip', F.contextIdentitySourceIp()],
@@ -319,6 +321,15 @@ const ACCESS_LOG_FORMAT = `{${[
   ...ACCESS_LOG_FIELDS.map(([name, value]) => `"${name}":"${value}"`),
   `"errorMessage":${F.contextErrorMessageString()}`,
 ].join(',')}}`;
+
+/** The namespace of the metrics the edge derives from its access log. */
+export const EDGE_METRICS_NAMESPACE = 'LlmGateway/Edge';
+/**
+ * API Gateway answers 500 with one of these when the authorizer fails: it threw anything but `Unauthorized`
+ * (e.g. it could not read DynamoDB or Secrets Manager), timed out, was throttled or returned no valid policy.
+ * A refused key (`Unauthorized`, 401) and a Deny (403) have other types: they are the authorizer working.
+ */
+const AUTHORIZER_FAILURE_TYPES = ['AUTHORIZER_FAILURE', 'AUTHORIZER_CONFIGURATION_ERROR'] as const;
 
 const PERIOD: Readonly<Record<QuotaPeriod, apigateway.Period>> = {
   DAY: apigateway.Period.DAY,
@@ -435,7 +446,37 @@ export class GatewayEdge extends Construct {
       });
     });
 
+    // The authorizer's Lambda `Errors` count every refused key (a REQUEST authorizer answers 401 by throwing
+    // `Unauthorized`), so real failures are counted from the access log instead: one per request API Gateway
+    // answered with 500 because of the authorizer. The dimension keeps stages sharing a region apart.
+    new logs.MetricFilter(this, 'AuthorizerFailuresFilter', {
+      logGroup: this.accessLogGroup,
+      filterPattern: logs.FilterPattern.any(
+        ...AUTHORIZER_FAILURE_TYPES.map((type) => logs.FilterPattern.stringValue('$.errorType', '=', type)),
+      ),
+      metricNamespace: EDGE_METRICS_NAMESPACE,
+      metricName: 'AuthorizerFailures',
+      metricValue: '1',
+      dimensions: { ApiId: '$.apiId' },
+      unit: cloudwatch.Unit.COUNT,
+    });
+
     this.acknowledgeFindings(api, [rootMethod, proxyMethod], healthMethod);
+  }
+
+  /**
+   * Requests API Gateway answered with 500 because the authorizer failed (threw, timed out, was throttled or
+   * returned no valid policy); refused and denied keys do not count. Sum per 5 minutes unless overridden.
+   */
+  metricAuthorizerFailures(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: EDGE_METRICS_NAMESPACE,
+      metricName: 'AuthorizerFailures',
+      dimensionsMap: { ApiId: this.restApi.restApiId },
+      statistic: cloudwatch.Stats.SUM,
+      period: Duration.minutes(5),
+      ...props,
+    });
   }
 
   private createAuthorizerFunction(

@@ -17,8 +17,13 @@ export interface GatewayObservabilityProps {
   readonly api: apigateway.RestApiBase;
   /** The gateway function: alarms on its Lambda `Errors` and `Throttles`. */
   readonly gatewayFunction: lambda.IFunction;
-  /** The REQUEST authorizer function: an alarm on its `Errors`, its `Throttles` on the dashboard. */
+  /** The REQUEST authorizer function: its `Throttles` on the dashboard. */
   readonly authorizerFunction: lambda.IFunction;
+  /**
+   * Requests refused with a 500 because the authorizer failed (`GatewayEdge.metricAuthorizerFailures()`). Not
+   * the function's Lambda `Errors`: a REQUEST authorizer answers every refused key by throwing `Unauthorized`.
+   */
+  readonly authorizerFailuresMetric: cloudwatch.IMetric;
   /** The gateway's DynamoDB tables: one throttle alarm each. */
   readonly tables: readonly dynamodb.ITable[];
   /** The gateway function's log group: its per-request `request` lines feed the Logs Insights widgets. */
@@ -150,8 +155,8 @@ class EmfQueries {
   }
 
   /**
-   * The sum of a metric whose dimension set is not known yet (the cache metrics of issue 5): any set carrying
-   * this service. If that issue emits one metric under several dimension sets, pin the schema here, or the
+   * The sum of a metric over any dimension set carrying this service (the cache metrics, emitted today with
+   * [service, model] only). Should one metric come under several dimension sets, pin the schema here, or the
    * sum counts each value once per set.
    */
   anySchemaTotal(metric: string, label: string): cloudwatch.MathExpression {
@@ -214,7 +219,7 @@ export class GatewayObservability extends Construct {
     this.topic = topic;
     this.action = new cloudwatchActions.SnsAction(topic);
 
-    const { api, gatewayFunction, authorizerFunction } = props;
+    const { api, gatewayFunction } = props;
     const sum = { period: PERIOD, statistic: cloudwatch.Stats.SUM };
 
     // The Prometheus rule `rate(errors[5m]) / rate(requests[5m]) > 0.05 for: 10m`: the ratio of two 5-minute
@@ -265,10 +270,12 @@ export class GatewayObservability extends Construct {
       metric: gatewayFunction.metricThrottles(sum),
       ...atLeastOnce,
     });
-    this.addAlarm('AuthorizerErrors', {
+    this.addAlarm('AuthorizerFailures', {
       alarmDescription:
-        'The authorizer function failed an invocation: callers get 500s before reaching the gateway.',
-      metric: authorizerFunction.metricErrors(sum),
+        'API Gateway answered requests with 500 because the authorizer failed: it threw (e.g. it could not ' +
+        'read DynamoDB or Secrets Manager), timed out or was throttled. Refused or denied keys do not count. ' +
+        "The authorizer's log has the cause in its 'authorizer failed' lines.",
+      metric: props.authorizerFailuresMetric,
       ...atLeastOnce,
     });
 
@@ -305,7 +312,7 @@ export class GatewayObservability extends Construct {
     });
 
     if (props.cacheEnabled) {
-      // Cache metrics come with issue 5 (CacheHits, CacheMisses, CacheErrors); they are named here ahead of it.
+      // The pipeline counts every failed cache read or write as `CacheErrors`, by model.
       // A cache error costs a hit, not a request: page only when errors persist for 10 minutes.
       this.addAlarm('CacheErrors', {
         alarmDescription:
@@ -450,8 +457,8 @@ export class GatewayObservability extends Construct {
       }),
     );
 
-    // Tokens by model. The `tokens` field is the usage the upstream reported; cost is not a metric or a log
-    // field yet, so it is read from the ledger.
+    // Tokens by model, from the request log's `tokens` field: the usage the upstream reported. Cost is not a
+    // log field; it comes from the per-record EMF metrics in the next widget.
     this.dashboard.addWidgets(
       new cloudwatch.LogQueryWidget({
         title: 'Tokens by model (upstream-reported usage, from request logs)',
@@ -479,7 +486,7 @@ export class GatewayObservability extends Construct {
     );
 
     if (props.cacheEnabled) {
-      // Issue 5 adds these metrics; the names are fixed here ahead of it.
+      // One `CacheHits` or `CacheMisses` per cacheable request that looked the cache up.
       const hits = emf.anySchemaTotal('CacheHits', 'Hits');
       const misses = emf.anySchemaTotal('CacheMisses', 'Misses');
       this.dashboard.addWidgets(

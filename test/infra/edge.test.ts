@@ -156,6 +156,8 @@ describe('GatewayEdge REST API', () => {
         'errorMessage',
       ]),
     );
+    expect(format.asString()).toContain('"apiId":"$context.apiId"');
+    expect(format.asString()).toContain('"errorType":"$context.error.responseType"');
     expect(format.asString()).toContain('"tenantId":"$context.authorizer.tenantId"');
     expect(format.asString()).toContain('"wafStatus":"$context.waf.status"');
     expect(format.asString()).toContain('"errorMessage":$context.error.messageString');
@@ -544,7 +546,7 @@ describe('GatewayEdge props validation', () => {
     const app = new App();
 
     // Act / Assess
-    expect(() => edgeStack(app, 'Invalid', props)).toThrow(message);
+    expect(() => edgeStack(app, 'Invalid', props)).toThrow(new Error(message));
   });
 
   it('accepts a zero TTL, which turns the authorizer cache off', () => {
@@ -558,6 +560,39 @@ describe('GatewayEdge props validation', () => {
     Template.fromStack(stack).hasResourceProperties('AWS::ApiGateway::Authorizer', {
       AuthorizerResultTtlInSeconds: 0,
     });
+  });
+});
+
+describe('GatewayEdge authorizer failures', () => {
+  it('counts, from the access log, the requests API Gateway answered with 500 because the authorizer failed', () => {
+    template.resourceCountIs('AWS::Logs::MetricFilter', 1);
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      LogGroupName: { Ref: ACCESS_LOG_GROUP_ID },
+      // Not UNAUTHORIZED (a refused key: the authorizer throws `Unauthorized`) nor ACCESS_DENIED (a Deny).
+      FilterPattern:
+        '{ ($.errorType = "AUTHORIZER_FAILURE") || ($.errorType = "AUTHORIZER_CONFIGURATION_ERROR") }',
+      MetricTransformations: [
+        {
+          MetricNamespace: 'LlmGateway/Edge',
+          MetricName: 'AuthorizerFailures',
+          MetricValue: '1',
+          Dimensions: [{ Key: 'ApiId', Value: '$.apiId' }],
+          Unit: 'Count',
+        },
+      ],
+    });
+  });
+
+  it('offers that count as a metric of this API, summed per 5 minutes', () => {
+    // Act
+    const metric = defaults.edge.metricAuthorizerFailures();
+
+    // Assess
+    expect(metric.namespace).toBe('LlmGateway/Edge');
+    expect(metric.metricName).toBe('AuthorizerFailures');
+    expect(metric.statistic).toBe('Sum');
+    expect(metric.period.toMinutes()).toBe(5);
+    expect(defaults.stack.resolve(metric.dimensions)).toEqual({ ApiId: { Ref: API_ID } });
   });
 });
 

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { App, type CfnElement, Stack } from 'aws-cdk-lib';
+import { App, type CfnElement, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -28,6 +28,15 @@ const WAF_BLOCKED = new cloudwatch.Metric({
   statistic: 'Sum',
 });
 
+// What GatewayEdge.metricAuthorizerFailures() gives: 500s API Gateway answered because the authorizer failed.
+const AUTHORIZER_FAILURES = new cloudwatch.Metric({
+  namespace: 'LlmGateway/Edge',
+  metricName: 'AuthorizerFailures',
+  dimensionsMap: { ApiId: 'api-id' },
+  statistic: 'Sum',
+  period: Duration.minutes(5),
+});
+
 type Overrides = Partial<Omit<GatewayObservabilityProps, 'api' | 'gatewayFunction' | 'authorizerFunction'>>;
 
 const standInFunction = (stack: Stack, id: string): lambda.Function =>
@@ -54,6 +63,7 @@ const build = (overrides: Overrides = {}, app: App = new App({ context: cdkJson.
     api,
     gatewayFunction: standIns.gatewayFunction,
     authorizerFunction: standIns.authorizerFunction,
+    authorizerFailuresMetric: AUTHORIZER_FAILURES,
     tables: [standIns.table, dynamodb.Table.fromTableName(stack, 'Imported', 'imported-usage')],
     gatewayLogGroup: standIns.logGroup,
     cacheEnabled: true,
@@ -202,8 +212,19 @@ describe('GatewayObservability alarms', () => {
       properties: { ...atLeastOnce, ...lambdaMetric('Throttles', GATEWAY_FN_ID) },
     },
     {
-      alarm: 'authorizer errors',
-      properties: { ...atLeastOnce, ...lambdaMetric('Errors', AUTHORIZER_FN_ID) },
+      alarm: 'authorizer failures (500s from API Gateway), not the Lambda Errors every refused key adds',
+      properties: {
+        ...atLeastOnce,
+        Namespace: 'LlmGateway/Edge',
+        MetricName: 'AuthorizerFailures',
+        Dimensions: [{ Name: 'ApiId', Value: 'api-id' }],
+        Statistic: 'Sum',
+        Period: 300,
+        AlarmDescription:
+          'API Gateway answered requests with 500 because the authorizer failed: it threw (e.g. it could not ' +
+          'read DynamoDB or Secrets Manager), timed out or was throttled. Refused or denied keys do not count. ' +
+          "The authorizer's log has the cause in its 'authorizer failed' lines.",
+      },
     },
     {
       alarm: 'API p99 latency above 30 s for three 5-minute periods',
@@ -266,6 +287,16 @@ describe('GatewayObservability alarms', () => {
       ...properties,
       TreatMissingData: 'notBreaching',
     });
+  });
+
+  it("has no alarm on the authorizer function's Lambda Errors, which count every refused key", () => {
+    const alarms = template.findResources('AWS::CloudWatch::Alarm', {
+      Properties: {
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: AUTHORIZER_FN_ID } }],
+      },
+    });
+    expect(Object.keys(alarms)).toEqual([]);
   });
 
   it('creates exactly those alarms: seven, one per table and the cache one, all exposed', () => {
