@@ -128,7 +128,13 @@ export class GatewayStack extends Stack {
     const output = (name: string, value: string, description: string) =>
       new CfnOutput(this, name, { value, description });
     output('ApiUrl', this.edge.url, 'OpenAI SDK baseURL: the REST API stage (WAF, usage plans, authorizer)');
-    output('FunctionUrl', this.gatewayFunction.url.url, 'Function URL (IAM auth; gateway key in x-api-key)');
+    output(
+      'FunctionUrl',
+      this.gatewayFunction.url.url,
+      deployment.functionUrl.auth === 'none'
+        ? 'Function URL (no auth: public, without WAF or usage plans; gateway key as Bearer token)'
+        : 'Function URL (IAM auth: SigV4-signed requests; gateway key in x-api-key)',
+    );
     output('DashboardUrl', this.observability.dashboardUrl, 'CloudWatch dashboard of the gateway');
     output('AlarmTopicArn', this.observability.topic.topicArn, 'SNS topic the alarms notify');
     output(StackOutput.KeysTableName, this.data.keys.tableName, 'DynamoDB table of tenants and keys');

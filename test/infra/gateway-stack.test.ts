@@ -1,7 +1,7 @@
 // The whole stack in each network mode: wiring between constructs, outputs, pinned IDs, cdk-nag and cfn-lint.
 import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Capture, Match, Template } from 'aws-cdk-lib/assertions';
 import { type CacheModeName, parseStackConfig } from '../../lib/config.ts';
 import { GatewayStack } from '../../lib/gateway-stack.ts';
 import { StackOutput } from '../../lib/stack-outputs.ts';
@@ -25,12 +25,23 @@ const stackIn = (app: App, mode: CacheModeName, overrides: Record<string, unknow
 
 const MODES: CacheModeName[] = ['public-iam', 'vpc', 'off'];
 
-const templates = new Map<CacheModeName, Template>();
+const templates = new Map<string, Template>();
 beforeAll(() => {
   for (const mode of MODES)
-    templates.set(mode, Template.fromStack(stackIn(new App({ context: noBundling }), mode)));
+    for (const stage of ['test', 'prod'])
+      templates.set(
+        `${mode}/${stage}`,
+        Template.fromStack(stackIn(new App({ context: noBundling }), mode, {}, stage)),
+      );
 });
-const templateOf = (mode: CacheModeName): Template => templates.get(mode)!;
+const templateOf = (mode: CacheModeName, stage = 'test'): Template => templates.get(`${mode}/${stage}`)!;
+
+/** The logical ID of the template's only resource of a type. */
+const onlyIdOf = (template: Template, type: string): string => {
+  const ids = Object.keys(template.findResources(type));
+  expect(ids).toHaveLength(1);
+  return ids[0]!;
+};
 
 describe('GatewayStack', () => {
   it('describes itself with its stage', () => {
@@ -43,7 +54,9 @@ describe('GatewayStack', () => {
     expect(
       () => new GatewayStack(app, 'LlmGateway', { stage, description: 'given', config: testStackConfig() }),
     ).toThrow(
-      `\`stage\` must be lowercase letters, digits and "-", starting with a letter, got: ${JSON.stringify(stage)}`,
+      new Error(
+        `\`stage\` must be lowercase letters, digits and "-", starting with a letter, got: ${JSON.stringify(stage)}`,
+      ),
     );
   });
 
@@ -182,7 +195,7 @@ describe('GatewayStack', () => {
   });
 
   it('protects production data: deletion protection and Retain on every table', () => {
-    const prod = Template.fromStack(stackIn(new App({ context: noBundling }), 'off', {}, 'prod'));
+    const prod = templateOf('off', 'prod');
     const tables = prod.findResources('AWS::DynamoDB::Table');
     expect(Object.keys(tables)).toHaveLength(4);
     for (const table of Object.values(tables)) {
@@ -193,8 +206,118 @@ describe('GatewayStack', () => {
 
   it('fails synth on an invalid config field with its name and value', () => {
     expect(() => parseStackConfig({ routes: [], cache: { mode: 'redis' } })).toThrow(
-      /`cache\.mode`: mode must be one of public-iam, vpc, off, got: "redis"/,
+      new Error(
+        'Invalid gateway config:\n' +
+          '  - `routes`: routes must list at least one route, got: []\n' +
+          '  - `cache.mode`: mode must be one of public-iam, vpc, off, got: "redis"',
+      ),
     );
+  });
+
+  it.each(MODES)(
+    'associates the WAF web ACL with the API stage: the v1 stage of this REST API (%s)',
+    (mode) => {
+      // Prepare
+      const template = templateOf(mode);
+      const apiId = onlyIdOf(template, 'AWS::ApiGateway::RestApi');
+      const stageId = onlyIdOf(template, 'AWS::ApiGateway::Stage');
+      const aclId = onlyIdOf(template, 'AWS::WAFv2::WebACL');
+      const resourceArn = new Capture();
+
+      // Act
+      template.hasResourceProperties('AWS::WAFv2::WebACLAssociation', {
+        ResourceArn: resourceArn,
+        WebACLArn: { 'Fn::GetAtt': [aclId, 'Arn'] },
+      });
+
+      // Assess: arn:<partition>:apigateway:<region>::/restapis/<api id>/stages/<stage name>
+      template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 1);
+      expect(resourceArn.asObject()).toEqual({
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':apigateway:',
+            { Ref: 'AWS::Region' },
+            '::/restapis/',
+            { Ref: apiId },
+            '/stages/',
+            { Ref: stageId },
+          ],
+        ],
+      });
+      template.hasResourceProperties('AWS::ApiGateway::Stage', {
+        StageName: 'v1',
+        RestApiId: { Ref: apiId },
+      });
+    },
+  );
+
+  it('counts WAF body content rule matches by default, and blocks on them with edge.wafBodyRules "block"', () => {
+    // Prepare
+    const overridesOf = (template: Template): unknown => {
+      const overrides = new Capture();
+      template.hasResourceProperties('AWS::WAFv2::WebACL', {
+        Rules: Match.arrayWith([
+          Match.objectLike({
+            Name: 'AWSManagedRulesCommonRuleSet',
+            Statement: { ManagedRuleGroupStatement: Match.objectLike({ RuleActionOverrides: overrides }) },
+          }),
+        ]),
+      });
+      return (overrides.asArray() as Array<{ Name: string }>).map(({ Name }) => Name);
+    };
+
+    // Act
+    const blocking = Template.fromStack(
+      stackIn(new App({ context: noBundling }), 'off', { edge: { wafBodyRules: 'block' } }),
+    );
+
+    // Assess
+    expect(overridesOf(templateOf('off'))).toEqual([
+      'SizeRestrictions_BODY',
+      'CrossSiteScripting_BODY',
+      'GenericLFI_BODY',
+      'GenericRFI_BODY',
+      'EC2MetaDataSSRF_BODY',
+    ]);
+    expect(overridesOf(blocking)).toEqual(['SizeRestrictions_BODY']);
+  });
+
+  it('alarms on authorizer failures counted from the access log of this API, not on its Lambda Errors', () => {
+    // Prepare
+    const template = templateOf('public-iam');
+    const apiId = onlyIdOf(template, 'AWS::ApiGateway::RestApi');
+
+    // Assess
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      MetricTransformations: [
+        Match.objectLike({ MetricNamespace: 'LlmGateway/Edge', MetricName: 'AuthorizerFailures' }),
+      ],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'LlmGateway/Edge',
+      MetricName: 'AuthorizerFailures',
+      Dimensions: [{ Name: 'ApiId', Value: { Ref: apiId } }],
+      Statistic: 'Sum',
+      Threshold: 1,
+    });
+  });
+
+  it.each([
+    ['iam', 'Function URL (IAM auth: SigV4-signed requests; gateway key in x-api-key)'],
+    ['none', 'Function URL (no auth: public, without WAF or usage plans; gateway key as Bearer token)'],
+  ])('describes the Function URL output by its auth (%s)', (auth, description) => {
+    // Act
+    const template =
+      auth === 'iam'
+        ? templateOf('off')
+        : Template.fromStack(stackIn(new App({ context: noBundling }), 'off', { functionUrl: { auth } }));
+
+    // Assess
+    template.hasOutput('FunctionUrl', { Description: description });
+    template.hasResourceProperties('AWS::Lambda::Url', { AuthType: auth === 'iam' ? 'AWS_IAM' : 'NONE' });
   });
 });
 
@@ -205,8 +328,12 @@ describe.each(MODES)('GatewayStack checks (%s)', (mode) => {
     expect(unacknowledgedFindings(app)).toEqual([]);
   });
 
-  it('passes cfn-lint with no errors', async () => {
-    const findings = await cfnLint(templateOf(mode).toJSON());
-    expect(findings.filter((line) => /:E\d{4}:/.test(line))).toEqual([]);
-  }, 120_000);
+  it.each(['test', 'prod'])(
+    'passes cfn-lint with no errors (stage %s)',
+    async (stage) => {
+      const findings = await cfnLint(templateOf(mode, stage).toJSON());
+      expect(findings.filter((line) => /:E\d{4}:/.test(line))).toEqual([]);
+    },
+    120_000,
+  );
 });
