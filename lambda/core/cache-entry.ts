@@ -98,7 +98,9 @@ const readFrame = (events: readonly string[]): StreamFrame | undefined => {
     const chunk = parseJson(event);
     // An error event or anything else without `choices` means the answer is not a clean completion.
     if (!isObject(chunk) || !Array.isArray(chunk.choices)) return undefined;
-    if (head === undefined) {
+    // From the first chunk with choices: Azure OpenAI opens with a `prompt_filter_results` chunk whose
+    // `choices` is empty, `id` and `model` '' and `created` 0.
+    if (head === undefined && chunk.choices.length > 0) {
       const { id, created, model } = chunk;
       if (typeof id !== 'string' || typeof created !== 'number' || typeof model !== 'string')
         return undefined;

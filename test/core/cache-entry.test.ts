@@ -158,6 +158,32 @@ describe('assembleStream on recorded OpenAI streams', () => {
     });
   });
 
+  it("takes id, created and model from the first chunk with choices, not Azure's prompt-filter chunk", () => {
+    // Prepare: Azure OpenAI opens with `choices: []`, `id: ''`, `created: 0`, `model: ''`.
+    const events = fixture('azure-openai-chat-include-usage.sse');
+    expect(JSON.parse(events[0]!)).toMatchObject({ choices: [], id: '', created: 0, model: '' });
+
+    // Act
+    const body = assembleStream('chat', events);
+
+    // Assess
+    expect(body).toMatchObject({
+      id: 'chatcmpl-AzUr3StreamX1',
+      object: 'chat.completion',
+      created: 1733500000,
+      model: 'gpt-4o-2024-11-20',
+      system_fingerprint: 'fp_b705f0c291',
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: 'Hello! How can I help you today?', refusal: null },
+          finish_reason: 'stop',
+        },
+      ],
+      usage: { prompt_tokens: 12, completion_tokens: 10, total_tokens: 22 },
+    });
+  });
+
   it('refuses a Responses API stream as a chat stream', () => {
     expect(assembleStream('chat', fixture('openai-responses.sse'))).toBeUndefined();
   });
