@@ -3,6 +3,7 @@ import { createParser } from 'eventsource-parser';
 import {
   assembleStream,
   type CacheEntry,
+  canReplaySse,
   parseEntry,
   REPLAY_CHUNK_CHARS,
   replayJson,
@@ -378,7 +379,13 @@ describe('serializeEntry / parseEntry', () => {
   it('accepts embeddings and responses entries', () => {
     // Prepare
     const embeddings = entryOf('embeddings', { object: 'list', data: [{ embedding: [0.1] }], usage: USAGE });
-    const responses = entryOf('responses', { id: 'resp_1', object: 'response', output: [] });
+    const responses = entryOf('responses', {
+      id: 'resp_1',
+      object: 'response',
+      status: 'completed',
+      background: false,
+      output: [],
+    });
 
     // Act & Assess
     expect(parseEntry(serializeEntry(embeddings))).toStrictEqual(embeddings);
@@ -411,6 +418,34 @@ describe('serializeEntry / parseEntry', () => {
   ])('returns undefined for %s', (_case, text) => {
     expect(parseEntry(text)).toBeUndefined();
   });
+
+  const response = (fields: Json) =>
+    serializeEntry(entryOf('responses', { id: 'resp_1', object: 'response', output: [], ...fields }));
+  it.each<[string, Json]>([
+    ['queued', { status: 'queued' }],
+    ['in_progress', { status: 'in_progress' }],
+    ['failed', { status: 'failed', error: { code: 'server_error', message: 'x' } }],
+    ['cancelled', { status: 'cancelled' }],
+    ['incomplete', { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } }],
+    ['without a status', {}],
+    ['completed, but of a background request', { status: 'completed', background: true }],
+  ])('serves only completed Responses answers: not one %s', (_case, fields) => {
+    expect(parseEntry(response(fields))).toBeUndefined();
+    expect(parseEntry(response(fields), { stream: false })).toBeUndefined();
+    expect(parseEntry(response({ ...fields, status: 'completed', background: false }))).toBeDefined();
+  });
+
+  it.each(['embeddings', 'responses'] as const)(
+    'never hands a streamed request an entry of %s, which has no SSE replay',
+    (endpoint) => {
+      const text = serializeEntry(
+        entryOf(endpoint, { object: 'list', data: [{ embedding: [0.1] }], output: [], status: 'completed' }),
+      );
+      expect(parseEntry(text, { stream: true })).toBeUndefined();
+      expect(parseEntry(text, { stream: false })).toBeDefined();
+      expect(parseEntry(text)).toBeDefined();
+    },
+  );
 
   it('never throws, whatever it is given', () => {
     // Prepare: every prefix of a valid entry, and a few odd values.
@@ -522,6 +557,128 @@ describe('replaySse', () => {
       expect(chunk).toEqual(expect.objectContaining({ id: 'cmpl-1', object: 'text_completion' }));
   });
 
+  const AUDIO = { id: 'audio_1', data: 'UklGRg==', expires_at: 1_700_003_600, transcript: 'Hello there.' };
+  const CITATION = {
+    type: 'url_citation',
+    url_citation: { start_index: 0, end_index: 5, url: 'https://example.com/', title: 'Example' },
+  };
+
+  it('renders every message field: audio, annotations and reasoning each whole in one delta', () => {
+    // Prepare
+    const rich = entryOf(
+      'chat',
+      chatBody([
+        chatChoice(0, {
+          content: 'Hello',
+          refusal: null,
+          reasoning_content: 'The user greets me.',
+          annotations: [CITATION],
+          audio: AUDIO,
+        }),
+      ]),
+    );
+
+    // Act
+    const deltas = parsedChunks(replaySse(rich, { includeUsage: false })).map(
+      (chunk) => (chunk.choices as [{ delta: Json }])[0].delta,
+    );
+
+    // Assess: reasoning before the content, as streams send it; the rest after
+    expect(deltas).toEqual([
+      { role: 'assistant', content: '', refusal: null },
+      { reasoning_content: 'The user greets me.' },
+      { content: 'Hello' },
+      { annotations: [CITATION] },
+      { audio: AUDIO },
+      {},
+    ]);
+  });
+
+  it('opens the message with its null and empty fields, and repeats null choice and body fields', () => {
+    // Prepare: the shape of a vLLM answer
+    const vllm = entryOf(
+      'chat',
+      chatBody(
+        [
+          {
+            ...chatChoice(0, { content: 'Hi', reasoning_content: null, tool_calls: [], annotations: [] }),
+            stop_reason: null,
+          },
+        ],
+        { prompt_logprobs: null, kv_transfer_params: null },
+      ),
+    );
+
+    // Act
+    const chunks = parsedChunks(replaySse(vllm, { includeUsage: false }));
+
+    // Assess
+    expect(chunks.map((chunk) => chunk.choices)).toEqual([
+      [
+        {
+          ...part(0, {
+            role: 'assistant',
+            content: '',
+            reasoning_content: null,
+            tool_calls: [],
+            annotations: [],
+          }),
+          stop_reason: null,
+        },
+      ],
+      [{ ...part(0, { content: 'Hi' }), stop_reason: null }],
+      [{ ...part(0, {}, 'stop'), stop_reason: null }],
+    ]);
+    for (const chunk of chunks)
+      expect(chunk).toMatchObject({ prompt_logprobs: null, kv_transfer_params: null });
+  });
+
+  /** Azure's non-stream form: filter results on the body and on each choice. */
+  const FILTERS = { hate: { filtered: false, severity: 'safe' } };
+  const unreplayable: [string, CacheEntry][] = [
+    [
+      'a choice-level field (Azure content_filter_results)',
+      entryOf('chat', chatBody([{ ...chatChoice(0, { content: 'Hi' }), content_filter_results: FILTERS }])),
+    ],
+    [
+      'a body-level field (Azure prompt_filter_results)',
+      entryOf(
+        'chat',
+        chatBody([chatChoice(0, { content: 'Hi' })], {
+          prompt_filter_results: [{ prompt_index: 0, content_filter_results: FILTERS }],
+        }),
+      ),
+    ],
+    [
+      'a completions choice-level field',
+      entryOf(
+        'completions',
+        completionBody([{ text: 'Hi', index: 0, logprobs: null, finish_reason: 'stop', stop_reason: 13 }]),
+      ),
+    ],
+    ['content that is not text', entryOf('chat', chatBody([chatChoice(0, { content: [{ type: 'text' }] })]))],
+    ['a tool call that is not an object', entryOf('chat', chatBody([chatChoice(0, { tool_calls: ['x'] })]))],
+    [
+      'usage that is not an object',
+      entryOf('chat', { ...chatBody([chatChoice(0, { content: 'Hi' })]), usage: 7 }),
+    ],
+  ];
+
+  it.each(unreplayable)(
+    'refuses to replay an entry holding %s: a streamed request misses',
+    (_case, entry) => {
+      // Act
+      const text = serializeEntry(entry);
+
+      // Assess: never replayed lossy; a non-stream request may still be served the stored body
+      expect(canReplaySse(entry)).toBe(false);
+      expect(parseEntry(text, { stream: true })).toBeUndefined();
+      expect(parseEntry(text)).toBeUndefined();
+      expect(parseEntry(text, { stream: false })).toStrictEqual(entry);
+      expect(() => replaySse(entry, { includeUsage: false })).toThrow('cannot be replayed as a stream');
+    },
+  );
+
   it.each(['embeddings', 'responses'] as const)('refuses to stream an entry of %s', (endpoint) => {
     const other = entryOf(endpoint, { object: 'list', data: [], output: [] });
     expect(() => replaySse(other, { includeUsage: true })).toThrow(
@@ -631,6 +788,11 @@ describe('round trip: assembleStream(replaySse(entry)) is the entry body', () =>
       ),
     ],
   ];
+
+  it.each(cases)('%s is an entry the replay accepts', (_case, entry) => {
+    expect(canReplaySse(entry)).toBe(true);
+    expect(parseEntry(serializeEntry(entry), { stream: true })).toStrictEqual(entry);
+  });
 
   it.each(cases)('%s, with usage', (_case, entry) => {
     // Act

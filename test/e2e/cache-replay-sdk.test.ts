@@ -210,6 +210,53 @@ describe('OpenAI SDK ← replayed cache entries', () => {
     expect(completion.id).toBe('chatcmpl-cached');
   });
 
+  it('rebuilds every message field of a non-stream answer (audio, annotations, reasoning) and its null fields', async () => {
+    // Prepare: what OpenAI (audio, web search) and vLLM (reasoning, null fields) answer without a stream
+    const entry = entryOf('chat', {
+      id: 'chatcmpl-rich',
+      object: 'chat.completion',
+      created: 1_700_000_000,
+      model: 'gpt-4o-mini',
+      system_fingerprint: 'fp_cached',
+      prompt_logprobs: null,
+      choices: [
+        {
+          index: 0,
+          message: {
+            role: 'assistant',
+            content: LONG_TEXT,
+            refusal: null,
+            reasoning_content: 'The user greets me; greet back.',
+            annotations: [
+              {
+                type: 'url_citation',
+                url_citation: { start_index: 0, end_index: 7, url: 'https://example.com/', title: 'Example' },
+              },
+            ],
+            audio: { id: 'audio_1', data: 'UklGRg==', expires_at: 1_700_003_600, transcript: 'Caching.' },
+          },
+          logprobs: null,
+          finish_reason: 'stop',
+          stop_reason: null,
+        },
+      ],
+      usage: USAGE,
+    });
+    replay.serve(entry);
+
+    // Act
+    const completion = await replay.client.chat.completions
+      .stream({ ...CHAT, stream_options: { include_usage: true } })
+      .finalChatCompletion();
+
+    // Assess
+    const { object: _object, ...stored } = entry.body;
+    expect(completion).toMatchObject(stored);
+    expect(completion.choices[0]?.message).toEqual(
+      expect.objectContaining((entry.body.choices as [Json])[0].message as Json),
+    );
+  });
+
   it('serves a non-stream request with the stored body', async () => {
     // Prepare
     replay.serve(TOOLS_ENTRY);
