@@ -10,7 +10,7 @@ export type CacheStatusName = (typeof CacheStatus)[keyof typeof CacheStatus];
 /** What the cache may do for one request. */
 export interface CachePlan {
   readonly key: string;
-  /** Look the answer up (false for `Cache-Control: no-cache`: refresh instead). */
+  /** Look the answer up (false for `Cache-Control: no-cache` or `max-age=0`: refresh instead). */
   readonly read: boolean;
   /** Store the answer when it completes normally. */
   readonly write: boolean;
@@ -70,12 +70,26 @@ export const parseCacheControl = (
   return { noCache, noStore, maxAge };
 };
 
-/** Generation is deterministic enough to reuse when it is greedy (temperature 0 or unset) and seeded. */
+/**
+ * Generation is deterministic enough to reuse when it is greedy (temperature 0 or unset) and seeded. A
+ * `seed: null` is no seed: OpenAI treats it as left out.
+ */
 const isDeterministic = (shape: string, body: Record<string, unknown>): boolean => {
   if (shape === TokenShape.embeddings) return true;
   const temperature = body.temperature;
-  return (temperature === undefined || temperature === null || temperature === 0) && body.seed !== undefined;
+  return (
+    (temperature === undefined || temperature === null || temperature === 0) &&
+    body.seed !== undefined &&
+    body.seed !== null
+  );
 };
+
+/**
+ * The endpoints whose entries can be replayed as an SSE stream (`replaySse`). A streamed request to any other
+ * endpoint gets no plan: embeddings have no stream form, and a Responses stream is its own event protocol,
+ * which is not rebuilt (decision 008). Without a plan the request never reaches the replay.
+ */
+const STREAM_REPLAYABLE: ReadonlySet<string> = new Set([TokenShape.chat, TokenShape.completions]);
 
 export interface CachePlanInput {
   readonly tenantId: string;
@@ -93,8 +107,9 @@ export const planCache = (input: CachePlanInput): CachePlan | undefined => {
   const { endpoint, body, config } = input;
   const shape = endpoint.tokens;
   if (shape === TokenShape.other) return undefined;
-  // A Responses stream would have to be replayed as its own event protocol: not cached (decision 008).
-  if (shape === TokenShape.responses && body.stream === true) return undefined;
+  if (body.stream === true && !STREAM_REPLAYABLE.has(shape)) return undefined;
+  // A background request's reply is a queued job, not the answer: never stored, never served.
+  if (body.background === true) return undefined;
   if (input.route.cache === false) return undefined;
   const tierMode = input.tier?.cache ?? 'deterministic';
   if (tierMode === 'off') return undefined;
@@ -102,11 +117,15 @@ export const planCache = (input: CachePlanInput): CachePlan | undefined => {
   if (optIn === 'off') return undefined;
   if (tierMode !== 'always' && optIn !== 'on' && !isDeterministic(shape, body)) return undefined;
   const control = parseCacheControl(input.headers.get('cache-control'));
-  if (control.noStore || control.maxAge === 0) return undefined;
-  const ttlSeconds = Math.min(control.maxAge ?? config.defaultTtlSeconds, config.maxTtlSeconds);
+  if (control.noStore) return undefined;
+  // `max-age=0` accepts nothing older than 0 s (RFC 9111 5.2.1.1): a refresh, like no-cache. The new answer
+  // is stored with the default TTL, since an entry that lives 0 s would be no entry.
+  const refresh = control.noCache || control.maxAge === 0;
+  const requestedTtl = control.maxAge === 0 ? undefined : control.maxAge;
+  const ttlSeconds = Math.min(requestedTtl ?? config.defaultTtlSeconds, config.maxTtlSeconds);
   return {
     key: cacheKey(input.tenantId, config.version, input.endpointPath, input.route, body),
-    read: !control.noCache,
+    read: !refresh,
     write: true,
     ttlSeconds,
   };

@@ -48,6 +48,26 @@ describe('cacheKey', () => {
     expect(other).not.toBe(a);
     expect(other.startsWith('other:v3:')).toBe(true);
   });
+
+  const keyOf = (body: Record<string, unknown>) => cacheKey('acme', 1, '/v1/chat/completions', route, body);
+
+  it.each<[string, Record<string, unknown>]>([
+    ['stream_options', { stream: true, stream_options: { include_usage: true } }],
+    ['stream_options without stream', { stream_options: { include_usage: false } }],
+    ['metadata', { metadata: { trace: 'x', team: 'search' } }],
+    ['a user', { user: 'someone' }],
+  ])('ignores %s', (_case, extra) => {
+    expect(keyOf({ ...seeded, ...extra })).toBe(keyOf(seeded));
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['temperature', { temperature: 0.5 }],
+    ['seed', { seed: 2 }],
+    ['model', { model: 'gpt-other' }],
+    ['max_tokens', { max_tokens: 10 }],
+  ])('changes with %s (the seed set)', (_case, change) => {
+    expect(keyOf({ ...seeded, temperature: 0, ...change })).not.toBe(keyOf({ ...seeded, temperature: 0 }));
+  });
 });
 
 describe('parseCacheControl', () => {
@@ -67,6 +87,15 @@ describe('planCache', () => {
     ['a seeded greedy request', seeded, {}, 'default', { read: true, write: true, ttlSeconds: 3_600 }],
     ['temperature 0 with a seed', { ...seeded, temperature: 0 }, {}, 'default', { read: true, write: true }],
     ['no-cache: refresh', seeded, { 'cache-control': 'no-cache' }, 'default', { read: false, write: true }],
+    [
+      'max-age=0: refresh, stored for the default TTL',
+      seeded,
+      { 'cache-control': 'max-age=0' },
+      'default',
+      { read: false, write: true, ttlSeconds: 3_600 },
+    ],
+    ['max-age=60', seeded, { 'cache-control': 'max-age=60' }, 'default', { read: true, ttlSeconds: 60 }],
+    ['a streamed chat request', { ...seeded, stream: true }, {}, 'default', { read: true, write: true }],
     [
       'max-age over the cap',
       seeded,
@@ -90,7 +119,8 @@ describe('planCache', () => {
     ['an unseeded request', { model: 'gpt-test', messages: [] }, {}, 'default'],
     ['a sampled request', { ...seeded, temperature: 0.5 }, {}, 'default'],
     ['no-store', seeded, { 'cache-control': 'no-store' }, 'default'],
-    ['max-age=0', seeded, { 'cache-control': 'max-age=0' }, 'default'],
+    ['a request with seed: null', { ...seeded, seed: null }, {}, 'default'],
+    ['seed: null at temperature 0', { ...seeded, seed: null, temperature: 0 }, {}, 'default'],
     ['an opt-out header', seeded, { 'x-gateway-cache': 'off' }, 'default'],
     ['a tier with the cache off', seeded, {}, 'off'],
   ])('bypasses %s', (_case, body, headers, tier) => {
@@ -121,5 +151,31 @@ describe('planCache', () => {
     expect(
       planCache({ ...base, endpointPath: '/v1/audio/speech', endpoint: speech, body: seeded }),
     ).toBeUndefined();
+  });
+
+  const planFor = (path: string, body: Record<string, unknown>) =>
+    planCache({
+      tenantId: 'acme',
+      endpointPath: path,
+      endpoint: PROXIED_ENDPOINTS.get(path)!,
+      route,
+      tier: config.tiers.default,
+      body,
+      headers: new Headers(),
+      config: config.cache,
+    });
+
+  it('plans streamed requests only where an entry can be replayed as SSE: chat and completions', () => {
+    const embedding = { model: 'gpt-test', input: 'hello' };
+    expect(planFor('/v1/embeddings', { ...embedding, stream: true })).toBeUndefined();
+    expect(planFor('/v1/embeddings', embedding)).toBeDefined();
+    expect(planFor('/v1/completions', { ...seeded, prompt: 'hi', stream: true })).toBeDefined();
+    expect(planFor('/v1/chat/completions', { ...seeded, stream: true })).toBeDefined();
+  });
+
+  it('bypasses a background Responses request: its reply is a queued job, not the answer', () => {
+    const request = { model: 'gpt-test', input: 'hi', seed: 1 };
+    expect(planFor('/v1/responses', { ...request, background: true })).toBeUndefined();
+    expect(planFor('/v1/responses', { ...request, background: false })).toBeDefined();
   });
 });
