@@ -1,4 +1,5 @@
 // The response cache end to end through the local server: policy, isolation, replay, directives, failures, metering.
+import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { MemoryResponseCache } from '../../lambda/adapters/memory/index.ts';
 import type { ResponseCache } from '../../lambda/ports.ts';
@@ -121,7 +122,8 @@ describe('response cache', () => {
   it.each([
     ['reordered keys', { seed: 7, messages: deterministic.messages, model: 'gpt-test' }],
     ['a user field', { ...deterministic, user: 'someone-else' }],
-    ['stream options', { ...deterministic, stream: false, stream_options: undefined }],
+    // Served as a stream: neither `stream` nor `stream_options` is in the key.
+    ['stream options', { ...deterministic, stream: true, stream_options: { include_usage: true } }],
     ['request metadata', { ...deterministic, metadata: { trace: 'x' } }],
   ])('gives the same key despite %s', async (_case, variant) => {
     await chat(deterministic);
@@ -137,9 +139,24 @@ describe('response cache', () => {
     expect((await chat(variant)).cacheHeader).toBe('miss');
   });
 
+  it('gives another key for another temperature, the seed set (an opted-in sampled request)', async () => {
+    // Prepare
+    const optIn = { 'x-gateway-cache': 'on' };
+    await chat({ ...deterministic, temperature: 0.3 }, optIn);
+
+    // Act
+    const warmer = await chat({ ...deterministic, temperature: 0.8 }, optIn);
+    const same = await chat({ ...deterministic, temperature: 0.3 }, optIn);
+
+    // Assess
+    expect([warmer.cacheHeader, same.cacheHeader]).toEqual(['miss', 'hit']);
+    expect(upstream.requests).toHaveLength(2);
+  });
+
   it.each([
     ['a sampled request (temperature 0.7)', { ...deterministic, temperature: 0.7 }, {}],
     ['an unseeded request', { model: 'gpt-test', messages: deterministic.messages }, {}],
+    ['a request with seed: null', { ...deterministic, seed: null }, {}],
     ['a route excluded by the config', { ...deterministic, model: 'gpt-nocache' }, {}],
     ['Cache-Control: no-store', deterministic, { 'cache-control': 'no-store' }],
     ['x-gateway-cache: off', deterministic, { 'x-gateway-cache': 'off' }],
@@ -157,20 +174,24 @@ describe('response cache', () => {
     expect((await chat(body, { 'x-gateway-cache': 'on' })).cacheHeader).toBe('hit');
   });
 
-  it('refreshes on Cache-Control: no-cache: skips the lookup, calls upstream and stores the new answer', async () => {
-    // Prepare
-    await chat(deterministic);
-    upstream.setBehaviour(answer(['Fresh', ' answer']));
+  it.each(['no-cache', 'max-age=0'])(
+    'refreshes on Cache-Control: %s: skips the lookup, calls upstream and stores the new answer',
+    async (directive) => {
+      // Prepare
+      await chat(deterministic);
+      upstream.setBehaviour(answer(['Fresh', ' answer']));
 
-    // Act
-    const refreshed = await chat(deterministic, { 'cache-control': 'no-cache' });
-    const after = await chat(deterministic);
+      // Act
+      const refreshed = await chat(deterministic, { 'cache-control': directive });
+      const after = await chat(deterministic);
 
-    // Assess
-    expect(refreshed.cacheHeader).toBe('miss');
-    expect(upstream.requests).toHaveLength(2);
-    expect(JSON.parse(after.text).choices[0].message.content).toBe('Fresh answer');
-  });
+      // Assess
+      expect([refreshed.cacheHeader, after.cacheHeader]).toEqual(['miss', 'hit']);
+      expect(upstream.requests).toHaveLength(2);
+      expect(JSON.parse(refreshed.text).choices[0].message.content).toBe('Fresh answer');
+      expect(JSON.parse(after.text).choices[0].message.content).toBe('Fresh answer');
+    },
+  );
 
   it('stores with the TTL of Cache-Control: max-age, capped by the config', async () => {
     // Prepare: a cache that records the TTLs it is given
@@ -234,6 +255,211 @@ describe('response cache', () => {
     expect(usage).toMatchObject({ prompt_tokens: 5, completion_tokens: 3 });
     expect((plain as OpenAI.ChatCompletion).choices[0]?.message.content).toBe(ANSWER);
     expect(upstream.requests).toHaveLength(1);
+  });
+
+  /** The SDK's stream iterator over a streamed request, and the cache header of its response. */
+  const streamWithSdk = async (body: Record<string, unknown>) => {
+    const { data, response } = await clientFor(TEST_KEY)
+      .chat.completions.create({ ...body, stream: true } as never)
+      .withResponse();
+    const chunks: OpenAI.ChatCompletionChunk[] = [];
+    for await (const chunk of data as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>)
+      chunks.push(chunk);
+    await gateway.gateway.drain();
+    return {
+      cacheHeader: response.headers.get('x-gateway-cache'),
+      contentType: response.headers.get('content-type'),
+      chunks,
+      content: chunks.map((chunk) => chunk.choices[0]?.delta?.content ?? '').join(''),
+    };
+  };
+
+  /** An OpenAI non-stream answer as it comes today, plus `message` fields. */
+  const answerWith =
+    (message: Record<string, unknown>, choice: Record<string, unknown> = {}): Behaviour =>
+    (request, response) =>
+      request.json?.stream === true
+        ? streamChat({ pieces: PIECES })(request, response)
+        : replyJson(200, {
+            id: 'chatcmpl-j',
+            object: 'chat.completion',
+            created: 1_700_000_000,
+            model: 'upstream-model',
+            choices: [
+              {
+                index: 0,
+                message: { role: 'assistant', content: ANSWER, refusal: null, annotations: [], ...message },
+                finish_reason: 'stop',
+                logprobs: null,
+                ...choice,
+              },
+            ],
+            usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 },
+            service_tier: 'default',
+            system_fingerprint: 'fp_j',
+          })(request, response);
+
+  it('serves a streamed request, as SSE the SDK iterates, from an entry a non-stream call wrote', async () => {
+    // Prepare
+    upstream.setBehaviour(answerWith({ reasoning_content: 'They ask for the answer.' }));
+    const written = await chat(deterministic);
+
+    // Act
+    const replayed = await streamWithSdk(deterministic);
+
+    // Assess
+    expect([written.cacheHeader, replayed.cacheHeader]).toEqual(['miss', 'hit']);
+    expect(replayed.contentType).toBe('text/event-stream');
+    expect(replayed.content).toBe(ANSWER);
+    expect(replayed.chunks.map((chunk) => chunk.choices[0]?.finish_reason).filter(Boolean)).toEqual(['stop']);
+    const deltas = replayed.chunks.map((chunk) => chunk.choices[0]?.delta as Record<string, unknown>);
+    expect(deltas).toContainEqual({ reasoning_content: 'They ask for the answer.' });
+    expect(deltas[0]).toEqual({ role: 'assistant', content: '', refusal: null, annotations: [] });
+    for (const chunk of replayed.chunks) {
+      expect(chunk).toMatchObject({
+        id: 'chatcmpl-j',
+        object: 'chat.completion.chunk',
+        system_fingerprint: 'fp_j',
+      });
+    }
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('counts a streamed request as a miss when its entry holds what the stream replay cannot render', async () => {
+    // Prepare: an Azure-style answer: content filter results on the choice
+    const filters = { hate: { filtered: false, severity: 'safe' } };
+    upstream.setBehaviour(answerWith({}, { content_filter_results: filters }));
+    await chat(deterministic);
+    const missesBefore = gateway.metrics.sum('CacheMisses');
+
+    // Act
+    const streamed = await streamWithSdk(deterministic);
+
+    // Assess: answered by the upstream, not served without the filter results
+    expect(streamed.cacheHeader).toBe('miss');
+    expect(streamed.content).toBe(ANSWER);
+    expect(upstream.requests).toHaveLength(2);
+    expect(gateway.metrics.sum('CacheMisses') - missesBefore).toBe(1);
+    expect(gateway.metrics.sum('CacheErrors')).toBe(0);
+  });
+
+  it('stores an Azure stream under the id, created and model of its first chunk with choices', async () => {
+    // Prepare: Azure opens with a prompt-filter chunk (`choices: []`, `id: ''`, `created: 0`, `model: ''`)
+    const recorded = readFileSync(
+      new URL('../fixtures/streams/azure-openai-chat-include-usage.sse', import.meta.url),
+      'utf8',
+    );
+    upstream.setBehaviour((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.end(recorded);
+    });
+    const streamed = await chat({ ...deterministic, stream: true });
+
+    // Act
+    const plain = await chat(deterministic);
+
+    // Assess
+    expect([streamed.cacheHeader, plain.cacheHeader]).toEqual(['miss', 'hit']);
+    expect(JSON.parse(plain.text)).toMatchObject({
+      id: 'chatcmpl-AzUr3StreamX1',
+      created: 1733500000,
+      model: 'gpt-4o-2024-11-20',
+      choices: [{ message: { content: 'Hello! How can I help you today?' }, finish_reason: 'stop' }],
+    });
+  });
+
+  it('never fails a streamed embeddings request when a normal one stored its answer', async () => {
+    // Prepare
+    upstream.setBehaviour(
+      replyJson(200, {
+        object: 'list',
+        data: [{ object: 'embedding', index: 0, embedding: [0.25, -0.5] }],
+        model: 'upstream-model',
+        usage: { prompt_tokens: 2, total_tokens: 2 },
+      }),
+    );
+    const embed = async (body: Record<string, unknown>) => {
+      const response = await gateway.post('/v1/embeddings', body);
+      const text = await response.text();
+      await gateway.gateway.drain();
+      return { status: response.status, cacheHeader: response.headers.get('x-gateway-cache'), text };
+    };
+    const request = { model: 'gpt-test', input: 'hello' };
+    const stored = await embed(request);
+    const repeat = await embed(request);
+
+    // Act
+    const streamed = await embed({ ...request, stream: true });
+
+    // Assess: embeddings have no stream form to replay, so a streamed request stays out of the cache
+    expect([stored.cacheHeader, repeat.cacheHeader]).toEqual(['miss', 'hit']);
+    expect(streamed.status).toBe(200);
+    expect(streamed.cacheHeader).toBe('bypass');
+    expect(JSON.parse(streamed.text).data[0].embedding).toEqual([0.25, -0.5]);
+    expect(upstream.requests).toHaveLength(2);
+  });
+
+  it.each([
+    ['queued (background)', { status: 'queued', background: true }, {}],
+    ['incomplete', { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } }, {}],
+    ['failed', { status: 'failed', error: { code: 'server_error', message: 'boom' } }, {}],
+    [
+      'completed, but asked in the background',
+      { status: 'completed', background: true },
+      { background: true },
+    ],
+  ])('never serves a Responses answer that is %s', async (_case, fields, request) => {
+    // Prepare
+    upstream.setBehaviour(
+      replyJson(200, {
+        id: 'resp_1',
+        object: 'response',
+        created_at: 1_700_000_000,
+        model: 'upstream-model',
+        output: [],
+        usage: { input_tokens: 3, output_tokens: 0, total_tokens: 3 },
+        ...fields,
+      }),
+    );
+    const ask = async () => {
+      const response = await gateway.post('/v1/responses', {
+        model: 'gpt-test',
+        input: 'hi',
+        seed: 7,
+        ...request,
+      });
+      await response.text();
+      await gateway.gateway.drain();
+      return response.headers.get('x-gateway-cache');
+    };
+
+    // Act
+    await ask();
+    const second = await ask();
+
+    // Assess
+    expect(second).not.toBe('hit');
+    expect(upstream.requests).toHaveLength(2);
+  });
+
+  it('serves a completed Responses answer from the cache', async () => {
+    upstream.setBehaviour(
+      replyJson(200, {
+        id: 'resp_1',
+        object: 'response',
+        status: 'completed',
+        background: false,
+        output: [],
+        usage: { input_tokens: 3, output_tokens: 0, total_tokens: 3 },
+      }),
+    );
+    const ask = async () => {
+      const response = await gateway.post('/v1/responses', { model: 'gpt-test', input: 'hi', seed: 7 });
+      await response.text();
+      await gateway.gateway.drain();
+      return response.headers.get('x-gateway-cache');
+    };
+    expect([await ask(), await ask()]).toEqual(['miss', 'hit']);
   });
 
   it('meters a hit as a cache hit with the tokens it saved, at no cost by default', async () => {
