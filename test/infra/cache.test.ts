@@ -227,35 +227,86 @@ describe('GatewayCache in vpc mode, with props', () => {
   });
 
   it('admits Valkey (6379) and its reader endpoint (6380) from the function security group only', () => {
+    // Prepare
+    const fromFunction = {
+      IpProtocol: 'tcp',
+      GroupId: { 'Fn::GetAtt': [CACHE_SG_ID, 'GroupId'] },
+      SourceSecurityGroupId: { 'Fn::GetAtt': [FUNCTION_SG_ID, 'GroupId'] },
+    };
+
+    // Act
     const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map(
       (resource) => resource.Properties,
     );
+    const cacheGroup = template.findResources('AWS::EC2::SecurityGroup')[CACHE_SG_ID];
+
+    // Assess: these two rules and nothing else; no inline rule opens the cache to anything, and the cache
+    // starts no connection of its own (CDK's placeholder rule that matches no traffic is its only egress).
     expect(ingress).toEqual([
-      expect.objectContaining({ IpProtocol: 'tcp', FromPort: 6379, ToPort: 6379 }),
-      expect.objectContaining({ IpProtocol: 'tcp', FromPort: 6380, ToPort: 6380 }),
+      { ...fromFunction, FromPort: 6379, ToPort: 6379, Description: 'Valkey from the gateway function' },
+      {
+        ...fromFunction,
+        FromPort: 6380,
+        ToPort: 6380,
+        Description: 'Valkey reader endpoint from the gateway function',
+      },
     ]);
-    for (const rule of ingress) {
-      expect(rule).toMatchObject({
-        GroupId: { 'Fn::GetAtt': [CACHE_SG_ID, 'GroupId'] },
-        SourceSecurityGroupId: { 'Fn::GetAtt': [FUNCTION_SG_ID, 'GroupId'] },
-      });
-      expect(rule).not.toHaveProperty('CidrIp');
-    }
-    // No inline rule opens the cache to anything else, and the cache starts no connection of its own.
-    template.hasResourceProperties('AWS::EC2::SecurityGroup', {
+    template.resourceCountIs('AWS::EC2::SecurityGroupEgress', 0);
+    expect(cacheGroup?.Properties).toEqual({
       GroupDescription: 'LLM gateway cache: Valkey from the gateway function only',
-      SecurityGroupIngress: Match.absent(),
+      VpcId: { Ref: built.stack.getLogicalId(built.network?.vpc.node.defaultChild as ec2.CfnVPC) },
       SecurityGroupEgress: [
-        Match.objectLike({ CidrIp: '255.255.255.255/32', Description: 'Disallow all traffic' }),
+        {
+          CidrIp: '255.255.255.255/32',
+          Description: 'Disallow all traffic',
+          IpProtocol: 'icmp',
+          FromPort: 252,
+          ToPort: 86,
+        },
       ],
     });
   });
 
-  it('grantConnect tells the function it runs in vpc mode', () => {
+  it('grantConnect tells the function it runs in vpc mode, with the cache endpoint, name and user', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ CACHE_MODE: 'vpc', CACHE_USER: built.cache.userId }) },
+      Environment: {
+        Variables: {
+          CACHE_ENDPOINT: {
+            'Fn::Join': [
+              '',
+              [
+                { 'Fn::GetAtt': [CACHE_ID, 'Endpoint.Address'] },
+                ':',
+                { 'Fn::GetAtt': [CACHE_ID, 'Endpoint.Port'] },
+              ],
+            ],
+          },
+          CACHE_NAME: built.cache.cacheName,
+          CACHE_USER: built.cache.userId,
+          CACHE_MODE: 'vpc',
+        },
+      },
       VpcConfig: { SecurityGroupIds: [{ 'Fn::GetAtt': [FUNCTION_SG_ID, 'GroupId'] }] },
     });
+  });
+
+  it('grantConnect allows elasticache:Connect on this cache as this user, and nothing else, in vpc mode too', () => {
+    // Act
+    const role = { Ref: built.stack.getLogicalId(built.fn.role?.node.defaultChild as iam.CfnRole) };
+    const policies = Object.values(template.findResources('AWS::IAM::Policy'))
+      .map((resource) => resource.Properties)
+      .filter((properties) => JSON.stringify(properties.Roles) === JSON.stringify([role]));
+
+    // Assess: the security groups open the network path; IAM still authenticates the connection
+    expect(policies.map((properties) => properties.PolicyDocument.Statement)).toEqual([
+      [
+        {
+          Effect: 'Allow',
+          Action: 'elasticache:Connect',
+          Resource: [{ 'Fn::GetAtt': [CACHE_ID, 'ARN'] }, { 'Fn::GetAtt': [USER_ID, 'Arn'] }],
+        },
+      ],
+    ]);
   });
 
   it('grantConnect refuses a function outside the network, which could not reach the cache', () => {
