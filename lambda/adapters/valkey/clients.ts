@@ -159,7 +159,10 @@ class TokenAuthCluster extends Cluster {
   }
 }
 
-/** A lazily connecting Cluster that authenticates every connection with a freshly signed `password()`. */
+/**
+ * A lazily connecting Cluster that authenticates every connection with a token from `password()`, signed
+ * again once the last one is 5 minutes old (so a new connection's token has 10+ of its 15 minutes left).
+ */
 export function tokenAuthCluster(
   nodes: readonly ClusterNodeAddress[],
   { username, password, now = Date.now, ...options }: TokenAuthClusterOptions,
