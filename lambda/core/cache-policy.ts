@@ -42,12 +42,19 @@ export const cacheKey = (
   endpointPath: string,
   route: RouteConfig,
   body: Record<string, unknown>,
+  /** What else shapes a stored answer (the response content rules' fingerprint); '' for nothing. */
+  variant = '',
 ): string => {
   const normalised: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(body)) if (!IGNORED_FIELDS.has(name)) normalised[name] = value;
   const hash = createHash('sha256')
     .update(
-      canonicalJson({ endpoint: endpointPath, route: `${route.match}:${route.model}`, request: normalised }),
+      canonicalJson({
+        endpoint: endpointPath,
+        route: `${route.match}:${route.model}`,
+        request: normalised,
+        ...(variant === '' ? {} : { variant }),
+      }),
     )
     .digest('hex');
   return `${tenantId}:v${version}:${hash}`;
@@ -100,6 +107,11 @@ export interface CachePlanInput {
   readonly body: Record<string, unknown>;
   readonly headers: Headers;
   readonly config: GatewayConfig['cache'];
+  /**
+   * Answers are stored as the response content rules left them: entries stored under other rules are not
+   * served. @default '' - no response rules
+   */
+  readonly variant?: string;
 }
 
 /** The plan for a request, or undefined when the cache stays out of it (`x-gateway-cache: bypass`). */
@@ -124,7 +136,7 @@ export const planCache = (input: CachePlanInput): CachePlan | undefined => {
   const requestedTtl = control.maxAge === 0 ? undefined : control.maxAge;
   const ttlSeconds = Math.min(requestedTtl ?? config.defaultTtlSeconds, config.maxTtlSeconds);
   return {
-    key: cacheKey(input.tenantId, config.version, input.endpointPath, input.route, body),
+    key: cacheKey(input.tenantId, config.version, input.endpointPath, input.route, body, input.variant),
     read: !refresh,
     write: true,
     ttlSeconds,

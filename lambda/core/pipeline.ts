@@ -861,7 +861,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       cacheFailed(trace, 'get', error);
       return undefined;
     }
-    const entry = stored === undefined ? undefined : parseEntry(stored);
+    const entry = stored === undefined ? undefined : parseEntry(stored, { stream: json.stream === true });
     if (entry === undefined || entry.endpoint !== endpoint.tokens) {
       countCache(trace, 'CacheMisses');
       return undefined;
@@ -926,6 +926,8 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     }
     const entry: CacheEntry = { v: 1, endpoint: endpoint.tokens, body, createdAt: clock.now() };
     const text = serializeEntry(entry);
+    // What could never be served (a Responses answer that did not complete, …) is not stored.
+    if (parseEntry(text, { stream: false }) === undefined) return;
     if (Buffer.byteLength(text) > config.cache.maxEntryBytes) return;
     cacheWrites.add(
       deps.cache
@@ -1055,6 +1057,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
           body: json,
           headers: request.headers,
           config: config.cache,
+          variant: filters?.responseFingerprint ?? '',
         });
         if (cachePlan !== undefined) {
           trace.cacheStatus = CacheStatus.miss;

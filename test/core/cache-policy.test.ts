@@ -68,6 +68,15 @@ describe('cacheKey', () => {
   ])('changes with %s (the seed set)', (_case, change) => {
     expect(keyOf({ ...seeded, temperature: 0, ...change })).not.toBe(keyOf({ ...seeded, temperature: 0 }));
   });
+
+  it('changes with the response content rules (their fingerprint), and not without any', () => {
+    const plain = cacheKey('acme', 1, '/v1/chat/completions', route, seeded);
+    expect(cacheKey('acme', 1, '/v1/chat/completions', route, seeded, '')).toBe(plain);
+    const filtered = cacheKey('acme', 1, '/v1/chat/completions', route, seeded, 'f1');
+    expect(filtered).not.toBe(plain);
+    expect(cacheKey('acme', 1, '/v1/chat/completions', route, seeded, 'f2')).not.toBe(filtered);
+    expect(filtered.startsWith('acme:v1:')).toBe(true);
+  });
 });
 
 describe('parseCacheControl', () => {
