@@ -3,7 +3,9 @@
 // deployment part (usage plans, allowlist, cache, alarms, …) is validated here. Both fail synth with
 // every problem as `field`: message, got: value.
 import { isIP } from 'node:net';
+import { RE2JS } from 're2js';
 import * as v from 'valibot';
+import { re2jsEngine } from '../lambda/adapters/regex/re2js.ts';
 import {
   ConfigError,
   describeIssue,
@@ -12,6 +14,7 @@ import {
   parseGatewayConfig,
   positiveInt,
 } from '../lambda/core/config.ts';
+import { compileContentFilters } from '../lambda/core/content-rules.ts';
 import { isCidr } from '../lambda/core/keys.ts';
 import { WafBodyRules } from './constructs/waf.ts';
 import {
@@ -247,6 +250,25 @@ const unknownFields = (
 const DOCUMENT_SCHEMAS = [GatewayConfigSchema, DeploymentSchema] as unknown as readonly SchemaShape[];
 
 /** Parses the whole document; throws one ConfigError listing the runtime and deployment problems together. */
+/**
+ * Content rules compile with the engine the function uses: a pattern RE2 cannot run (look-around,
+ * back-references, bad syntax) fails synth. Disabled rules are checked too, so enabling one cannot break a
+ * deployed function.
+ */
+const contentRuleProblems = (gateway: GatewayConfig): string[] => {
+  const filters = {
+    ...gateway.filters,
+    rules: gateway.filters.rules.map((rule) => ({ ...rule, enabled: true })),
+  };
+  try {
+    compileContentFilters(filters, re2jsEngine(RE2JS));
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+};
+
 export const parseStackConfig = (document: unknown): StackConfig => {
   const problems: string[] = [];
   let gateway: GatewayConfig | undefined;
@@ -271,6 +293,7 @@ export const parseStackConfig = (document: unknown): StackConfig => {
         );
       }
     }
+    problems.push(...contentRuleProblems(gateway));
     result.output.allowlist.forEach((cidr, i) => {
       // A bare address is a host: make that explicit for WAF, which wants a prefix length.
       if (!cidr.includes('/')) result.output.allowlist[i] = `${cidr}/${isIP(cidr) === 6 ? 128 : 32}`;

@@ -12,9 +12,15 @@ export const LAMBDA_OUTFILE = path.join(root, 'dist/lambda/index.mjs');
 /** Lets bundled CommonJS dependencies call `require` for Node built-ins from inside an ES module. */
 /**
  * Left out of the bundle: gpt-tokenizer's o200k_base ranks are 2.4 MB and load lazily through a dynamic
- * `import()`, so they ship beside the bundle and resolve from its node_modules at run time.
+ * `import()`, so they ship beside the bundle and resolve from its node_modules at run time. re2js (150 KB
+ * minified) likewise: it is imported during init only when content rules are enabled.
  */
-export const LAMBDA_EXTERNALS = ['gpt-tokenizer', 'gpt-tokenizer/*'] as const;
+export const LAMBDA_EXTERNALS = ['gpt-tokenizer', 'gpt-tokenizer/*', 're2js'] as const;
+
+/** The SDK's default credential chain, replaced by the Lambda role's environment credentials. */
+export const CREDENTIALS_ALIAS = {
+  '@aws-sdk/credential-provider-node': path.join(root, 'lambda/adapters/aws/lambda-credentials.ts'),
+} as const;
 
 export const CJS_IN_ESM_BANNER =
   "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
@@ -43,6 +49,7 @@ export const bundleLambda = async (): Promise<BundleResult> => {
     // As the CDK construct bundles it (lib/constructs/gateway-function.ts): ESM builds tree-shake better.
     mainFields: ['module', 'main'],
     external: [...LAMBDA_EXTERNALS],
+    alias: { ...CREDENTIALS_ALIAS },
     minify: true,
     sourcemap: 'external',
     legalComments: 'none',

@@ -8,8 +8,15 @@ export const depsLockFilePath = fileURLToPath(new URL('../../package-lock.json',
 export const entryPoint = (name: string): string =>
   fileURLToPath(new URL(`../../lambda/entrypoints/${name}/index.ts`, import.meta.url));
 
+const CREDENTIALS_PACKAGE = '@aws-sdk/credential-provider-node';
+const credentialsShim = fileURLToPath(
+  new URL('../../lambda/adapters/aws/lambda-credentials.ts', import.meta.url),
+);
+
 /** Loaded at run time from the asset's node_modules rather than bundled. */
 export const TOKENIZER_PACKAGE = 'gpt-tokenizer';
+/** The content rules' regex engine: imported during init only when rules are enabled, so not bundled. */
+export const REGEX_PACKAGE = 're2js';
 
 /** ESM, minified, source maps without sources, the AWS SDK clients inside. */
 export const bundling = (options: { readonly withTokenizer: boolean }): BundlingOptions => ({
@@ -26,18 +33,26 @@ export const bundling = (options: { readonly withTokenizer: boolean }): Bundling
     "import { createRequire as __gwCreateRequire } from 'node:module'; const require = __gwCreateRequire(import.meta.url);",
   // The bundle carries the SDK clients it was tested with, not whatever version the runtime ships.
   bundleAwsSDK: true,
+  // Lambda gives the function its role's credentials in the environment: the SDK's default chain (profiles,
+  // SSO, instance metadata, …) is replaced by that one link (lambda/adapters/aws/lambda-credentials.ts).
+  esbuildArgs: { [`--alias:${CREDENTIALS_PACKAGE}`]: credentialsShim },
   forceDockerBundling: false,
   ...(options.withTokenizer
     ? {
         // The tokenizer's ranks (2.4 MB) stay out of the bundle: the function imports them after its first
-        // response (lambda/adapters/tokenizer). They ship beside it in node_modules, without source maps.
-        externalModules: [TOKENIZER_PACKAGE],
+        // response (lambda/adapters/tokenizer). They ship beside it in node_modules, without source maps, and
+        // so does the regex engine of content rules (lambda/adapters/regex).
+        externalModules: [TOKENIZER_PACKAGE, REGEX_PACKAGE],
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
           afterBundling: (inputDir: string, outputDir: string) => [
             `mkdir -p "${outputDir}/node_modules/${TOKENIZER_PACKAGE}"`,
             `cd "${inputDir}/node_modules/${TOKENIZER_PACKAGE}" && tar cf - --exclude='*.map' --exclude='*.d.ts' package.json esm | (cd "${outputDir}/node_modules/${TOKENIZER_PACKAGE}" && tar xf -)`,
+            // re2js's ES module build only (its `import` export), without the CJS and UMD copies.
+            `mkdir -p "${outputDir}/node_modules/${REGEX_PACKAGE}/build"`,
+            `cp "${inputDir}/node_modules/${REGEX_PACKAGE}/package.json" "${outputDir}/node_modules/${REGEX_PACKAGE}/"`,
+            `cp "${inputDir}/node_modules/${REGEX_PACKAGE}/build/index.js" "${outputDir}/node_modules/${REGEX_PACKAGE}/build/"`,
           ],
         },
       }

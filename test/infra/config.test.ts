@@ -194,6 +194,37 @@ describe('parseStackConfig', () => {
     expect(problemsOf({ routes, ...fields })).toEqual([problem]);
   });
 
+  it.each([
+    [
+      'a pattern RE2 cannot compile, even on a disabled rule',
+      { name: 'r', pattern: 'a(?=b)', enabled: false, action: 'block', scope: 'request' },
+      '`filters.rules.0.pattern`: error parsing regexp: invalid or unsupported Perl syntax: `(?=`, got: "a(?=b)"',
+    ],
+    [
+      'an unbounded response rule',
+      { name: 'r', pattern: 'x+', action: 'redact', scope: 'both' },
+      '`filters.rules.0.pattern`: a response rule must match text of bounded length (a stream is held back by that much), so use a bounded repeat such as {1,64} instead of * or +, got: "x+"',
+    ],
+    [
+      'a rule field typo',
+      { name: 'r', pattern: 'x', action: 'block', scope: 'request', ignorecase: true },
+      '`filters.rules.0.ignorecase`: unknown field (did you mean `ignoreCase`?), got: true',
+    ],
+  ])('fails synth for content rules: %s', (_case, rule, problem) => {
+    expect(problemsOf({ routes, filters: { rules: [rule] } })).toEqual([problem]);
+  });
+
+  it('compiles the seed content rules of the project config, which ship disabled', () => {
+    const config = parseStackConfig(
+      JSON.parse(readFileSync(new URL('../../config/gateway.json', import.meta.url), 'utf8')),
+    );
+    expect(config.gateway.filters.rules.map((rule) => [rule.name, rule.enabled])).toEqual([
+      ['secret-words', false],
+      ['card-number', false],
+      ['cloud-access-keys', false],
+    ]);
+  });
+
   it('knows every top-level field the runtime schema declares, without a list of its own', () => {
     // Prepare: every runtime section, with a value of the wrong type so that each is reported by its schema.
     const document = Object.fromEntries(Object.keys(GatewayConfigSchema.entries).map((key) => [key, 7]));

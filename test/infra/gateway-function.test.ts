@@ -133,6 +133,23 @@ describe('GatewayFunction with defaults (in GatewayStack)', () => {
     expect(existsSync(join(tokenizer, 'esm', 'bpeRanks', 'o200k_base.js'))).toBe(true);
     expect(existsSync(join(tokenizer, 'esm', 'main.js.map'))).toBe(false);
   });
+
+  it('ships the regex engine of content rules beside the bundle, importable as the function imports it', async () => {
+    // Prepare
+    const s3Key = new Capture();
+    template.hasResourceProperties('AWS::Lambda::Function', { Code: { S3Key: s3Key } });
+    const assetDir = join(assemblyDir, `asset.${s3Key.asString().replace(/\.zip$/, '')}`);
+
+    // Assess: a dynamic import in the bundle, and a package in the asset that resolves and compiles
+    const bundle = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
+    expect(bundle).toContain('import("re2js")');
+    expect(bundle).not.toContain('RE2JSSyntaxException');
+    const { RE2JS } = (await import(
+      join(assetDir, 'node_modules', 're2js', 'build', 'index.js')
+    )) as typeof import('re2js');
+    expect(RE2JS.compile('a+b').matches('aab')).toBe(true);
+    expect(existsSync(join(assetDir, 'node_modules', 're2js', 'build', 'index.cjs'))).toBe(false);
+  });
 });
 
 describe('GatewayFunction with props', () => {
