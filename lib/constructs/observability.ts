@@ -154,6 +154,11 @@ class EmfQueries {
     );
   }
 
+  /** The content rules' series, one per rule. */
+  byRule(metric: string, label: string): cloudwatch.MathExpression {
+    return this.search(`{"${this.namespace}",rule,service}`, metric, 'Sum', `${label} \${PROP('Dim.rule')}`);
+  }
+
   /**
    * The sum of a metric over any dimension set carrying this service (the cache metrics, emitted today with
    * [service, model] only). Should one metric come under several dimension sets, pin the schema here, or the
@@ -525,6 +530,17 @@ export class GatewayObservability extends Construct {
           emf.total('UnpricedRequests', 'Unpriced requests'),
         ],
         width: 12,
+        height: 6,
+      }),
+    );
+
+    // Content rules: what they blocked and redacted, by rule (requests and answers together).
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Content rules: blocked (left) and redacted (right) by rule',
+        left: [emf.byRule('ContentBlocked', 'Blocked')],
+        right: [emf.byRule('ContentRedacted', 'Redacted')],
+        width: 24,
         height: 6,
       }),
     );

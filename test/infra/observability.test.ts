@@ -486,6 +486,7 @@ describe('GatewayObservability dashboard', () => {
       'Cache hit ratio (%, left) and lookups (right)',
       'Failovers and circuits opened',
       'Metering',
+      'Content rules: blocked (left) and redacted (right) by rule',
       'Throttles and WAF blocks',
     ]);
   });
@@ -641,6 +642,19 @@ describe('GatewayObservability dashboard', () => {
     expect(expressions).toEqual([
       `SUM(SEARCH('{"LlmGateway",model,service} MetricName="Failovers" service="llm-gateway"', 'Sum', 300))`,
       `SEARCH('{"LlmGateway",service,target} MetricName="CircuitOpened" service="llm-gateway"', 'Sum', 300)`,
+    ]);
+  });
+
+  it('draws content rule blocks and redactions per rule', () => {
+    // Act
+    const expressions = expressionsOf(
+      widgetTitled(template, 'Content rules: blocked (left) and redacted (right) by rule'),
+    );
+
+    // Assess
+    expect(expressions).toEqual([
+      `SEARCH('{"LlmGateway",rule,service} MetricName="ContentBlocked" service="llm-gateway"', 'Sum', 300)`,
+      `SEARCH('{"LlmGateway",rule,service} MetricName="ContentRedacted" service="llm-gateway"', 'Sum', 300)`,
     ]);
   });
 
