@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'iovalkey';
 import { localRedisClient } from '../lambda/adapters/valkey/clients.ts';
 import { cacheKey } from '../lambda/core/cache-policy.ts';
 import { parseGatewayConfig } from '../lambda/core/config.ts';
+import { responseRulesFingerprint } from '../lambda/core/content-rules.ts';
 import { createRouteTable } from '../lambda/core/routing.ts';
 import { type RedisCluster, whenReady } from '../test/fixtures/redis-cluster.ts';
 import {
@@ -57,7 +58,9 @@ const cachedChatKey = (upstreamOrigin: string): string => {
   const config = parseGatewayConfig(benchGatewayConfig(upstreamOrigin));
   const route = createRouteTable(config.routes).resolve(BENCH_MODEL);
   if (route === undefined) throw new Error(`the bench config has no route for ${BENCH_MODEL}`);
-  return cacheKey(BENCH_TENANT_ID, config.cache.version, CACHED_CHAT.path, route, CACHED_BODY);
+  // The response content rules are part of the key: entries filtered by other rules are never served.
+  const variant = responseRulesFingerprint(config.filters);
+  return cacheKey(BENCH_TENANT_ID, config.cache.version, CACHED_CHAT.path, route, CACHED_BODY, variant);
 };
 
 /** The gateway writes an answer after it has responded: wait until the entry is there. */

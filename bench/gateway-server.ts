@@ -7,6 +7,7 @@ import {
   MemoryMetrics,
   MemoryUsageLedger,
 } from '../lambda/adapters/memory/index.ts';
+import { loadContentFilters } from '../lambda/adapters/regex/re2js.ts';
 import { systemClock } from '../lambda/adapters/system/clock.ts';
 import { isLogLevel, jsonLogger } from '../lambda/adapters/system/json-logger.ts';
 import { createGptTokenCounter } from '../lambda/adapters/tokenizer/gpt-tokenizer.ts';
@@ -44,8 +45,10 @@ const cacheClient =
     : localRedisClient(redisNodes, (error) => process.stderr.write(`[gateway] valkey: ${error.message}\n`));
 // Connected before the port is reported: a command sent earlier would reject, and the first hit be a miss.
 if (cacheClient !== undefined) await whenReady(cacheClient);
+const config = parseGatewayConfig(benchGatewayConfig(upstreamOrigin));
 const gateway = createGateway({
-  config: parseGatewayConfig(benchGatewayConfig(upstreamOrigin)),
+  config,
+  filters: await loadContentFilters(config.filters),
   keys,
   budgets: new MemoryBudgetStore(db),
   tokens: createGptTokenCounter(),

@@ -91,6 +91,12 @@ export interface BenchReport {
       readonly importMs: readonly number[];
       readonly firstCountMs: readonly number[];
     };
+    /** re2js, external to the bundle and imported during init when content rules are enabled. */
+    readonly regex: {
+      readonly bytes: number;
+      /** import() of re2js and compiling the bench's rules, in a fresh process. */
+      readonly loadMs: readonly number[];
+    };
   };
   readonly nodeBaselineMs: readonly number[];
   /** First use of Headers/Request/Response in a bare process. */
@@ -393,8 +399,10 @@ ${signedMs(stream.targets.gateway.ttfb.p50 - stream.targets['minimal proxy'].ttf
   serialisation of every log line is paid, the I/O is not) (bench/gateway-server.ts) → fake upstream.
 - What the gateway does on every request: authenticates (HMAC-SHA256 of the presented key with the pepper,
   checked against the key record; key and tenant lookups are cached by key id), parses the body, routes,
-  counts the prompt's tokens with the tokenizer and takes a budget hold (one conditional write), relays,
-  scans for usage, logs, emits metrics, and meters after the response (one transaction: the usage record,
+  counts the prompt's tokens with the tokenizer and takes a budget hold (one conditional write), applies
+  the content rules (the three seed rules of config/gateway.json, enabled: the prompt before it goes
+  upstream; the answer, a JSON body read whole and a stream event by event; nothing in these texts
+  matches), relays, scans for usage, logs, emits metrics, and meters after the response (one transaction: the usage record,
   the tenant and model rollups, settling the hold). In these throughput and latency runs every store is an
   in-memory twin, so no network I/O is measured for them; the Lambda cold start below runs them against
   moto's DynamoDB API.
@@ -443,9 +451,9 @@ ${cacheHitSection(report)}
 ## Lambda bundle
 
 \`dist/lambda/index.mjs\` from \`scripts/bundle.ts\` (esbuild, ESM, node20, minified, external source map,
-everything bundled but gpt-tokenizer): **${int(report.bundle.bytes)} bytes (${kib(report.bundle.bytes)})**, ${kib(report.bundle.gzipBytes)} gzipped. It holds the
-AWS SDK v3 DynamoDB and Secrets Manager clients (with the SDK's credential providers) the function uses for
-keys, budgets, usage and secrets.
+everything bundled but gpt-tokenizer and re2js): **${int(report.bundle.bytes)} bytes (${kib(report.bundle.bytes)})**, ${kib(report.bundle.gzipBytes)} gzipped. It holds the
+AWS SDK v3 DynamoDB and Secrets Manager clients the function uses for keys, budgets, usage and secrets; their
+default credential chain is replaced by the environment credentials Lambda provides (decision 009).
 
 The tokenizer is not in the bundle: the handler \`import()\`s \`gpt-tokenizer/encoding/o200k_base\` after its
 first response has been sent (middy's requestEnd) and counts UTF-8 bytes (an upper bound) until it has loaded; it
@@ -453,6 +461,11 @@ ships beside the bundle.
 Its JS as it sits in node_modules (the encoding and every module it imports): ${report.bundle.tokenizer.files} files,
 **${int(report.bundle.tokenizer.bytes)} bytes (${kib(report.bundle.tokenizer.bytes)})**. Loading it in a fresh \`node\` process (\`await import()\`, median (min–max)
 of ${report.bundle.tokenizer.importMs.length}): ${msRange(report.bundle.tokenizer.importMs)} ms; its first \`countTokens\` after that ${msRange(report.bundle.tokenizer.firstCountMs)} ms.
+
+re2js, the engine of content rules, is not in the bundle either: the handler \`import()\`s it during init, only
+when the config enables a rule, from the copy beside the bundle (its ESM build, ${int(report.bundle.regex.bytes)} bytes (${kib(report.bundle.regex.bytes)})).
+Importing it and compiling the bench's three rules in a fresh process (median (min–max) of ${report.bundle.regex.loadMs.length}):
+${msRange(report.bundle.regex.loadMs)} ms, added to the cold start of a function with rules (the cold starts below have them).
 
 ${table(
   ['package', 'bytes in bundle'],

@@ -10,7 +10,7 @@
 // --cpu-prof and writes its profile to bench/results/profiles; BENCH_GATEWAY_LOG_LEVEL=silent skips building
 // log lines.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -243,11 +243,31 @@ const tokenizerScript = (entry: string) =>
     `process.stdout.write(${JSON.stringify(PROBE_MARKER)} + JSON.stringify({ importNs: String(imported - start), firstCountNs: String(counted - imported) }) + '\\n');`,
   ].join(' ');
 
+/**
+ * A fresh process that imports re2js (what the bundle loads when rules are on) and compiles the bench's rules as
+ * the adapter does: each on its own, then all in one alternation.
+ */
+const regexScript = (entry: string) => {
+  const sources = benchGatewayConfig('http://127.0.0.1').filters.rules.map((rule) =>
+    'pattern' in rule ? rule.pattern : `(?i:${rule.keywords.join('|')})`,
+  );
+  return [
+    'const start = process.hrtime.bigint();',
+    `const { RE2JS } = await import(${JSON.stringify(pathToFileURL(entry).href)});`,
+    `const sources = ${JSON.stringify(sources)};`,
+    'for (const source of sources) RE2JS.compile(source);',
+    "RE2JS.compile(sources.map((source) => '(' + source + ')').join('|')).matcher('x').find();",
+    'const loaded = process.hrtime.bigint();',
+    `process.stdout.write(${JSON.stringify(PROBE_MARKER)} + JSON.stringify({ loadNs: String(loaded - start) }) + '\\n');`,
+  ].join(' ');
+};
+
 const runColdStarts = async (
   bundles: BenchBundles,
   lambdaBundle: string,
   upstreamOrigin: string,
   tokenizerEntry: string,
+  regexEntry: string,
 ): Promise<{
   health: ColdStartRun[];
   chat: ColdStartRun[];
@@ -255,6 +275,7 @@ const runColdStarts = async (
   webGlobalsMs: number[];
   tokenizerImportMs: number[];
   tokenizerFirstCountMs: number[];
+  regexLoadMs: number[];
 }> => {
   // Keys, budgets and usage in DynamoDB and the pepper in Secrets Manager, both served by moto on loopback.
   // Without moto_server this throws its install hint: a cold start without its AWS calls would mislead.
@@ -271,6 +292,7 @@ const runColdStarts = async (
     const webGlobalsMs: number[] = [];
     const tokenizerImportMs: number[] = [];
     const tokenizerFirstCountMs: number[] = [];
+    const regexLoadMs: number[] = [];
     // A bare process: when its first line runs, and what the first use of the web Request/Response/Headers
     // globals costs (Node loads its internal undici lazily for them; the gateway core is built on them).
     const baselineScript = [
@@ -290,6 +312,12 @@ const runColdStarts = async (
       ]);
       tokenizerImportMs.push(nsToMs(BigInt(tokenizer.result.importNs)));
       tokenizerFirstCountMs.push(nsToMs(BigInt(tokenizer.result.firstCountNs)));
+      const engine = await runOnce<{ loadNs: string }>([
+        '--input-type=module',
+        '-e',
+        regexScript(regexEntry),
+      ]);
+      regexLoadMs.push(nsToMs(BigInt(engine.result.loadNs)));
       for (const kind of ['health', 'chat'] as const) {
         const { spawnedAtNs, result } = await runOnce<ProbeResult>(
           [bundles.children['lambda-probe'], lambdaBundle, kind],
@@ -319,7 +347,15 @@ const runColdStarts = async (
         `cold-start chats stored ${records} usage record(s) in DynamoDB, expected ${chat.length}`,
       );
     }
-    return { health, chat, nodeBaselineMs, webGlobalsMs, tokenizerImportMs, tokenizerFirstCountMs };
+    return {
+      health,
+      chat,
+      nodeBaselineMs,
+      webGlobalsMs,
+      tokenizerImportMs,
+      tokenizerFirstCountMs,
+      regexLoadMs,
+    };
   } finally {
     await aws.stop();
   }
@@ -440,7 +476,14 @@ const main = async (): Promise<void> => {
     log(
       `cold start: moto server, then ${COLD_STARTS} × (bare node, tokenizer import, GET /health, POST chat)`,
     );
-    const coldStart = await runColdStarts(bundles, lambda.outfile, upstream.origin, tokenizer.entry);
+    const regexEntry = path.join(root, 'node_modules/re2js/build/index.js');
+    const coldStart = await runColdStarts(
+      bundles,
+      lambda.outfile,
+      upstream.origin,
+      tokenizer.entry,
+      regexEntry,
+    );
     log(`client choice: ${CLIENT_SPAWNS} fresh imports of each client`);
     const clients = await runClientChoice(bundles, upstream.origin);
     for (const server of servers) server.assertAlive();
@@ -471,6 +514,7 @@ const main = async (): Promise<void> => {
           importMs: coldStart.tokenizerImportMs,
           firstCountMs: coldStart.tokenizerFirstCountMs,
         },
+        regex: { bytes: statSync(regexEntry).size, loadMs: coldStart.regexLoadMs },
       },
       nodeBaselineMs: coldStart.nodeBaselineMs,
       webGlobalsMs: coldStart.webGlobalsMs,

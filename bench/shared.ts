@@ -26,6 +26,31 @@ export const benchGatewayConfig = (upstreamOrigin: string) => ({
     [BENCH_MODEL]: { input: 0.15, cachedInput: 0.075, output: 0.6 },
     [BENCH_EMBEDDING_MODEL]: { input: 0.02, output: 0 },
   },
+  // The seed content rules of config/gateway.json, enabled: every prompt is scanned (and every answer, the
+  // stream event by event), though nothing in the bench's texts matches.
+  filters: {
+    rules: [
+      {
+        name: 'secret-words',
+        keywords: ['password', 'passwd', 'private key', 'secret key', 'api key', 'access token'],
+        action: 'block' as const,
+        scope: 'request' as const,
+      },
+      {
+        name: 'card-number',
+        pattern: '\\b(?:\\d[ -]?){12,18}\\d\\b',
+        validate: 'luhn' as const,
+        action: 'redact' as const,
+        scope: 'both' as const,
+      },
+      {
+        name: 'cloud-access-keys',
+        pattern: '\\b(?:(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\\b|AIza[0-9A-Za-z_-]{35})',
+        action: 'redact' as const,
+        scope: 'both' as const,
+      },
+    ],
+  },
 });
 
 /** The bench tenant and its key, in whatever key store the bench gateway uses. */

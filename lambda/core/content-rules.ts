@@ -136,17 +136,19 @@ export const compileContentFilters = (filters: FilterConfig, engine: PatternEngi
   const request = build('request');
   const response = build('response');
   if (problems.length > 0) throw new ConfigError(problems);
-  const responseRules = filters.rules.filter(
-    (rule) => rule.enabled && (rule.scope === 'response' || rule.scope === 'both'),
+  return { request, response, responseFingerprint: responseRulesFingerprint(filters) };
+};
+
+/** A digest of the enabled response rules ('' for none): what cache keys carry of them. */
+export const responseRulesFingerprint = (filters: FilterConfig): string => {
+  const rules = filters.rules.filter(
+    (rule) => rule.enabled && (rule.scope === FilterScope.response || rule.scope === FilterScope.both),
   );
-  const responseFingerprint =
-    responseRules.length === 0
-      ? ''
-      : createHash('sha256')
-          .update(JSON.stringify([filters.mask, responseRules]))
-          .digest('hex')
-          .slice(0, 16);
-  return { request, response, responseFingerprint };
+  if (rules.length === 0) return '';
+  return createHash('sha256')
+    .update(JSON.stringify([filters.mask, rules]))
+    .digest('hex')
+    .slice(0, 16);
 };
 
 // --- Normalisation -------------------------------------------------------------------------------------------
