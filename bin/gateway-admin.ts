@@ -368,6 +368,7 @@ const sumRollups = (rollups: readonly UsageRollup[]): UsageRollup =>
       cachedInputTokens: sum.cachedInputTokens + r.cachedInputTokens,
       outputTokens: sum.outputTokens + r.outputTokens,
       reasoningTokens: sum.reasoningTokens + r.reasoningTokens,
+      trainedTokens: sum.trainedTokens + r.trainedTokens,
       costMicroUsd: sum.costMicroUsd + r.costMicroUsd,
       cacheHits: sum.cacheHits + r.cacheHits,
       estimatedRequests: sum.estimatedRequests + r.estimatedRequests,

@@ -182,6 +182,8 @@ export interface TokenUsage {
   readonly cachedInputTokens: number;
   readonly outputTokens: number;
   readonly reasoningTokens: number;
+  /** Fine-tuning: tokens trained on (priced at the model's `training` price). @default 0 */
+  readonly trainedTokens?: number | undefined;
 }
 
 /** One request's usage as the pipeline saw it, priced: what metering stores. */
@@ -221,6 +223,7 @@ export interface UsageRollup {
   readonly cachedInputTokens: number;
   readonly outputTokens: number;
   readonly reasoningTokens: number;
+  readonly trainedTokens: number;
   readonly costMicroUsd: number;
   readonly cacheHits: number;
   readonly estimatedRequests: number;
@@ -274,6 +277,103 @@ export interface BudgetStore {
 export interface ResponseCache {
   get(key: string): Promise<string | undefined>;
   set(key: string, value: string, ttlSeconds: number): Promise<void>;
+}
+
+/** What the gateway created upstream for a tenant, and remembers it owns. */
+export const OwnedKind = { file: 'file', upload: 'upload', job: 'job', model: 'model' } as const;
+export type OwnedKindName = (typeof OwnedKind)[keyof typeof OwnedKind];
+
+/** What the job tracker keeps of a fine-tuning job. */
+export interface JobTracking {
+  /** The job's status as last recorded (validating_files, queued, running, succeeded, failed, cancelled). */
+  readonly status: string;
+  /** The status the last status-change event was published for; differs from `status` until one is. */
+  readonly announcedStatus: string | undefined;
+  /** A succeeded job's trained tokens are in the ledger (usage record `fine-tune#<jobId>`). */
+  readonly metered: boolean;
+  /** Nothing left to do: a final status, announced and (if succeeded) metered. The store stops listing it as due. */
+  readonly done: boolean;
+  /**
+   * A tracker is publishing the event for this status until `until` (ms): others leave it alone meanwhile, and
+   * take it over after, should that tracker have died.
+   */
+  readonly announcing?: { readonly status: string; readonly until: number } | undefined;
+  /** When the tracker looks at the job next (ms since the epoch), and how long it waits after that. */
+  readonly nextPollAt: number;
+  readonly pollIntervalMs: number;
+}
+
+/**
+ * A file, upload, fine-tuning job or fine-tuned model that the gateway created for a tenant: every use of its id
+ * is checked against this record, and lists are built from these records, never from the upstream's lists.
+ */
+export interface OwnedObject {
+  readonly kind: OwnedKindName;
+  /** The upstream's id (`file-…`, `upload_…`, `ftjob-…`), or a fine-tuned model's name (`ft:…`). */
+  readonly id: string;
+  readonly tenantId: string;
+  /** The key that created it (metering of a fine-tuning job names it). */
+  readonly keyId: string;
+  /** The config target (`routes[].targets[].id`) that holds it upstream. */
+  readonly targetId: string;
+  /** Ms since the epoch. */
+  readonly createdAt: number;
+  /** 1 when created; every update adds 1 and is conditional on the version before it. */
+  readonly version: number;
+  /** The upstream's object as last seen: what lists return. */
+  readonly object: Readonly<Record<string, unknown>>;
+  /** Uploads: the ids of the parts added through the gateway. */
+  readonly parts?: readonly string[] | undefined;
+  /** Jobs: what the tracker needs. */
+  readonly tracking?: JobTracking | undefined;
+}
+
+export interface OwnedPage {
+  readonly items: readonly OwnedObject[];
+  readonly hasMore: boolean;
+}
+
+export interface OwnershipStore {
+  /** Records a new object; throws StoreConflictError when one of that kind and id exists. */
+  create(object: OwnedObject): Promise<void>;
+  get(kind: OwnedKindName, id: string): Promise<OwnedObject | undefined>;
+  /**
+   * The tenant's objects of a kind, newest first (by createdAt, then id). `after` continues after that id,
+   * which must be one of the tenant's (else the page is empty).
+   */
+  list(
+    tenantId: string,
+    kind: OwnedKindName,
+    page: { readonly after?: string | undefined; readonly limit: number },
+  ): Promise<OwnedPage>;
+  /**
+   * Stores `object` (its object, parts and tracking) when the stored version is `object.version - 1`; false when
+   * the record changed meanwhile or is gone. Tenant, kind, id and createdAt never change.
+   */
+  update(object: OwnedObject): Promise<boolean>;
+  /** Removes the record; nothing happens when it does not exist. */
+  remove(kind: OwnedKindName, id: string): Promise<void>;
+  /** Jobs whose tracking is not done and whose next poll is at or before `now`, soonest first, at most `limit`. */
+  dueJobs(now: number, limit: number): Promise<OwnedObject[]>;
+}
+
+/** A fine-tuning job changed status: published so operators can hook notifications (EventBridge in AWS). */
+export interface JobStatusChange {
+  readonly jobId: string;
+  readonly tenantId: string;
+  readonly targetId: string;
+  readonly model: string;
+  readonly status: string;
+  readonly previousStatus: string | undefined;
+  readonly fineTunedModel: string | undefined;
+  readonly trainedTokens: number | undefined;
+  /** Ms since the epoch, when the gateway saw the change. */
+  readonly observedAt: number;
+}
+
+export interface JobEvents {
+  /** Publishes one status change; rejects when it was not accepted (the tracker tries again later). */
+  publish(change: JobStatusChange): Promise<void>;
 }
 
 /** Counts tokens the way the model's tokenizer does. */

@@ -225,6 +225,23 @@ export const GatewayConfigSchema = v.object({
     }),
     {},
   ),
+  /** Files, uploads and fine-tuning jobs: where they go upstream, and how the job tracker polls. */
+  fineTuning: v.optional(
+    v.object({
+      /**
+       * The target (`routes[].targets[].id`) that files, uploads and new jobs go to.
+       * @default - the first openai or azure-openai target in the routes
+       */
+      target: v.optional(name('target')),
+      /** Largest body of `POST /v1/files` and of an upload part (Lambda's 6 MB invoke payload, base64 included). */
+      maxFileBytes: v.optional(bodyBytes('maxFileBytes'), 4 * 1024 * 1024),
+      /** First wait between two looks at an active job; it doubles while nothing changes. */
+      pollIntervalMs: v.optional(positiveInt('pollIntervalMs'), 60_000),
+      /** Longest wait between two looks at an active job. */
+      maxPollIntervalMs: v.optional(positiveInt('maxPollIntervalMs'), 30 * 60_000),
+    }),
+    {},
+  ),
   /** Sensitive-content rules, applied in order: at a position, the first rule that matches there decides. */
   filters: v.optional(
     v.object({
@@ -374,6 +391,18 @@ export const parseGatewayConfig = (input: unknown): GatewayConfig => {
         );
       previous = band.aboveMicroUsd;
     });
+  }
+  const target = config.fineTuning.target;
+  const targets = config.routes.flatMap((route) => route.targets);
+  if (target !== undefined && !targets.some((candidate) => candidate.id === target)) {
+    problems.push(
+      `\`fineTuning.target\`: must be the id of a target in the routes (${targets.map((t) => t.id).join(', ')}), got: ${show(target)}`,
+    );
+  }
+  if (config.fineTuning.maxPollIntervalMs < config.fineTuning.pollIntervalMs) {
+    problems.push(
+      `\`fineTuning.maxPollIntervalMs\`: must be at least pollIntervalMs (${config.fineTuning.pollIntervalMs}), got: ${config.fineTuning.maxPollIntervalMs}`,
+    );
   }
   const ruleNames = new Set<string>();
   config.filters.rules.forEach((rule, r) => {

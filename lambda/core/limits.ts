@@ -85,9 +85,13 @@ export const checkJsonShape = (body: Uint8Array, limits: GatewayConfig['limits']
 export const maxBodyBytesFor = (config: GatewayConfig, tier: TierConfig | undefined): number =>
   tier?.maxBodyBytes ?? config.limits.maxBodyBytes;
 
-/** The largest body any tier may send: entry points that read bodies themselves stop there. */
+/** The largest body any tier (or a file upload) may send: entry points that read bodies themselves stop there. */
 export const largestBodyLimit = (config: GatewayConfig): number =>
-  Math.max(config.limits.maxBodyBytes, ...Object.values(config.tiers).map((tier) => tier.maxBodyBytes ?? 0));
+  Math.max(
+    config.limits.maxBodyBytes,
+    config.fineTuning.maxFileBytes,
+    ...Object.values(config.tiers).map((tier) => tier.maxBodyBytes ?? 0),
+  );
 
 /** A tier's output-token cap for a model: one number, or by model (exact, then the longest `prefix*`). */
 const outputCapFor = (tier: TierConfig | undefined, model: string): number | undefined => {

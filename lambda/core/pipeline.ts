@@ -2,9 +2,13 @@
 import {
   type BudgetStore,
   type Clock,
+  type JobEvents,
   type KeyStore,
   type Logger,
   type Metrics,
+  OwnedKind,
+  type OwnedObject,
+  type OwnershipStore,
   type Principal,
   RequestOutcome,
   type RequestOutcomeKind,
@@ -79,6 +83,7 @@ import {
   parseRetryAfter,
   readBodyWithLimit,
 } from './http.ts';
+import { createJobObserver } from './jobs.ts';
 import { createKeyVerifier, modelAllowed } from './keys.ts';
 import { createUsageWriter } from './ledger-writer.ts';
 import {
@@ -90,9 +95,11 @@ import {
   maxBodyBytesFor,
 } from './limits.ts';
 import { maxOutputTokens, promptTokens, TokenShape, type TokenShapeName, ZERO_USAGE } from './metering.ts';
+import { createOwnedRoutes } from './owned-routes.ts';
 import { billingMonthOf, budgetResetAt, costOf, formatUsd, priceFor, worstCaseCost } from './pricing.ts';
 import { type RelayEnd, relayBody } from './relay.ts';
 import { CircuitBreakers, chooseTarget, createRouteTable } from './routing.ts';
+import { authHeadersFor, createTargetClient } from './targets.ts';
 import { usageFromOpenAI } from './usage.ts';
 
 export interface GatewayDeps {
@@ -104,6 +111,10 @@ export interface GatewayDeps {
   readonly cache?: ResponseCache | undefined;
   /** The config's content rules, compiled (compileContentFilters); required when the config enables any. */
   readonly filters?: ContentFilters | undefined;
+  /** Ownership of files, uploads, fine-tuning jobs and models; left out, those routes answer 503. */
+  readonly ownership?: OwnershipStore | undefined;
+  /** Where fine-tuning status changes go. @default - a log line per change */
+  readonly jobEvents?: JobEvents | undefined;
   readonly secrets: SecretSource;
   readonly upstream: Upstream;
   readonly ledger: UsageLedger;
@@ -206,6 +217,22 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     cacheTtlMs: config.keys.cacheTtlMs,
   });
   const usageWriter = createUsageWriter({ ledger: deps.ledger, logger, metrics: deps.metrics, clock });
+  const targets = createTargetClient({ config, secrets: deps.secrets, upstream: deps.upstream });
+  const jobEvents: JobEvents = deps.jobEvents ?? {
+    publish: async (change) => logger.info('fine-tuning job status changed', { ...change }),
+  };
+  const observer =
+    deps.ownership === undefined
+      ? undefined
+      : createJobObserver({
+          config,
+          ownership: deps.ownership,
+          ledger: deps.ledger,
+          events: jobEvents,
+          keys: deps.keys,
+          clock,
+          logger,
+        });
   const targetBaseUrls = new Map<string, string>();
   for (const route of config.routes) {
     for (const target of route.targets) targetBaseUrls.set(target.id, target.baseUrl.replace(/\/+$/, ''));
@@ -395,6 +422,50 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
   const mayUse = (principal: Principal, model: string): boolean =>
     modelAllowed(model, principal.models) && modelAllowed(model, config.tiers[principal.tier]?.models);
 
+  const ownedRoutes = createOwnedRoutes({
+    config,
+    ownership: deps.ownership,
+    targets,
+    observer,
+    budgets: deps.budgets,
+    clock,
+    logger,
+    mayUse,
+  });
+
+  /** Fine-tuned models by name, for a while: ownership never changes, so a hit is reused for longer than a miss. */
+  const fineTuned = new Map<string, { record: OwnedObject | undefined; until: number }>();
+  const FINE_TUNED_HIT_MS = 5 * 60_000;
+  const FINE_TUNED_MISS_MS = 5_000;
+
+  /**
+   * The route of a fine-tuned model (`ft:…`): to the target that trained it, for the tenant that owns it and
+   * no one else. Undefined when the tenant does not own it, whoever does.
+   */
+  const fineTunedRoute = async (
+    principal: Principal,
+    model: string,
+  ): Promise<{ route: RouteConfig; baseModel: string | undefined } | undefined> => {
+    if (deps.ownership === undefined) return undefined;
+    const now = clock.now();
+    let cached = fineTuned.get(model);
+    if (cached === undefined || cached.until <= now) {
+      const record = await deps.ownership.get(OwnedKind.model, model);
+      cached = { record, until: now + (record === undefined ? FINE_TUNED_MISS_MS : FINE_TUNED_HIT_MS) };
+      if (fineTuned.size > 10_000) fineTuned.clear();
+      fineTuned.set(model, cached);
+    }
+    const record = cached.record;
+    if (record === undefined || record.tenantId !== principal.tenantId) return undefined;
+    const target = targets.target(record.targetId);
+    if (target === undefined) return undefined;
+    const { model: _upstreamModel, ...trained } = target;
+    return {
+      route: { model, match: 'exact', cache: true, targets: [{ ...trained, weight: 1, priority: 0 }] },
+      baseModel: typeof record.object.base_model === 'string' ? record.object.base_model : undefined,
+    };
+  };
+
   /**
    * Holds the worst-case cost of the request against the tenant's monthly budget, in one atomic conditional
    * write, before anything goes upstream. Refused: 429 insufficient_quota.
@@ -513,13 +584,8 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     return `${base}${endpoint.upstreamPath}`;
   };
 
-  const authHeaders = async (target: TargetConfig, fresh: boolean): Promise<Record<string, string>> => {
-    if (target.secretName === undefined) return {};
-    const secret = await deps.secrets.get(target.secretName, { fresh });
-    return target.provider === Provider.azureOpenai
-      ? { 'api-key': secret }
-      : { authorization: `Bearer ${secret}` };
-  };
+  const authHeaders = (target: TargetConfig, fresh: boolean): Promise<Record<string, string>> =>
+    authHeadersFor(target, deps.secrets, fresh);
 
   /** Sends to one target; a 401 makes one retry with a freshly read key (the key may have been rotated). */
   const sendTo = async (
@@ -990,6 +1056,24 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
         finish(trace, RequestOutcome.complete, undefined);
         return response;
       }
+      if (ownedRoutes.matches(path)) {
+        const principal = await authenticate(request, context);
+        trace.principal = principal;
+        const response = await ownedRoutes.handle(
+          {
+            request,
+            principal,
+            requestId: trace.requestId,
+            body: context.body,
+            signal: context.signal,
+            headers: () => baseHeaders(trace),
+          },
+          path,
+        );
+        trace.status = response.status;
+        finish(trace, response.status < 400 ? RequestOutcome.complete : RequestOutcome.rejected, undefined);
+        return response;
+      }
       const endpoint = PROXIED_ENDPOINTS.get(path);
       const isModels = path === MODELS_PATH || path.startsWith(`${MODELS_PATH}/`);
       if (endpoint === undefined && !isModels) {
@@ -1003,7 +1087,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       const principal = await authenticate(request, context);
       trace.principal = principal;
 
-      if (endpoint === undefined) return listModels(trace, principal, path);
+      if (endpoint === undefined) return await listModels(trace, principal, path);
 
       const expected = endpoint.body === BodyKind.multipart ? 'multipart/form-data' : 'application/json';
       const contentType = request.headers.get('content-type');
@@ -1013,7 +1097,9 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       const rawBody = await readBodyWithLimit(request, maxBodyBytesFor(config, tier), context.body);
       const { model, json } = await readModel(request, endpoint, rawBody);
       trace.model = model;
-      const route = routes.resolve(model);
+      // A fine-tuned model is routed by its ownership record, never by the config's routes.
+      const fineTunedTo = model.startsWith('ft:') ? await fineTunedRoute(principal, model) : undefined;
+      const route = model.startsWith('ft:') ? fineTunedTo?.route : routes.resolve(model);
       if (route === undefined) {
         throw new GatewayError(`The model '${model}' does not exist or you do not have access to it.`, {
           status: 404,
@@ -1025,7 +1111,8 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       if (json !== undefined && 'stream' in json && typeof json.stream !== 'boolean') {
         throw invalidRequest(`'stream' must be a boolean, got: ${JSON.stringify(json.stream)}.`, 'stream');
       }
-      if (!mayUse(principal, model)) {
+      const baseModel = fineTunedTo?.baseModel;
+      if (!mayUse(principal, model) && (baseModel === undefined || !mayUse(principal, baseModel))) {
         throw forbidden(
           `Your API key is not allowed to use the model '${model}'.`,
           'model_not_allowed',
@@ -1074,14 +1161,51 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     }
   };
 
-  const listModels = (trace: Trace, principal: Principal, path: string): Response => {
+  /** The tenant's fine-tuned models, as model objects (newest first). */
+  const ownedModels = async (principal: Principal): Promise<Array<Record<string, unknown>>> => {
+    if (deps.ownership === undefined) return [];
+    const models: Array<Record<string, unknown>> = [];
+    let after: string | undefined;
+    for (;;) {
+      const page = await deps.ownership.list(principal.tenantId, OwnedKind.model, { after, limit: 100 });
+      for (const item of page.items) {
+        const { base_model: _base, ...model } = item.object;
+        models.push(model);
+      }
+      after = page.items.at(-1)?.id;
+      if (!page.hasMore || after === undefined) return models;
+    }
+  };
+
+  const listModels = async (trace: Trace, principal: Principal, path: string): Promise<Response> => {
     let response: Response;
     const restricted = principal.models !== undefined || config.tiers[principal.tier]?.models !== undefined;
     if (path === MODELS_PATH) {
-      const visible = restricted
-        ? { ...modelList, data: modelList.data.filter((entry) => mayUse(principal, entry.id)) }
-        : modelList;
+      const configured = restricted
+        ? modelList.data.filter((entry) => mayUse(principal, entry.id))
+        : modelList.data;
+      const fineTunedModels = await ownedModels(principal);
+      const visible =
+        fineTunedModels.length === 0 && !restricted
+          ? modelList
+          : { ...modelList, data: [...configured, ...fineTunedModels] };
       response = jsonResponse(200, visible, baseHeaders(trace));
+    } else if (path.startsWith(`${MODELS_PATH}/ft:`) || path.startsWith(`${MODELS_PATH}/ft%3A`)) {
+      let id: string;
+      try {
+        id = decodeURIComponent(path.slice(MODELS_PATH.length + 1));
+      } catch {
+        id = path.slice(MODELS_PATH.length + 1);
+      }
+      const owned = await fineTunedRoute(principal, id);
+      const record = owned === undefined ? undefined : fineTuned.get(id)?.record;
+      if (record === undefined)
+        throw notFound(
+          `The model '${id}' does not exist or you do not have access to it.`,
+          'model_not_found',
+        );
+      const { base_model: _base, ...model } = record.object;
+      response = jsonResponse(200, model, baseHeaders(trace));
     } else {
       const raw = path.slice(MODELS_PATH.length + 1);
       let id: string;

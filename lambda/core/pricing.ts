@@ -42,6 +42,7 @@ export const costOf = (usage: TokenUsage, price: PriceConfig | undefined): numbe
     [cached, price.cachedInput ?? price.input],
     [usage.outputTokens - reasoning, price.output],
     [reasoning, price.reasoning ?? price.output],
+    [usage.trainedTokens ?? 0, price.training ?? 0],
   ]);
 };
 
@@ -90,6 +91,7 @@ export const EMPTY_ROLLUP: UsageRollup = {
   cachedInputTokens: 0,
   outputTokens: 0,
   reasoningTokens: 0,
+  trainedTokens: 0,
   costMicroUsd: 0,
   cacheHits: 0,
   estimatedRequests: 0,
@@ -185,6 +187,7 @@ export const addToRollup = (
   cachedInputTokens: rollup.cachedInputTokens + record.usage.cachedInputTokens,
   outputTokens: rollup.outputTokens + record.usage.outputTokens,
   reasoningTokens: rollup.reasoningTokens + record.usage.reasoningTokens,
+  trainedTokens: rollup.trainedTokens + (record.usage.trainedTokens ?? 0),
   costMicroUsd: rollup.costMicroUsd + record.costMicroUsd,
   cacheHits: rollup.cacheHits + (record.cacheHit ? 1 : 0),
   estimatedRequests: rollup.estimatedRequests + (record.exact ? 0 : 1),

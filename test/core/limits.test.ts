@@ -119,7 +119,8 @@ describe('body size limits', () => {
     expect(maxBodyBytesFor(config, config.tiers.small)).toBe(1_000);
     expect(maxBodyBytesFor(config, config.tiers.default)).toBe(1024 * 1024);
     expect(maxBodyBytesFor(config, undefined)).toBe(1024 * 1024);
-    expect(largestBodyLimit(config)).toBe(1024 * 1024);
+    // POST /v1/files takes up to fineTuning.maxFileBytes (4 MiB by default)
+    expect(largestBodyLimit(config)).toBe(4 * 1024 * 1024);
   });
 
   it('cannot be set above API Gateway’s 10 MiB', () => {

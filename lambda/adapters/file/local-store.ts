@@ -21,6 +21,7 @@ import {
   type KeyAdminStore,
   type KeyRecord,
   KeyStatus,
+  type OwnershipStore,
   StoreConflictError,
   type TenantRecord,
   TenantStatus,
@@ -32,6 +33,7 @@ import {
   MemoryDatabase,
   type MemoryDatabaseJson,
   MemoryKeyStore,
+  MemoryOwnershipStore,
   MemoryUsageLedger,
 } from '../memory/index.ts';
 
@@ -39,6 +41,8 @@ export interface LocalStore {
   readonly keys: KeyAdminStore;
   readonly budgets: BudgetStore;
   readonly ledger: UsageLedger;
+  /** Files, uploads, fine-tuning jobs and fine-tuned models of the tenants. */
+  readonly ownership: OwnershipStore;
   /** The pepper of the key hashes. */
   pepper(): string;
 }
@@ -60,6 +64,7 @@ interface Twins {
   readonly keys: MemoryKeyStore;
   readonly budgets: MemoryBudgetStore;
   readonly ledger: MemoryUsageLedger;
+  readonly ownership: MemoryOwnershipStore;
 }
 
 const errorCode = (error: unknown): unknown => (error as NodeJS.ErrnoException | undefined)?.code;
@@ -119,6 +124,7 @@ class StateFile {
       keys: new MemoryKeyStore(db),
       budgets: new MemoryBudgetStore(db),
       ledger: new MemoryUsageLedger(db),
+      ownership: new MemoryOwnershipStore(db),
     };
   }
 
@@ -274,10 +280,23 @@ export const openLocalStore = (dir: string, options: LocalStoreOptions = {}): Lo
       ),
     monthlyUsage: (tenantId, month) => state.read((t) => t.ledger.monthlyUsage(tenantId, month)),
   };
+  const ownership: OwnershipStore = {
+    create: (object) => state.write((t) => t.ownership.create(object)),
+    get: (kind, id) => state.read((t) => t.ownership.get(kind, id)),
+    list: (tenantId, kind, page) => state.read((t) => t.ownership.list(tenantId, kind, page)),
+    update: (object) =>
+      state.write(
+        (t) => t.ownership.update(object),
+        (updated) => updated,
+      ),
+    remove: (kind, id) => state.write((t) => t.ownership.remove(kind, id)),
+    dueJobs: (now, limit) => state.read((t) => t.ownership.dueJobs(now, limit)),
+  };
   return {
     keys,
     budgets,
     ledger,
+    ownership,
     pepper: () => {
       pepper ??= readOrCreatePepper(dir);
       return pepper;

@@ -4,6 +4,8 @@ import {
   type BudgetHold,
   type BudgetState,
   type BudgetStore,
+  type JobEvents,
+  type JobStatusChange,
   type KeyAdminStore,
   type KeyRecord,
   KeyStatus,
@@ -12,6 +14,10 @@ import {
   type MetricBatch,
   type Metrics,
   type MonthlyUsage,
+  type OwnedKindName,
+  type OwnedObject,
+  type OwnedPage,
+  type OwnershipStore,
   type ResponseCache,
   type SecretSource,
   StoreConflictError,
@@ -30,6 +36,8 @@ export class MemoryDatabase {
   readonly rollups = new Map<string, { total: UsageRollup; byModel: Map<string, UsageRollup> }>();
   /** Records by request id, oldest first. Past `maxRecords` the oldest are dropped (and so is their replay guard). */
   readonly records = new Map<string, UsageRecord>();
+  /** Owned files, uploads, jobs and models by `<kind>#<id>`. */
+  readonly owned = new Map<string, OwnedObject>();
 
   constructor(readonly maxRecords = Number.POSITIVE_INFINITY) {}
 
@@ -41,6 +49,7 @@ export class MemoryDatabase {
       holds: [...this.holds.values()],
       rollups: [...this.rollups.entries()].map(([id, r]) => [id, r.total, [...r.byModel.entries()]]),
       records: [...this.records.values()],
+      owned: [...this.owned.values()],
     };
   }
 
@@ -52,11 +61,14 @@ export class MemoryDatabase {
     for (const hold of json.holds) db.holds.set(hold.requestId, hold);
     for (const [id, total, byModel] of json.rollups) db.rollups.set(id, { total, byModel: new Map(byModel) });
     for (const record of json.records) db.records.set(record.requestId, record);
+    for (const object of json.owned ?? []) db.owned.set(`${object.kind}#${object.id}`, object);
     return db;
   }
 }
 
 export interface MemoryDatabaseJson {
+  /** Absent in state files written before files and fine-tuning. */
+  readonly owned?: OwnedObject[];
   readonly tenants: TenantRecord[];
   readonly keys: KeyRecord[];
   readonly budgets: Array<[string, BudgetState]>;
@@ -300,5 +312,86 @@ export class MemoryLogger implements Logger {
   }
   error(message: string, fields: LogFields = {}): void {
     this.lines.push({ level: 'error', message, fields });
+  }
+}
+
+/** Newest first: createdAt, then id (both descending), as the DynamoDB adapter's sort key orders them. */
+const newestFirst = (a: OwnedObject, b: OwnedObject): number =>
+  b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+
+export class MemoryOwnershipStore implements OwnershipStore {
+  constructor(readonly db = new MemoryDatabase()) {}
+
+  async create(object: OwnedObject): Promise<void> {
+    const id = `${object.kind}#${object.id}`;
+    if (this.db.owned.has(id))
+      throw new StoreConflictError(`${object.kind} ${object.id} is already recorded`);
+    this.db.owned.set(id, structuredClone(object));
+  }
+
+  async get(kind: OwnedKindName, id: string): Promise<OwnedObject | undefined> {
+    const object = this.db.owned.get(`${kind}#${id}`);
+    return object === undefined ? undefined : structuredClone(object);
+  }
+
+  async list(
+    tenantId: string,
+    kind: OwnedKindName,
+    page: { readonly after?: string | undefined; readonly limit: number },
+  ): Promise<OwnedPage> {
+    const mine = [...this.db.owned.values()]
+      .filter((object) => object.tenantId === tenantId && object.kind === kind)
+      .sort(newestFirst);
+    let start = 0;
+    if (page.after !== undefined) {
+      const cursor = mine.findIndex((object) => object.id === page.after);
+      if (cursor === -1) return { items: [], hasMore: false };
+      start = cursor + 1;
+    }
+    const items = mine.slice(start, start + page.limit).map((object) => structuredClone(object));
+    return { items, hasMore: start + page.limit < mine.length };
+  }
+
+  async update(object: OwnedObject): Promise<boolean> {
+    const id = `${object.kind}#${object.id}`;
+    const stored = this.db.owned.get(id);
+    if (stored === undefined || stored.version !== object.version - 1) return false;
+    this.db.owned.set(id, {
+      ...structuredClone(object),
+      tenantId: stored.tenantId,
+      createdAt: stored.createdAt,
+      keyId: stored.keyId,
+      targetId: stored.targetId,
+    });
+    return true;
+  }
+
+  async remove(kind: OwnedKindName, id: string): Promise<void> {
+    this.db.owned.delete(`${kind}#${id}`);
+  }
+
+  async dueJobs(now: number, limit: number): Promise<OwnedObject[]> {
+    return [...this.db.owned.values()]
+      .filter(
+        (object) =>
+          object.tracking !== undefined && !object.tracking.done && object.tracking.nextPollAt <= now,
+      )
+      .sort((a, b) => (a.tracking?.nextPollAt ?? 0) - (b.tracking?.nextPollAt ?? 0))
+      .slice(0, limit)
+      .map((object) => structuredClone(object));
+  }
+}
+
+/** Keeps every published status change, in order; `failNext` makes the next publishes reject. */
+export class MemoryJobEvents implements JobEvents {
+  readonly published: JobStatusChange[] = [];
+  failNext = 0;
+
+  async publish(change: JobStatusChange): Promise<void> {
+    if (this.failNext > 0) {
+      this.failNext -= 1;
+      throw new Error('event bus unavailable');
+    }
+    this.published.push(change);
   }
 }

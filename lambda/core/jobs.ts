@@ -1,0 +1,372 @@
+// Fine-tuning jobs after they are created: every look at a job (the tracker's poll, a client's retrieve) records
+// what changed once, meters a succeeded job once, makes its model routable for its tenant, and publishes each
+// status change; and the scheduled tracker that polls active jobs with backoff.
+import {
+  type Clock,
+  type JobEvents,
+  type JobTracking,
+  type KeyStore,
+  type Logger,
+  type Metrics,
+  OwnedKind,
+  type OwnedObject,
+  type OwnershipStore,
+  RequestOutcome,
+  StoreConflictError,
+  type UsageLedger,
+  type UsageRecord,
+} from '../ports.ts';
+import type { GatewayConfig } from './config.ts';
+import { ZERO_USAGE } from './metering.ts';
+import { billingMonthOf, costOf, priceFor } from './pricing.ts';
+import { readBody, type TargetClient } from './targets.ts';
+
+export const JobStatus = {
+  validatingFiles: 'validating_files',
+  queued: 'queued',
+  running: 'running',
+  succeeded: 'succeeded',
+  failed: 'failed',
+  cancelled: 'cancelled',
+} as const;
+const FINAL_STATUSES: ReadonlySet<string> = new Set([
+  JobStatus.succeeded,
+  JobStatus.failed,
+  JobStatus.cancelled,
+]);
+export const isFinalStatus = (status: string): boolean => FINAL_STATUSES.has(status);
+
+/**
+ * How far along a status is. Two looks at a job may be recorded in either order (a tracker's and a client's
+ * retrieve): a status behind the one recorded is an older look and is not recorded. Statuses this gateway does
+ * not know (OpenAI adds some, e.g. paused) count as running.
+ */
+const progressOf = (status: string): number =>
+  isFinalStatus(status) ? 3 : status === JobStatus.validatingFiles ? 0 : status === JobStatus.queued ? 1 : 2;
+
+/** How long a tracker may take to publish an event before another one takes the job's announcement over. */
+const ANNOUNCE_LEASE_MS = 60_000;
+/** Re-reads when a record changed between a read and its conditional update (another tracker, a retrieve). */
+const UPDATE_ATTEMPTS = 5;
+const decoder = new TextDecoder();
+
+/** The usage record of a succeeded job: idempotent by this id, so it is counted once however often it is written. */
+export const fineTuneRequestId = (jobId: string): string => `fine-tune#${jobId}`;
+
+type Json = Record<string, unknown>;
+
+/** Tracking of a job just created (or seen for the first time in this status). */
+export const initialTracking = (status: string, now: number, pollIntervalMs: number): JobTracking => ({
+  status,
+  announcedStatus: undefined,
+  metered: false,
+  done: false,
+  nextPollAt: now + pollIntervalMs,
+  pollIntervalMs,
+});
+
+const isDone = (tracking: JobTracking): boolean =>
+  isFinalStatus(tracking.status) &&
+  tracking.announcedStatus === tracking.status &&
+  (tracking.status !== JobStatus.succeeded || tracking.metered);
+
+export interface JobObserverDeps {
+  readonly config: GatewayConfig;
+  readonly ownership: OwnershipStore;
+  readonly ledger: UsageLedger;
+  readonly events: JobEvents;
+  /** For the tier of the job's tenant in its usage record. */
+  readonly keys: KeyStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+export interface JobObserver {
+  /**
+   * Records what `job` (the upstream's job object) says, then does what is due: the fine-tuned model's record,
+   * the usage record of a succeeded job, the status-change event. Safe to run twice at once, or again after a
+   * crash at any step: each step is conditional, or idempotent. Resolves to the stored record.
+   */
+  observe(record: OwnedObject, job: Json): Promise<OwnedObject>;
+  /** After a failed look: waits longer before the next one. */
+  backOff(record: OwnedObject): Promise<void>;
+}
+
+export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
+  const { ownership, clock } = deps;
+  const policy = deps.config.fineTuning;
+
+  /**
+   * Applies `change` to the latest stored record with a conditional update, reading it again after a conflict.
+   * `change` returns undefined when there is nothing to write.
+   */
+  const mutate = async (
+    record: OwnedObject,
+    change: (current: OwnedObject, tracking: JobTracking) => Partial<OwnedObject> | undefined,
+  ): Promise<{ record: OwnedObject; changed: boolean }> => {
+    let current = record;
+    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt += 1) {
+      const tracking = current.tracking;
+      if (tracking === undefined) throw new Error(`job ${record.id} has no tracking`);
+      const fields = change(current, tracking);
+      if (fields === undefined) return { record: current, changed: false };
+      const next: OwnedObject = { ...current, ...fields, version: current.version + 1 };
+      if (await ownership.update(next)) return { record: next, changed: true };
+      const reread = await ownership.get(OwnedKind.job, record.id);
+      if (reread === undefined) throw new Error(`job ${record.id} is no longer recorded`);
+      current = reread;
+    }
+    throw new Error(`job ${record.id} kept changing while it was being updated`);
+  };
+
+  const ensureModel = async (job: OwnedObject, name: string, now: number) => {
+    try {
+      await ownership.create({
+        kind: OwnedKind.model,
+        id: name,
+        tenantId: job.tenantId,
+        keyId: job.keyId,
+        targetId: job.targetId,
+        createdAt: now,
+        version: 1,
+        object: {
+          id: name,
+          object: 'model',
+          created: Math.floor(now / 1000),
+          owned_by: job.tenantId,
+          // Which base model it was trained from: the tier and key allowlists are applied to that.
+          base_model: job.object.model,
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof StoreConflictError)) throw error;
+      const existing = await ownership.get(OwnedKind.model, name);
+      if (existing !== undefined && existing.tenantId !== job.tenantId) {
+        deps.logger.error('fine-tuned model recorded for another tenant', { model: name, jobId: job.id });
+      }
+    }
+  };
+
+  const usageRecordOf = async (
+    job: OwnedObject,
+    trainedTokens: number,
+    now: number,
+  ): Promise<UsageRecord> => {
+    const model = typeof job.object.model === 'string' ? job.object.model : 'unknown';
+    const tenant = await deps.keys.getTenant(job.tenantId);
+    const usage = { ...ZERO_USAGE, trainedTokens };
+    return {
+      requestId: fineTuneRequestId(job.id),
+      tenantId: job.tenantId,
+      keyId: job.keyId,
+      tier: tenant?.tier ?? 'default',
+      endpoint: '/v1/fine_tuning/jobs',
+      model,
+      targetId: job.targetId,
+      status: 200,
+      outcome: RequestOutcome.complete,
+      usage,
+      exact: true,
+      cacheHit: false,
+      costMicroUsd: costOf(usage, priceFor(model, deps.config.prices)),
+      reservedMicroUsd: 0,
+      month: billingMonthOf(now),
+      startedAt: now,
+      latencyMs: 0,
+      ttfbMs: undefined,
+    };
+  };
+
+  const announce = async (record: OwnedObject, job: Json, now: number): Promise<OwnedObject> => {
+    const free = (tracking: JobTracking) =>
+      tracking.announcedStatus !== tracking.status &&
+      !(tracking.announcing?.status === tracking.status && tracking.announcing.until > now);
+    // Claim the announcement, so that of two trackers at once only one publishes it.
+    const claim = await mutate(record, (_current, tracking) =>
+      free(tracking)
+        ? {
+            tracking: {
+              ...tracking,
+              announcing: { status: tracking.status, until: now + ANNOUNCE_LEASE_MS },
+            },
+          }
+        : undefined,
+    );
+    if (!claim.changed) return claim.record;
+    const tracking = claim.record.tracking!;
+    const status = tracking.status;
+    const release = (announced: boolean) =>
+      mutate(claim.record, (_current, latest) =>
+        latest.announcing?.status !== status
+          ? undefined
+          : {
+              tracking: {
+                ...latest,
+                announcing: undefined,
+                ...(announced ? { announcedStatus: status } : {}),
+              },
+            },
+      );
+    try {
+      await deps.events.publish({
+        jobId: record.id,
+        tenantId: record.tenantId,
+        targetId: record.targetId,
+        model: typeof job.model === 'string' ? job.model : String(record.object.model ?? ''),
+        status,
+        previousStatus: tracking.announcedStatus,
+        fineTunedModel: typeof job.fine_tuned_model === 'string' ? job.fine_tuned_model : undefined,
+        trainedTokens: typeof job.trained_tokens === 'number' ? job.trained_tokens : undefined,
+        observedAt: now,
+      });
+    } catch (error) {
+      await release(false).catch(() => {});
+      throw error;
+    }
+    return (await release(true)).record;
+  };
+
+  const observe = async (record: OwnedObject, job: Json): Promise<OwnedObject> => {
+    const now = clock.now();
+    const reported = typeof job.status === 'string' ? job.status : undefined;
+    // 1. What the upstream says, and when to look again: soon after a change, ever later while nothing changes.
+    let current = (
+      await mutate(record, (stored, tracking) => {
+        if (reported !== undefined && progressOf(reported) < progressOf(tracking.status)) {
+          job = stored.object as Json; // an older look than the one recorded
+        }
+        const status =
+          reported === undefined || progressOf(reported) < progressOf(tracking.status)
+            ? tracking.status
+            : reported;
+        const same = status === tracking.status && JSON.stringify(job) === JSON.stringify(stored.object);
+        if (same && tracking.done) return undefined;
+        const interval = same
+          ? Math.min(tracking.pollIntervalMs * 2, policy.maxPollIntervalMs)
+          : policy.pollIntervalMs;
+        return {
+          object: job,
+          tracking: { ...tracking, status, pollIntervalMs: interval, nextPollAt: now + interval },
+        };
+      })
+    ).record;
+    const status = current.tracking!.status;
+    // 2. A fine-tuned model is routable for its tenant, on the target that trained it.
+    if (status === JobStatus.succeeded && typeof job.fine_tuned_model === 'string') {
+      await ensureModel(current, job.fine_tuned_model, now);
+    }
+    // 3. Metering: the ledger is idempotent by request id, so a second writer (or a replay after a crash
+    // between this write and the flag below) counts nothing.
+    if (status === JobStatus.succeeded && !current.tracking!.metered) {
+      const trainedTokens = typeof job.trained_tokens === 'number' ? job.trained_tokens : 0;
+      await deps.ledger.record(await usageRecordOf(current, trainedTokens, now));
+      current = (
+        await mutate(current, (_stored, tracking) =>
+          tracking.metered ? undefined : { tracking: { ...tracking, metered: true } },
+        )
+      ).record;
+    }
+    // 4. One event per status change.
+    current = await announce(current, job, now);
+    // 5. Done: nothing more to do for a final, announced, metered job.
+    return (
+      await mutate(current, (_stored, tracking) => {
+        const done = isDone(tracking);
+        return done === tracking.done ? undefined : { tracking: { ...tracking, done } };
+      })
+    ).record;
+  };
+
+  const backOff = async (record: OwnedObject): Promise<void> => {
+    const now = clock.now();
+    await mutate(record, (_stored, tracking) => {
+      const interval = Math.min(tracking.pollIntervalMs * 2, policy.maxPollIntervalMs);
+      return { tracking: { ...tracking, pollIntervalMs: interval, nextPollAt: now + interval } };
+    });
+  };
+
+  return { observe, backOff };
+};
+
+export interface TrackJobsDeps {
+  readonly ownership: OwnershipStore;
+  readonly observer: JobObserver;
+  readonly targets: TargetClient;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Jobs looked at per run. @default 50 */
+  readonly batch?: number;
+  /** Jobs looked at at once. @default 4 */
+  readonly concurrency?: number;
+}
+
+export interface TrackingRun {
+  readonly due: number;
+  readonly statusChanges: number;
+  readonly failed: readonly string[];
+}
+
+/** Thrown when some jobs could not be tracked: the scheduled invocation fails, so it is retried and alarms. */
+export class JobTrackingError extends Error {
+  constructor(readonly run: TrackingRun) {
+    super(
+      `${run.failed.length} of ${run.due} fine-tuning jobs could not be tracked: ${run.failed.join(', ')}`,
+    );
+    this.name = 'JobTrackingError';
+  }
+}
+
+/**
+ * One run of the scheduled tracker: each due job is polled upstream (unless its status is final and only its
+ * event or metering is left) and observed. Throws JobTrackingError when any job failed; the others are done.
+ */
+export const trackJobs = async (deps: TrackJobsDeps): Promise<TrackingRun> => {
+  const due = await deps.ownership.dueJobs(deps.clock.now(), deps.batch ?? 50);
+  const failed: string[] = [];
+  let statusChanges = 0;
+
+  const track = async (record: OwnedObject) => {
+    const before = record.tracking?.status;
+    try {
+      let job = record.object as Json;
+      if (before === undefined || !isFinalStatus(before)) {
+        const target = deps.targets.target(record.targetId);
+        if (target === undefined) throw new Error(`target '${record.targetId}' is not in the config`);
+        const response = await deps.targets.send(target, {
+          method: 'GET',
+          path: `/fine_tuning/jobs/${encodeURIComponent(record.id)}`,
+        });
+        const body = await readBody(response.body);
+        if (response.status !== 200) throw new Error(`the upstream answered ${response.status}`);
+        const parsed: unknown = JSON.parse(decoder.decode(body));
+        if (typeof parsed !== 'object' || parsed === null) throw new Error('the upstream answered no job');
+        job = parsed as Json;
+      }
+      const after = await deps.observer.observe(record, job);
+      if (after.tracking?.status !== before) statusChanges += 1;
+    } catch (error) {
+      failed.push(record.id);
+      deps.logger.error('fine-tuning job tracking failed', { jobId: record.id, error: String(error) });
+      await deps.observer.backOff(record).catch(() => {});
+    }
+  };
+
+  const queue = [...due];
+  const workers = Array.from({ length: Math.min(deps.concurrency ?? 4, queue.length) }, async () => {
+    for (let next = queue.shift(); next !== undefined; next = queue.shift()) await track(next);
+  });
+  await Promise.all(workers);
+
+  deps.metrics.emit({
+    dimensions: { component: 'job-tracker' },
+    values: [
+      { name: 'JobsTracked', value: due.length, unit: 'Count' },
+      { name: 'JobStatusChanges', value: statusChanges, unit: 'Count' },
+      { name: 'JobTrackingFailures', value: failed.length, unit: 'Count' },
+    ],
+  });
+  const run = { due: due.length, statusChanges, failed };
+  if (failed.length > 0) throw new JobTrackingError(run);
+  return run;
+};

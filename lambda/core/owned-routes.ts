@@ -1,0 +1,684 @@
+// Files, uploads and fine-tuning jobs: proxied to the target that holds them, with an ownership record per
+// object. Every id a tenant names (in the path or in a body) is checked against those records, and lists are
+// built from them: an id the tenant does not own is a 404, whoever owns it, and no list shows another tenant's.
+import {
+  type BudgetStore,
+  type Clock,
+  type Logger,
+  OwnedKind,
+  type OwnedKindName,
+  type OwnedObject,
+  type OwnershipStore,
+  type Principal,
+  UpstreamError,
+  UpstreamFailure,
+  type UpstreamResponse,
+} from '../ports.ts';
+import type { GatewayConfig, TargetConfig } from './config.ts';
+import {
+  ErrorType,
+  GatewayError,
+  invalidRequest,
+  methodNotAllowed,
+  serverError,
+  unsupportedMediaType,
+} from './errors.ts';
+import { mediaType, readBodyWithLimit } from './http.ts';
+import { initialTracking, type JobObserver } from './jobs.ts';
+import { checkJsonShape, decodeUtf8 } from './limits.ts';
+import { billingMonthOf, budgetResetAt, formatUsd } from './pricing.ts';
+import { readBody, type TargetClient, webStreamOf } from './targets.ts';
+
+type Json = Record<string, unknown>;
+const decoder = new TextDecoder();
+/** Upstream statuses that are about the client's request: the upstream's error body is passed on. */
+const CLIENT_FAULT = new Set([400, 404, 409, 413, 415, 422]);
+/** Conditional updates of an upload's part list retried when parts arrive at once. */
+const PART_UPDATE_ATTEMPTS = 20;
+
+export interface OwnedRoutesDeps {
+  readonly config: GatewayConfig;
+  readonly ownership: OwnershipStore | undefined;
+  readonly targets: TargetClient;
+  readonly observer: JobObserver | undefined;
+  readonly budgets: BudgetStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The key's and the tier's model allowlists. */
+  readonly mayUse: (principal: Principal, model: string) => boolean;
+}
+
+export interface OwnedCall {
+  readonly request: Request;
+  readonly principal: Principal;
+  readonly requestId: string;
+  /** The body's bytes when the entry point already read them. */
+  readonly body?: Uint8Array | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** Headers every gateway response carries (request id, overhead). */
+  readonly headers: () => Record<string, string>;
+}
+
+type Handler = (call: OwnedCall, id: string | undefined, query: URLSearchParams) => Promise<Response>;
+
+const NOUN: Record<OwnedKindName, string> = {
+  file: 'File',
+  upload: 'Upload',
+  job: 'fine-tuning job',
+  model: 'model',
+};
+
+/** What the gateway says of an id the tenant does not own: the same as of one that does not exist. */
+const notOwned = (kind: OwnedKindName, id: string, param: string | null = null) =>
+  new GatewayError(
+    kind === OwnedKind.job
+      ? `Could not find fine-tuning job: ${id}.`
+      : `No such ${NOUN[kind]} object: ${id}.`,
+    { status: 404, type: ErrorType.invalidRequest, code: null, param },
+  );
+
+const json = (status: number, body: unknown, headers: Record<string, string>): Response =>
+  new Response(JSON.stringify(body), { status, headers: { ...headers, 'content-type': 'application/json' } });
+
+export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
+  const { config, clock, logger } = deps;
+  const policy = config.fineTuning;
+  const filesTarget: TargetConfig | undefined =
+    policy.target !== undefined
+      ? deps.targets.target(policy.target)
+      : config.routes
+          .flatMap((route) => route.targets)
+          .find((target) => target.provider === 'openai' || target.provider === 'azure-openai');
+
+  const store = (): OwnershipStore => {
+    if (deps.ownership === undefined) {
+      throw serverError(503, 'files_unavailable', 'Files and fine-tuning are not enabled on this gateway.');
+    }
+    return deps.ownership;
+  };
+
+  const targetOf = (record: OwnedObject): TargetConfig => {
+    const target = deps.targets.target(record.targetId);
+    if (target === undefined) {
+      logger.error('owned object on a target no longer configured', {
+        id: record.id,
+        target: record.targetId,
+      });
+      throw serverError(
+        502,
+        'upstream_unavailable',
+        'The upstream that holds this object is not configured.',
+      );
+    }
+    return target;
+  };
+
+  const newObjectsTarget = (): TargetConfig => {
+    if (filesTarget === undefined) {
+      throw serverError(
+        503,
+        'files_unavailable',
+        'Files and fine-tuning have no upstream: set fineTuning.target in the gateway config.',
+      );
+    }
+    return filesTarget;
+  };
+
+  /** The tenant's record of an id, or a 404 that says nothing of whether someone else has one. */
+  const owned = async (
+    principal: Principal,
+    kind: OwnedKindName,
+    id: string,
+    param: string | null = null,
+  ) => {
+    const record = await store().get(kind, id);
+    if (record === undefined || record.tenantId !== principal.tenantId) throw notOwned(kind, id, param);
+    return record;
+  };
+
+  const send = async (
+    target: TargetConfig,
+    request: Parameters<TargetClient['send']>[1],
+  ): Promise<UpstreamResponse> => {
+    try {
+      return await deps.targets.send(target, request);
+    } catch (error) {
+      if (error instanceof UpstreamError && error.kind === UpstreamFailure.timeout)
+        throw serverError(504, 'upstream_timeout', 'The upstream provider did not respond in time.');
+      throw serverError(502, 'upstream_unreachable', 'The upstream provider could not be reached.');
+    }
+  };
+
+  /** An upstream answer that is not a success, as the client sees it. */
+  const refusal = async (response: UpstreamResponse, call: OwnedCall): Promise<Response> => {
+    const body = await readBody(response.body).catch(() => new Uint8Array(0));
+    if (CLIENT_FAULT.has(response.status)) {
+      return new Response(body as Uint8Array<ArrayBuffer>, {
+        status: response.status,
+        headers: {
+          ...call.headers(),
+          'content-type': response.headers['content-type'] ?? 'application/json',
+        },
+      });
+    }
+    if (response.status === 429) {
+      const retryAfter = response.headers['retry-after'];
+      throw new GatewayError('The upstream provider is rate limiting requests.', {
+        status: 429,
+        type: ErrorType.rateLimit,
+        code: 'rate_limit_exceeded',
+        headers: retryAfter === undefined ? {} : { 'retry-after': retryAfter },
+      });
+    }
+    logger.warn('upstream refused a files or fine-tuning request', {
+      requestId: call.requestId,
+      status: response.status,
+    });
+    throw serverError(502, 'upstream_error', 'The upstream provider returned an error.');
+  };
+
+  /** The upstream's JSON object of a success. */
+  const objectOf = async (response: UpstreamResponse): Promise<Json> => {
+    const parsed: unknown = JSON.parse(decoder.decode(await readBody(response.body)));
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw serverError(502, 'upstream_error', 'The upstream provider returned an unexpected answer.');
+    return parsed as Json;
+  };
+
+  const forwardedHeaders = (request: Request): Record<string, string> => {
+    const headers: Record<string, string> = {};
+    for (const name of ['content-type', 'accept', 'openai-beta']) {
+      const value = request.headers.get(name);
+      if (value !== null) headers[name] = value;
+    }
+    return headers;
+  };
+
+  /** A multipart body (a file or a part), refused past fineTuning.maxFileBytes with the way to send more. */
+  const readFileBody = async (call: OwnedCall, what: 'file' | 'part'): Promise<Uint8Array> => {
+    const contentType = call.request.headers.get('content-type');
+    if (mediaType(contentType) !== 'multipart/form-data')
+      throw unsupportedMediaType(contentType, 'multipart/form-data');
+    try {
+      return await readBodyWithLimit(call.request, policy.maxFileBytes, call.body);
+    } catch (error) {
+      if (!(error instanceof GatewayError) || error.code !== 'request_too_large') throw error;
+      const limit = policy.maxFileBytes;
+      throw new GatewayError(
+        what === 'file'
+          ? `POST /v1/files takes files of up to ${limit} bytes. Upload larger files in parts: POST /v1/uploads, then POST /v1/uploads/{upload_id}/parts with parts of up to ${limit} bytes each, then POST /v1/uploads/{upload_id}/complete.`
+          : `An upload part can be at most ${limit} bytes: split the file into more parts.`,
+        { status: 413, type: ErrorType.invalidRequest, code: 'request_too_large' },
+      );
+    }
+  };
+
+  const readJson = async (call: OwnedCall): Promise<{ bytes: Uint8Array; body: Json }> => {
+    const contentType = call.request.headers.get('content-type');
+    if (mediaType(contentType) !== 'application/json')
+      throw unsupportedMediaType(contentType, 'application/json');
+    const bytes = await readBodyWithLimit(call.request, config.limits.maxBodyBytes, call.body);
+    checkJsonShape(bytes, config.limits);
+    let body: unknown;
+    try {
+      body = JSON.parse(decodeUtf8(bytes));
+    } catch (error) {
+      if (error instanceof GatewayError) throw error;
+      throw invalidRequest('We could not parse the JSON body of your request. Send a JSON object.');
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw invalidRequest('The request body must be a JSON object.');
+    return { bytes, body: body as Json };
+  };
+
+  /** Records a new object; when that fails, undoes it upstream (best effort) and answers 503. */
+  const record = async (object: OwnedObject, undo: () => Promise<unknown>): Promise<void> => {
+    try {
+      await store().create(object);
+    } catch (error) {
+      logger.error('ownership record not stored', { kind: object.kind, id: object.id, error: String(error) });
+      await undo().catch((undoError: unknown) =>
+        logger.error('could not undo an unrecorded upstream object', {
+          kind: object.kind,
+          id: object.id,
+          error: String(undoError),
+        }),
+      );
+      throw serverError(
+        503,
+        'ownership_unavailable',
+        'The gateway could not record the new object. Try again.',
+      );
+    }
+  };
+
+  const newRecord = (
+    call: OwnedCall,
+    kind: OwnedKindName,
+    target: TargetConfig,
+    object: Json,
+    extra: Partial<OwnedObject> = {},
+  ): OwnedObject => ({
+    kind,
+    id: String(object.id),
+    tenantId: call.principal.tenantId,
+    keyId: call.principal.keyId,
+    targetId: target.id,
+    createdAt: clock.now(),
+    version: 1,
+    object,
+    ...extra,
+  });
+
+  const idOf = (object: Json, what: string): string => {
+    if (typeof object.id !== 'string' || object.id === '')
+      throw serverError(502, 'upstream_error', `The upstream provider returned a ${what} without an id.`);
+    return object.id;
+  };
+
+  /** Replaces a record's snapshot (and maybe more), retrying on conflicts; failures are logged, not raised. */
+  const refresh = async (record: OwnedObject, change: (current: OwnedObject) => Partial<OwnedObject>) => {
+    let current: OwnedObject | undefined = record;
+    for (let attempt = 0; attempt < PART_UPDATE_ATTEMPTS && current !== undefined; attempt += 1) {
+      if (await store().update({ ...current, ...change(current), version: current.version + 1 })) return true;
+      current = await store().get(record.kind, record.id);
+    }
+    return false;
+  };
+
+  /** Lists the tenant's objects, newest first by default, filtered, from the ownership records. */
+  const page = async (
+    principal: Principal,
+    kind: OwnedKindName,
+    query: URLSearchParams,
+    options: { readonly defaultLimit: number; readonly maxLimit: number; readonly order: boolean },
+    keep: (object: OwnedObject) => boolean = () => true,
+  ): Promise<{ data: unknown[]; hasMore: boolean }> => {
+    const rawLimit = query.get('limit');
+    const limit = rawLimit === null ? options.defaultLimit : Number(rawLimit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > options.maxLimit) {
+      throw invalidRequest(
+        `'limit' must be an integer from 1 to ${options.maxLimit}, got: ${JSON.stringify(rawLimit)}.`,
+        'limit',
+      );
+    }
+    const order = options.order ? (query.get('order') ?? 'desc') : 'desc';
+    if (order !== 'asc' && order !== 'desc')
+      throw invalidRequest(`'order' must be "asc" or "desc", got: ${JSON.stringify(order)}.`, 'order');
+    const after = query.get('after') ?? undefined;
+    const matched: OwnedObject[] = [];
+    // Newest first from the store; `asc` needs them all (a tenant's files, not everyone's).
+    const want = order === 'asc' ? Number.POSITIVE_INFINITY : limit + 1;
+    let cursor = order === 'asc' ? undefined : after;
+    for (;;) {
+      const batch = await store().list(principal.tenantId, kind, { after: cursor, limit: 100 });
+      for (const item of batch.items) if (keep(item)) matched.push(item);
+      const last = batch.items.at(-1);
+      if (!batch.hasMore || matched.length >= want || last === undefined) break;
+      cursor = last.id;
+    }
+    let items = matched;
+    if (order === 'asc') {
+      items = matched.reverse();
+      if (after !== undefined) {
+        const at = items.findIndex((item) => item.id === after);
+        items = at === -1 ? [] : items.slice(at + 1);
+      }
+    }
+    return { data: items.slice(0, limit).map((item) => item.object), hasMore: items.length > limit };
+  };
+
+  // --- Files ------------------------------------------------------------------------------------------------
+
+  const createFile: Handler = async (call) => {
+    const target = newObjectsTarget();
+    const body = await readFileBody(call, 'file');
+    const response = await send(target, {
+      method: 'POST',
+      path: '/files',
+      headers: forwardedHeaders(call.request),
+      body,
+      signal: call.signal,
+    });
+    if (response.status < 200 || response.status >= 300) return refusal(response, call);
+    const file = await objectOf(response);
+    const id = idOf(file, 'file');
+    await record(newRecord(call, OwnedKind.file, target, file), () =>
+      send(target, { method: 'DELETE', path: `/files/${encodeURIComponent(id)}` }),
+    );
+    return json(response.status, file, call.headers());
+  };
+
+  const listFiles: Handler = async (call, _id, query) => {
+    const purpose = query.get('purpose');
+    const { data, hasMore } = await page(
+      call.principal,
+      OwnedKind.file,
+      query,
+      { defaultLimit: 10_000, maxLimit: 10_000, order: true },
+      (file) => purpose === null || file.object.purpose === purpose,
+    );
+    const first = data[0] as Json | undefined;
+    const last = data.at(-1) as Json | undefined;
+    return json(
+      200,
+      { object: 'list', data, first_id: first?.id ?? null, last_id: last?.id ?? null, has_more: hasMore },
+      call.headers(),
+    );
+  };
+
+  /** A GET (or DELETE) of an owned object, passed through: the upstream has the current state. */
+  const passThrough =
+    (kind: OwnedKindName, suffix: string, method: 'GET' | 'DELETE' | 'POST' = 'GET'): Handler =>
+    async (call, id, query) => {
+      const record = await owned(call.principal, kind, id ?? '');
+      const upstreamPath = {
+        file: '/files',
+        upload: '/uploads',
+        job: '/fine_tuning/jobs',
+        model: '/models',
+      }[kind];
+      const search = query.toString();
+      const response = await send(targetOf(record), {
+        method,
+        path: `${upstreamPath}/${encodeURIComponent(record.id)}${suffix}${search === '' ? '' : `?${search}`}`,
+        headers: { accept: call.request.headers.get('accept') ?? 'application/json' },
+        signal: call.signal,
+      });
+      if (response.status < 200 || response.status >= 300) return refusal(response, call);
+      const headers = call.headers();
+      for (const name of ['content-type', 'content-length', 'content-disposition']) {
+        const value = response.headers[name];
+        if (value !== undefined) headers[name] = value;
+      }
+      return new Response(webStreamOf(response.body), { status: response.status, headers });
+    };
+
+  const deleteFile: Handler = async (call, id) => {
+    const record = await owned(call.principal, OwnedKind.file, id ?? '');
+    const response = await send(targetOf(record), {
+      method: 'DELETE',
+      path: `/files/${encodeURIComponent(record.id)}`,
+      signal: call.signal,
+    });
+    if (response.status === 404) {
+      // Gone upstream already: forget it too.
+      await store().remove(OwnedKind.file, record.id);
+      return refusal(response, call);
+    }
+    if (response.status < 200 || response.status >= 300) return refusal(response, call);
+    const answer = await objectOf(response);
+    await store().remove(OwnedKind.file, record.id);
+    return json(response.status, answer, call.headers());
+  };
+
+  // --- Uploads ----------------------------------------------------------------------------------------------
+
+  const createUpload: Handler = async (call) => {
+    const target = newObjectsTarget();
+    const { bytes } = await readJson(call);
+    const response = await send(target, {
+      method: 'POST',
+      path: '/uploads',
+      headers: { 'content-type': 'application/json' },
+      body: bytes,
+      signal: call.signal,
+    });
+    if (response.status < 200 || response.status >= 300) return refusal(response, call);
+    const upload = await objectOf(response);
+    const id = idOf(upload, 'upload');
+    await record(newRecord(call, OwnedKind.upload, target, upload, { parts: [] }), () =>
+      send(target, { method: 'POST', path: `/uploads/${encodeURIComponent(id)}/cancel` }),
+    );
+    return json(response.status, upload, call.headers());
+  };
+
+  const addPart: Handler = async (call, id) => {
+    const upload = await owned(call.principal, OwnedKind.upload, id ?? '');
+    const body = await readFileBody(call, 'part');
+    const response = await send(targetOf(upload), {
+      method: 'POST',
+      path: `/uploads/${encodeURIComponent(upload.id)}/parts`,
+      headers: forwardedHeaders(call.request),
+      body,
+      signal: call.signal,
+    });
+    if (response.status < 200 || response.status >= 300) return refusal(response, call);
+    const part = await objectOf(response);
+    const partId = idOf(part, 'part');
+    const stored = await refresh(upload, (current) => ({ parts: [...(current.parts ?? []), partId] }));
+    if (!stored) {
+      throw serverError(
+        503,
+        'ownership_unavailable',
+        'The gateway could not record the part. Send it again.',
+      );
+    }
+    return json(response.status, part, call.headers());
+  };
+
+  const completeUpload: Handler = async (call, id) => {
+    const upload = await owned(call.principal, OwnedKind.upload, id ?? '');
+    const { bytes, body } = await readJson(call);
+    const partIds = body.part_ids;
+    if (!Array.isArray(partIds) || partIds.some((part) => typeof part !== 'string')) {
+      throw invalidRequest("'part_ids' must be an array of part ids.", 'part_ids');
+    }
+    const known = new Set(upload.parts ?? []);
+    for (const part of partIds as string[]) {
+      if (!known.has(part)) {
+        throw new GatewayError(`No such Upload Part object: ${part}.`, {
+          status: 404,
+          type: ErrorType.invalidRequest,
+          code: null,
+          param: 'part_ids',
+        });
+      }
+    }
+    const target = targetOf(upload);
+    const response = await send(target, {
+      method: 'POST',
+      path: `/uploads/${encodeURIComponent(upload.id)}/complete`,
+      headers: { 'content-type': 'application/json' },
+      body: bytes,
+      signal: call.signal,
+    });
+    if (response.status < 200 || response.status >= 300) return refusal(response, call);
+    const completed = await objectOf(response);
+    const file = completed.file;
+    if (typeof file === 'object' && file !== null && !Array.isArray(file)) {
+      const fileId = idOf(file as Json, 'file');
+      await record(newRecord(call, OwnedKind.file, target, file as Json), () =>
+        send(target, { method: 'DELETE', path: `/files/${encodeURIComponent(fileId)}` }),
+      );
+    }
+    await refresh(upload, () => ({ object: completed }));
+    return json(response.status, completed, call.headers());
+  };
+
+  const cancelUpload: Handler = async (call, id) => {
+    const upload = await owned(call.principal, OwnedKind.upload, id ?? '');
+    const response = await send(targetOf(upload), {
+      method: 'POST',
+      path: `/uploads/${encodeURIComponent(upload.id)}/cancel`,
+      signal: call.signal,
+    });
+    if (response.status < 200 || response.status >= 300) return refusal(response, call);
+    const cancelled = await objectOf(response);
+    await refresh(upload, () => ({ object: cancelled }));
+    return json(response.status, cancelled, call.headers());
+  };
+
+  // --- Fine-tuning jobs -------------------------------------------------------------------------------------
+
+  /** Looks at a job through the observer (records, meters, announces); a failure there is the tracker's to retry. */
+  const observe = async (record: OwnedObject, job: Json, requestId: string) => {
+    if (deps.observer === undefined) return;
+    try {
+      await deps.observer.observe(record, job);
+    } catch (error) {
+      logger.warn('fine-tuning job not observed', { requestId, jobId: record.id, error: String(error) });
+    }
+  };
+
+  const fileParam = async (call: OwnedCall, body: Json, param: string, required: boolean) => {
+    const id = body[param];
+    if (id === undefined || id === null) {
+      if (required) throw invalidRequest(`Missing required parameter: '${param}'.`, param);
+      return undefined;
+    }
+    if (typeof id !== 'string') throw invalidRequest(`'${param}' must be a file id.`, param);
+    return owned(call.principal, OwnedKind.file, id, param);
+  };
+
+  /** A tenant past its budget starts no training (its cost is known only when the job succeeds). */
+  const checkBudget = async (principal: Principal) => {
+    const limit = principal.monthlyBudgetMicroUsd;
+    if (limit === undefined) return;
+    const month = billingMonthOf(clock.now());
+    const budget = await deps.budgets.budget(principal.tenantId, month);
+    if (budget.committedMicroUsd < limit) return;
+    throw new GatewayError(
+      `Tenant '${principal.tenantId}' has reached its monthly budget of ${formatUsd(limit)} for ${month}: fine-tuning jobs can start again when it resets at ${budgetResetAt(month).toISOString()}.`,
+      { status: 429, type: ErrorType.insufficientQuota, code: 'insufficient_quota' },
+    );
+  };
+
+  const createJob: Handler = async (call) => {
+    const { bytes, body } = await readJson(call);
+    const training = await fileParam(call, body, 'training_file', true);
+    const validation = await fileParam(call, body, 'validation_file', false);
+    if (training === undefined)
+      throw invalidRequest("Missing required parameter: 'training_file'.", 'training_file');
+    if (validation !== undefined && validation.targetId !== training.targetId) {
+      throw invalidRequest(
+        'The training and validation files are held by different upstreams: upload both through the same one.',
+        'validation_file',
+      );
+    }
+    const model = body.model;
+    if (typeof model !== 'string' || model === '')
+      throw invalidRequest("Missing required parameter: 'model'.", 'model');
+    if (!deps.mayUse(call.principal, model)) {
+      throw new GatewayError(`Your API key is not allowed to fine-tune the model '${model}'.`, {
+        status: 403,
+        type: ErrorType.permission,
+        code: 'model_not_allowed',
+        param: 'model',
+      });
+    }
+    await checkBudget(call.principal);
+    // The job runs where its files are.
+    const target = targetOf(training);
+    const response = await send(target, {
+      method: 'POST',
+      path: '/fine_tuning/jobs',
+      headers: { 'content-type': 'application/json' },
+      body: bytes,
+      signal: call.signal,
+    });
+    if (response.status < 200 || response.status >= 300) return refusal(response, call);
+    const job = await objectOf(response);
+    const id = idOf(job, 'fine-tuning job');
+    const now = clock.now();
+    const jobRecord = newRecord(call, OwnedKind.job, target, job, {
+      tracking: initialTracking(
+        typeof job.status === 'string' ? job.status : 'validating_files',
+        now,
+        policy.pollIntervalMs,
+      ),
+    });
+    await record(jobRecord, () =>
+      send(target, { method: 'POST', path: `/fine_tuning/jobs/${encodeURIComponent(id)}/cancel` }),
+    );
+    await observe(jobRecord, job, call.requestId);
+    return json(response.status, job, call.headers());
+  };
+
+  const listJobs: Handler = async (call, _id, query) => {
+    const { data, hasMore } = await page(call.principal, OwnedKind.job, query, {
+      defaultLimit: 20,
+      maxLimit: 100,
+      order: false,
+    });
+    return json(200, { object: 'list', data, has_more: hasMore }, call.headers());
+  };
+
+  /** Retrieve and cancel: the upstream's answer, which is also a look at the job. */
+  const jobAction =
+    (method: 'GET' | 'POST', suffix: string): Handler =>
+    async (call, id) => {
+      const job = await owned(call.principal, OwnedKind.job, id ?? '');
+      const response = await send(targetOf(job), {
+        method,
+        path: `/fine_tuning/jobs/${encodeURIComponent(job.id)}${suffix}`,
+        signal: call.signal,
+      });
+      if (response.status < 200 || response.status >= 300) return refusal(response, call);
+      const answer = await objectOf(response);
+      await observe(job, answer, call.requestId);
+      return json(response.status, answer, call.headers());
+    };
+
+  const ROUTES: ReadonlyArray<{
+    readonly pattern: RegExp;
+    readonly methods: Readonly<Record<string, Handler>>;
+  }> = [
+    { pattern: /^\/v1\/files$/, methods: { POST: createFile, GET: listFiles } },
+    {
+      pattern: /^\/v1\/files\/([^/]+)$/,
+      methods: { GET: passThrough(OwnedKind.file, ''), DELETE: deleteFile },
+    },
+    { pattern: /^\/v1\/files\/([^/]+)\/content$/, methods: { GET: passThrough(OwnedKind.file, '/content') } },
+    { pattern: /^\/v1\/uploads$/, methods: { POST: createUpload } },
+    { pattern: /^\/v1\/uploads\/([^/]+)\/parts$/, methods: { POST: addPart } },
+    { pattern: /^\/v1\/uploads\/([^/]+)\/complete$/, methods: { POST: completeUpload } },
+    { pattern: /^\/v1\/uploads\/([^/]+)\/cancel$/, methods: { POST: cancelUpload } },
+    { pattern: /^\/v1\/fine_tuning\/jobs$/, methods: { POST: createJob, GET: listJobs } },
+    { pattern: /^\/v1\/fine_tuning\/jobs\/([^/]+)$/, methods: { GET: jobAction('GET', '') } },
+    {
+      pattern: /^\/v1\/fine_tuning\/jobs\/([^/]+)\/cancel$/,
+      methods: { POST: jobAction('POST', '/cancel') },
+    },
+    {
+      pattern: /^\/v1\/fine_tuning\/jobs\/([^/]+)\/events$/,
+      methods: { GET: passThrough(OwnedKind.job, '/events') },
+    },
+    {
+      pattern: /^\/v1\/fine_tuning\/jobs\/([^/]+)\/checkpoints$/,
+      methods: { GET: passThrough(OwnedKind.job, '/checkpoints') },
+    },
+  ];
+
+  return {
+    /** Whether `path` is one of these routes (then `handle` answers it, a wrong method included). */
+    matches: (path: string): boolean =>
+      path.startsWith('/v1/files') || path.startsWith('/v1/uploads') || path.startsWith('/v1/fine_tuning'),
+
+    async handle(call: OwnedCall, path: string): Promise<Response> {
+      for (const route of ROUTES) {
+        const match = route.pattern.exec(path);
+        if (match === null) continue;
+        const handler = route.methods[call.request.method];
+        if (handler === undefined)
+          throw methodNotAllowed(call.request.method, path, Object.keys(route.methods));
+        let id: string | undefined;
+        if (match[1] !== undefined) {
+          try {
+            id = decodeURIComponent(match[1]);
+          } catch {
+            throw notOwned(OwnedKind.file, match[1]);
+          }
+        }
+        const query = new URL(call.request.url).searchParams;
+        return handler(call, id, query);
+      }
+      throw new GatewayError(
+        `Unknown request URL: ${call.request.method} ${path}. Please check the URL and method.`,
+        { status: 404, type: ErrorType.invalidRequest, code: 'unknown_url' },
+      );
+    },
+  };
+};
+
+export type OwnedRoutes = ReturnType<typeof createOwnedRoutes>;
