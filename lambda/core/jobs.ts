@@ -85,9 +85,11 @@ export interface JobObserver {
   /**
    * Records what `job` (the upstream's job object) says, then does what is due: the fine-tuned model's record,
    * the usage record of a succeeded job, the status-change event. Safe to run twice at once, or again after a
-   * crash at any step: each step is conditional, or idempotent. Resolves to the stored record.
+   * crash at any step: each step is conditional, or idempotent. Resolves to the stored record. `poll`: the
+   * tracker's scheduled look, which sets the next one (later and later while nothing changes); a client's look
+   * moves the schedule only when the status changed.
    */
-  observe(record: OwnedObject, job: Json): Promise<OwnedObject>;
+  observe(record: OwnedObject, job: Json, how?: { readonly poll: boolean }): Promise<OwnedObject>;
   /** After a failed look: waits longer before the next one. */
   backOff(record: OwnedObject): Promise<void>;
 }
@@ -226,7 +228,11 @@ export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
     return (await release(true)).record;
   };
 
-  const observe = async (record: OwnedObject, job: Json): Promise<OwnedObject> => {
+  const observe = async (
+    record: OwnedObject,
+    job: Json,
+    how: { readonly poll: boolean } = { poll: false },
+  ): Promise<OwnedObject> => {
     const now = clock.now();
     const reported = typeof job.status === 'string' ? job.status : undefined;
     // 1. What the upstream says, and when to look again: soon after a change, ever later while nothing changes.
@@ -239,11 +245,13 @@ export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
           reported === undefined || progressOf(reported) < progressOf(tracking.status)
             ? tracking.status
             : reported;
-        const same = status === tracking.status && JSON.stringify(job) === JSON.stringify(stored.object);
-        if (same && tracking.done) return undefined;
-        const interval = same
-          ? Math.min(tracking.pollIntervalMs * 2, policy.maxPollIntervalMs)
-          : policy.pollIntervalMs;
+        const changed = status !== tracking.status;
+        const same = !changed && JSON.stringify(job) === JSON.stringify(stored.object);
+        if (same && (tracking.done || !how.poll)) return undefined;
+        if (!changed && !how.poll) return { object: job };
+        const interval = changed
+          ? policy.pollIntervalMs
+          : Math.min(tracking.pollIntervalMs * 2, policy.maxPollIntervalMs);
         return {
           object: job,
           tracking: { ...tracking, status, pollIntervalMs: interval, nextPollAt: now + interval },
@@ -343,7 +351,7 @@ export const trackJobs = async (deps: TrackJobsDeps): Promise<TrackingRun> => {
         if (typeof parsed !== 'object' || parsed === null) throw new Error('the upstream answered no job');
         job = parsed as Json;
       }
-      const after = await deps.observer.observe(record, job);
+      const after = await deps.observer.observe(record, job, { poll: true });
       if (after.tracking?.status !== before) statusChanges += 1;
     } catch (error) {
       failed.push(record.id);
