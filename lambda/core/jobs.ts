@@ -90,8 +90,10 @@ export interface JobObserver {
    * moves the schedule only when the status changed.
    */
   observe(record: OwnedObject, job: Json, how?: { readonly poll: boolean }): Promise<OwnedObject>;
-  /** After a failed look: waits longer before the next one. */
+  /** After a failed look upstream: waits longer before the next one. */
   backOff(record: OwnedObject): Promise<void>;
+  /** After a look whose follow-up failed (store, ledger, event bus): the next run tries again at once. */
+  retrySoon(record: OwnedObject): Promise<void>;
 }
 
 export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
@@ -293,7 +295,12 @@ export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
     });
   };
 
-  return { observe, backOff };
+  const retrySoon = async (record: OwnedObject): Promise<void> => {
+    const now = clock.now();
+    await mutate(record, (_stored, tracking) => ({ tracking: { ...tracking, nextPollAt: now } }));
+  };
+
+  return { observe, backOff, retrySoon };
 };
 
 export interface TrackJobsDeps {
@@ -336,6 +343,7 @@ export const trackJobs = async (deps: TrackJobsDeps): Promise<TrackingRun> => {
 
   const track = async (record: OwnedObject) => {
     const before = record.tracking?.status;
+    let asked = false;
     try {
       let job = record.object as Json;
       if (before === undefined || !isFinalStatus(before)) {
@@ -351,12 +359,15 @@ export const trackJobs = async (deps: TrackJobsDeps): Promise<TrackingRun> => {
         if (typeof parsed !== 'object' || parsed === null) throw new Error('the upstream answered no job');
         job = parsed as Json;
       }
+      asked = true;
       const after = await deps.observer.observe(record, job, { poll: true });
       if (after.tracking?.status !== before) statusChanges += 1;
     } catch (error) {
       failed.push(record.id);
       deps.logger.error('fine-tuning job tracking failed', { jobId: record.id, error: String(error) });
-      await deps.observer.backOff(record).catch(() => {});
+      // An upstream that cannot answer is asked again later and later; what failed after its answer (recording,
+      // metering, publishing) is tried again on the next run, the scheduler's retry of this one included.
+      await (asked ? deps.observer.retrySoon(record) : deps.observer.backOff(record)).catch(() => {});
     }
   };
 
