@@ -6,6 +6,7 @@ import {
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
   GetItemCommand,
+  ScanCommand,
   TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
@@ -13,13 +14,16 @@ import {
   createGatewayTables,
   DynamoBudgetStore,
   DynamoKeyStore,
+  DynamoOwnershipStore,
   type DynamoTables,
   DynamoUsageLedger,
   itemKeys,
 } from '../../lambda/adapters/dynamodb/index.ts';
+import { OwnedKind, type OwnedObject, StoreConflictError } from '../../lambda/ports.ts';
 import { dynamoClientFor, type MotoServer, startMotoServer } from '../fixtures/moto-server.ts';
 import { aHold, describeBudgetStoreContract } from './contracts/budget-store.contract.ts';
 import { aKey, aTenant, describeKeyStoreContract } from './contracts/key-store.contract.ts';
+import { anOwned, aTracking, describeOwnershipStoreContract } from './contracts/ownership-store.contract.ts';
 import { aRecord, describeUsageLedgerContract } from './contracts/usage-ledger.contract.ts';
 
 let moto: MotoServer | undefined;
@@ -35,10 +39,18 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-/** Three new tables with a random suffix, so that no test sees another's items. */
-async function freshTables(): Promise<{ tables: DynamoTables; teardown: () => Promise<void> }> {
+/** New tables with a random suffix, so that no test sees another's items. */
+async function freshTables(): Promise<{
+  tables: DynamoTables & { readonly ownership: string };
+  teardown: () => Promise<void>;
+}> {
   const suffix = randomUUID().slice(0, 8);
-  const tables = { keys: `keys-${suffix}`, usage: `usage-${suffix}`, budgets: `budgets-${suffix}` };
+  const tables = {
+    keys: `keys-${suffix}`,
+    usage: `usage-${suffix}`,
+    budgets: `budgets-${suffix}`,
+    ownership: `ownership-${suffix}`,
+  };
   await createGatewayTables(client, tables);
   const teardown = async () => {
     await Promise.all(
@@ -67,8 +79,13 @@ describeUsageLedgerContract('dynamodb (moto)', async () => {
   };
 });
 
+describeOwnershipStoreContract('dynamodb (moto)', async () => {
+  const { tables, teardown } = await freshTables();
+  return { store: new DynamoOwnershipStore(client, tables.ownership), teardown };
+});
+
 describe('DynamoDB adapters', () => {
-  let tables: DynamoTables;
+  let tables: DynamoTables & { readonly ownership: string };
   let teardown: () => Promise<void>;
 
   beforeEach(async () => {
@@ -89,7 +106,7 @@ describe('DynamoDB adapters', () => {
   it('creates the tables on demand, keyed by pk (and sk), with a TTL on the usage table', async () => {
     // Act
     const described = await Promise.all(
-      [tables.keys, tables.usage, tables.budgets].map((TableName) =>
+      [tables.keys, tables.usage, tables.budgets, tables.ownership].map((TableName) =>
         client.send(new DescribeTableCommand({ TableName })),
       ),
     );
@@ -106,8 +123,13 @@ describe('DynamoDB adapters', () => {
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },
       ],
+      [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
     ]);
     expect(described.map(({ Table }) => Table?.BillingModeSummary?.BillingMode)).toStrictEqual([
+      'PAY_PER_REQUEST',
       'PAY_PER_REQUEST',
       'PAY_PER_REQUEST',
       'PAY_PER_REQUEST',
@@ -235,6 +257,20 @@ describe('DynamoDB adapters', () => {
         'UsageLedger.monthlyUsage',
         () => new DynamoUsageLedger(client, missing).monthlyUsage('acme', '2025-03'),
       ],
+      [
+        'OwnershipStore.create',
+        () => new DynamoOwnershipStore(client, 'no-such-ownership').create(anOwned()),
+      ],
+      [
+        'OwnershipStore.get',
+        () => new DynamoOwnershipStore(client, 'no-such-ownership').get(OwnedKind.file, 'file-1'),
+      ],
+      [
+        'OwnershipStore.list',
+        () =>
+          new DynamoOwnershipStore(client, 'no-such-ownership').list('acme', OwnedKind.file, { limit: 5 }),
+      ],
+      ['OwnershipStore.dueJobs', () => new DynamoOwnershipStore(client, 'no-such-ownership').dueJobs(1, 5)],
     ])('%s rejects with the error instead of swallowing it', async (_case, act) => {
       // Act
       const error = await act().then(
@@ -246,6 +282,224 @@ describe('DynamoDB adapters', () => {
       expect(error).toBeInstanceOf(Error);
       expect((error as Error).name).toMatch(/ResourceNotFoundException|TransactionCanceledException/);
     });
+  });
+});
+
+describe('DynamoOwnershipStore', () => {
+  let table: string;
+  let store: DynamoOwnershipStore;
+  let teardown: () => Promise<void>;
+
+  beforeEach(async () => {
+    let tables: { readonly ownership: string };
+    ({ tables, teardown } = await freshTables());
+    table = tables.ownership;
+    store = new DynamoOwnershipStore(client, table);
+  });
+
+  afterEach(async () => {
+    await teardown();
+  });
+
+  /** Every item of the table, as `pk | sk` → its other attributes. */
+  const items = async (): Promise<Record<string, Record<string, unknown>>> => {
+    const { Items = [] } = await client.send(new ScanCommand({ TableName: table, ConsistentRead: true }));
+    return Object.fromEntries(
+      Items.map((item) => {
+        const { pk, sk, ...rest } = unmarshall(item);
+        return [`${pk} | ${sk}`, rest];
+      }),
+    );
+  };
+
+  const aJob = (id: string, nextPollAt: number, done = false): OwnedObject =>
+    anOwned({
+      kind: OwnedKind.job,
+      id,
+      object: { id, object: 'fine_tuning.job', status: 'running' },
+      tracking: aTracking({ status: 'running', nextPollAt, done }),
+    });
+
+  it('keeps a record, its place in the list and its place among the due jobs, and moves that with the record', async () => {
+    // Prepare
+    const job = aJob('ftjob-1', 5_000);
+
+    // Act
+    await store.create(job);
+    const created = await items();
+    await store.update({
+      ...job,
+      version: 2,
+      tracking: aTracking({ status: 'running', nextPollAt: 65_000 }),
+    });
+    const moved = await items();
+    await store.update({
+      ...job,
+      version: 3,
+      tracking: aTracking({ status: 'succeeded', nextPollAt: 65_000, done: true }),
+    });
+    const done = await items();
+    await store.remove(OwnedKind.job, 'ftjob-1');
+
+    // Assess
+    const { kind: _kind, id: _id, tracking, ...record } = job;
+    expect(created).toStrictEqual({
+      'obj#job#ftjob-1 | obj': {
+        ...record,
+        kind: 'job',
+        id: 'ftjob-1',
+        // marshall leaves out undefined values; get puts announcedStatus back
+        tracking: {
+          status: 'running',
+          metered: false,
+          done: false,
+          nextPollAt: 5_000,
+          pollIntervalMs: 60_000,
+        },
+      },
+      'list#acme#job | 0000000000001000#ftjob-1': { kind: 'job', id: 'ftjob-1' },
+      'due | 0000000000005000#job#ftjob-1': { kind: 'job', id: 'ftjob-1' },
+    });
+    expect(Object.keys(moved)).toStrictEqual(
+      expect.arrayContaining([
+        'due | 0000000000065000#job#ftjob-1',
+        'list#acme#job | 0000000000001000#ftjob-1',
+      ]),
+    );
+    expect(Object.keys(moved)).toHaveLength(3);
+    expect(Object.keys(done).sort()).toStrictEqual([
+      'list#acme#job | 0000000000001000#ftjob-1',
+      'obj#job#ftjob-1 | obj',
+    ]);
+    expect(await items()).toStrictEqual({});
+  });
+
+  it('lets one of two creates of the same id win, and lists it only for the winner', async () => {
+    // Act
+    const results = await Promise.allSettled([
+      store.create(anOwned({ id: 'file-1', tenantId: 'acme' })),
+      store.create(anOwned({ id: 'file-1', tenantId: 'globex' })),
+    ]);
+
+    // Assess
+    const rejected = results.filter((result) => result.status === 'rejected');
+    expect(rejected).toHaveLength(1);
+    expect((rejected[0] as PromiseRejectedResult).reason).toBeInstanceOf(StoreConflictError);
+    const owner = (await store.get(OwnedKind.file, 'file-1'))?.tenantId;
+    const loser = owner === 'acme' ? 'globex' : 'acme';
+    expect(
+      (await store.list(owner ?? '', OwnedKind.file, { limit: 5 })).items.map((i) => i.id),
+    ).toStrictEqual(['file-1']);
+    expect(await store.list(loser, OwnedKind.file, { limit: 5 })).toStrictEqual({
+      items: [],
+      hasMore: false,
+    });
+  });
+
+  it.each([
+    ['all of them fit exactly', 4, undefined, ['f4', 'f3', 'f2', 'f1'], false],
+    ['one is left', 3, undefined, ['f4', 'f3', 'f2'], true],
+    ['the rest fits exactly', 2, 'f3', ['f2', 'f1'], false],
+    ['nothing is left', 2, 'f1', [], false],
+  ])('pages at the limit: %s', async (_case, limit, after, expected, hasMore) => {
+    // Prepare
+    for (const [index, id] of ['f1', 'f2', 'f3', 'f4'].entries())
+      await store.create(anOwned({ id, createdAt: 1_000 + index }));
+
+    // Act
+    const page = await store.list('acme', OwnedKind.file, { after, limit });
+
+    // Assess
+    expect(page.items.map((item) => item.id)).toStrictEqual(expected);
+    expect(page.hasMore).toBe(hasMore);
+  });
+
+  it('pages through 250 objects, in pages larger than one BatchGetItem, each once and newest first', async () => {
+    // Prepare: created 25 at a time; every two share a createdAt, so ids order them
+    const ids = Array.from({ length: 250 }, (_, index) => `file-${String(index).padStart(3, '0')}`);
+    for (let start = 0; start < ids.length; start += 25)
+      await Promise.all(
+        ids
+          .slice(start, start + 25)
+          .map((id, offset) =>
+            store.create(anOwned({ id, createdAt: 10_000 + Math.floor((start + offset) / 2) * 10 })),
+          ),
+      );
+
+    // Act
+    const pages: string[][] = [];
+    let after: string | undefined;
+    for (let hasMore = true; hasMore; ) {
+      const page = await store.list('acme', OwnedKind.file, { after, limit: 120 });
+      pages.push(page.items.map((item) => item.id));
+      after = page.items.at(-1)?.id;
+      hasMore = page.hasMore;
+    }
+
+    // Assess
+    expect(pages.map((page) => page.length)).toStrictEqual([120, 120, 10]);
+    expect(pages.flat()).toStrictEqual([...ids].reverse());
+  }, 60_000);
+
+  it('does not let an update from a stale read win, and leaves the winner its due item', async () => {
+    // Prepare: another update lands between this update's read and its transaction
+    await store.create(aJob('ftjob-1', 5_000));
+    const stored = (await store.get(OwnedKind.job, 'ftjob-1'))!;
+    let raced = false;
+    const racing = {
+      send: async (command: unknown) => {
+        if (command instanceof TransactWriteItemsCommand && !raced) {
+          raced = true;
+          await store.update({ ...stored, version: 2, tracking: aTracking({ nextPollAt: 7_000 }) });
+        }
+        return client.send(command as never);
+      },
+    } as unknown as DynamoDBClient;
+
+    // Act
+    const result = await new DynamoOwnershipStore(racing, table).update({
+      ...stored,
+      version: 2,
+      tracking: aTracking({ nextPollAt: 9_000 }),
+    });
+
+    // Assess
+    expect(result).toBe(false);
+    expect((await store.get(OwnedKind.job, 'ftjob-1'))?.tracking?.nextPollAt).toBe(7_000);
+    expect(Object.keys(await items()).filter((key) => key.startsWith('due'))).toStrictEqual([
+      'due | 0000000000007000#job#ftjob-1',
+    ]);
+  });
+
+  it('removes the due item a job has when an update moved it after the read', async () => {
+    // Prepare
+    await store.create(aJob('ftjob-1', 5_000));
+    const stored = (await store.get(OwnedKind.job, 'ftjob-1'))!;
+    let raced = false;
+    const racing = {
+      send: async (command: unknown) => {
+        if (command instanceof TransactWriteItemsCommand && !raced) {
+          raced = true;
+          await store.update({ ...stored, version: 2, tracking: aTracking({ nextPollAt: 7_000 }) });
+        }
+        return client.send(command as never);
+      },
+    } as unknown as DynamoDBClient;
+
+    // Act
+    await new DynamoOwnershipStore(racing, table).remove(OwnedKind.job, 'ftjob-1');
+
+    // Assess
+    expect(await items()).toStrictEqual({});
+  });
+
+  it('lists as due only what is due to the ms, though sort keys hold whole ms', async () => {
+    // Prepare
+    await store.create(aJob('ftjob-1', 5_000.5));
+
+    // Act / Assess
+    expect(await store.dueJobs(5_000.25, 10)).toStrictEqual([]);
+    expect((await store.dueJobs(5_000.5, 10)).map((job) => job.id)).toStrictEqual(['ftjob-1']);
   });
 });
 

@@ -1,4 +1,4 @@
-// The gateway's three DynamoDB tables: names, key schema, item keys, and a helper that creates them.
+// The gateway's DynamoDB tables: names, key schema, item keys, and a helper that creates them.
 //
 // Schema (the CDK data construct mirrors it; every key attribute is a string):
 //
@@ -15,7 +15,20 @@
 //            budget#<tenantId>#<month>       budget             spentMicroUsd, committedMicroUsd
 //            budget#<tenantId>#<month>       hold#<requestId>   amountMicroUsd, limitMicroUsd, requestId
 //
-// All three are on-demand (PAY_PER_REQUEST); the usage table's TTL attribute is `expiresAt`.
+//   ownership  pk                         sk                              what
+//              obj#<kind>#<id>            obj                             an OwnedObject (object, parts and
+//                                                                         tracking as maps): the one copy of it
+//              list#<tenantId>#<kind>     <createdAt>#<id>                a pointer (kind, id) for the tenant's
+//                                                                         newest-first pages; never changes
+//              due                        <nextPollAt>#<kind>#<id>        a pointer (kind, id) to a record whose
+//                                                                         tracking is not done, soonest first
+//
+//   Times in sort keys are whole ms, zero-padded to 16 digits so that they sort as strings. The pointers are
+//   written and deleted in the same transaction as the record they point to (the due one moves with its
+//   nextPollAt), and readers fetch the record itself, so an update writes only the record and, when its
+//   next poll moves, the due pointer.
+//
+// All are on-demand (PAY_PER_REQUEST); the usage table's TTL attribute is `expiresAt`.
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -31,6 +44,12 @@ export interface DynamoTables {
   readonly budgets: string;
 }
 
+/** What createGatewayTables creates: the three tables, and the ownership table when it is named. */
+export interface GatewayTableNames extends DynamoTables {
+  /** @default - no ownership table is created */
+  readonly ownership?: string | undefined;
+}
+
 /** Attribute names of the key schema and of the TTL. */
 export const TableKey = {
   partition: 'pk',
@@ -40,6 +59,9 @@ export const TableKey = {
 
 /** Discriminator values of the keys table's `type` attribute. */
 export const KeyItemType = { tenant: 'tenant', key: 'key' } as const;
+
+/** Whole ms since the epoch, zero-padded to 16 digits: string order is time order for 300,000 years. */
+export const sortableTime = (ms: number): string => String(Math.max(0, Math.floor(ms))).padStart(16, '0');
 
 export const itemKeys = {
   tenant: (tenantId: string) => `tenant#${tenantId}`,
@@ -53,6 +75,13 @@ export const itemKeys = {
     pk: `budget#${tenantId}#${month}`,
     sk: `hold#${requestId}`,
   }),
+  ownedObject: (kind: string, id: string) => ({ pk: `obj#${kind}#${id}`, sk: 'obj' }),
+  ownedListPartition: (tenantId: string, kind: string) => `list#${tenantId}#${kind}`,
+  ownedListSort: (createdAt: number, id: string) => `${sortableTime(createdAt)}#${id}`,
+  duePartition: 'due',
+  dueSort: (nextPollAt: number, kind: string, id: string) => `${sortableTime(nextPollAt)}#${kind}#${id}`,
+  /** Every due sort key of a time at or before `now` is below this one. */
+  dueBound: (now: number) => sortableTime(Math.floor(now) + 1),
 } as const;
 
 const tableInput = (name: string, withSortKey: boolean): CreateTableCommandInput => ({
@@ -68,12 +97,13 @@ const tableInput = (name: string, withSortKey: boolean): CreateTableCommandInput
   ],
 });
 
-/** Creates the three tables and waits until they are active (tests and local tooling; AWS gets them from CDK). */
-export async function createGatewayTables(client: DynamoDBClient, tables: DynamoTables): Promise<void> {
+/** Creates the tables and waits until they are active (tests and local tooling; AWS gets them from CDK). */
+export async function createGatewayTables(client: DynamoDBClient, tables: GatewayTableNames): Promise<void> {
   const inputs = [
     tableInput(tables.keys, false),
     tableInput(tables.usage, true),
     tableInput(tables.budgets, true),
+    ...(tables.ownership === undefined ? [] : [tableInput(tables.ownership, true)]),
   ];
   await Promise.all(inputs.map((input) => client.send(new CreateTableCommand(input))));
   await Promise.all(
