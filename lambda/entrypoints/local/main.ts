@@ -13,7 +13,10 @@ import { createNodeHttpUpstream } from '../../adapters/upstream/node-http.ts';
 import { localRedisClient } from '../../adapters/valkey/clients.ts';
 import { valkeyResponseCache } from '../../adapters/valkey/response-cache.ts';
 import { ConfigError, parseGatewayConfig } from '../../core/config.ts';
+import { createJobObserver, JobTrackingError, trackJobs } from '../../core/jobs.ts';
 import { createGateway } from '../../core/pipeline.ts';
+import { createTargetClient } from '../../core/targets.ts';
+import type { JobEvents, SecretSource } from '../../ports.ts';
 import { localConfig } from './defaults.ts';
 import { createLocalServer } from './server.ts';
 
@@ -49,6 +52,16 @@ const upstreamSecrets = envSecretSource(env);
 // The response cache: Valkey/Redis when REDIS_URL (one server) or REDIS_CLUSTER_NODES (host:port,…) is set.
 const redisTarget = env.REDIS_URL || env.REDIS_CLUSTER_NODES;
 const cache = redisTarget ? valkeyResponseCache(localRedisClient(redisTarget)) : new MemoryResponseCache();
+const secrets: SecretSource = {
+  get: async (name, options) =>
+    name === config.keys.pepperSecretName ? store.pepper() : upstreamSecrets.get(name, options),
+};
+const upstream = withMockProvider(createNodeHttpUpstream());
+const metrics = new MemoryMetrics();
+// Locally a fine-tuning job's status changes are log lines; in AWS they are EventBridge events.
+const jobEvents: JobEvents = {
+  publish: async (change) => logger.info('fine-tuning job status changed', { ...change }),
+};
 const gateway = createGateway({
   config,
   keys: store.keys,
@@ -57,15 +70,38 @@ const gateway = createGateway({
   tokens: createGptTokenCounter(),
   cache,
   filters,
-  secrets: {
-    get: async (name, options) =>
-      name === config.keys.pepperSecretName ? store.pepper() : upstreamSecrets.get(name, options),
-  },
-  upstream: withMockProvider(createNodeHttpUpstream()),
-  metrics: new MemoryMetrics(),
+  ownership: store.ownership,
+  jobEvents,
+  secrets,
+  upstream,
+  metrics,
   logger,
   clock: systemClock,
 });
+
+// The job tracker that EventBridge Scheduler runs every minute in AWS, on a timer here.
+const observer = createJobObserver({
+  config,
+  ownership: store.ownership,
+  ledger: store.ledger,
+  events: jobEvents,
+  keys: store.keys,
+  clock: systemClock,
+  logger,
+});
+const targets = createTargetClient({ config, secrets, upstream });
+const trackerTimer = setInterval(
+  () => {
+    trackJobs({ ownership: store.ownership, observer, targets, clock: systemClock, logger, metrics }).catch(
+      (error: unknown) => {
+        if (!(error instanceof JobTrackingError))
+          logger.error('job tracking run failed', { error: String(error) });
+      },
+    );
+  },
+  Number(env.GATEWAY_TRACKER_INTERVAL_MS ?? 30_000),
+);
+trackerTimer.unref();
 
 const server = createLocalServer(gateway);
 server.listen(port, host, () => {
