@@ -2,10 +2,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { emfMetrics } from '../../adapters/cloudwatch/emf-metrics.ts';
 import { powertoolsLogger } from '../../adapters/cloudwatch/powertools-logger.ts';
 import { DynamoBudgetStore, DynamoKeyStore, DynamoUsageLedger } from '../../adapters/dynamodb/index.ts';
+import { DynamoOwnershipStore } from '../../adapters/dynamodb/ownership-store.ts';
+import { eventBridgeJobEvents } from '../../adapters/eventbridge/job-events.ts';
 import { loadContentFilters } from '../../adapters/regex/re2js.ts';
 import { secretsManagerSource } from '../../adapters/secrets-manager/secret-source.ts';
 import { systemClock } from '../../adapters/system/clock.ts';
@@ -61,6 +64,13 @@ const gateway = createGateway({
   tokens,
   cache,
   filters,
+  // Files and fine-tuning, when the stack gave the function the ownership table and the job event bus.
+  ownership: process.env.OWNERSHIP_TABLE
+    ? new DynamoOwnershipStore(dynamodb, process.env.OWNERSHIP_TABLE)
+    : undefined,
+  jobEvents: process.env.JOB_EVENTS_BUS
+    ? eventBridgeJobEvents(new EventBridgeClient({}), { busName: process.env.JOB_EVENTS_BUS })
+    : undefined,
   secrets: secretsManagerSource(new SecretsManagerClient({}), { secretIds }),
   upstream: createNodeHttpUpstream(),
   metrics: emfMetrics(
