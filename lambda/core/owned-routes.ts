@@ -185,6 +185,20 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
     return parsed as Json;
   };
 
+  /**
+   * Sends to the target; a success is its JSON object, anything else the Response the client gets for it
+   * (the caller returns that as it is).
+   */
+  const exchange = async (
+    call: OwnedCall,
+    target: TargetConfig,
+    request: Parameters<TargetClient['send']>[1],
+  ): Promise<{ readonly object: Json; readonly status: number } | Response> => {
+    const response = await send(target, { signal: call.signal, ...request });
+    if (response.status < 200 || response.status >= 300) return refusal(response, call);
+    return { object: await objectOf(response), status: response.status };
+  };
+
   const forwardedHeaders = (request: Request): Record<string, string> => {
     const headers: Record<string, string> = {};
     for (const name of ['content-type', 'accept', 'openai-beta']) {
@@ -333,20 +347,19 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
   const createFile: Handler = async (call) => {
     const target = newObjectsTarget();
     const body = await readFileBody(call, 'file');
-    const response = await send(target, {
+    const exchanged = await exchange(call, target, {
       method: 'POST',
       path: '/files',
       headers: forwardedHeaders(call.request),
       body,
-      signal: call.signal,
     });
-    if (response.status < 200 || response.status >= 300) return refusal(response, call);
-    const file = await objectOf(response);
+    if (exchanged instanceof Response) return exchanged;
+    const { object: file, status } = exchanged;
     const id = idOf(file, 'file');
     await record(newRecord(call, OwnedKind.file, target, file), () =>
       send(target, { method: 'DELETE', path: `/files/${encodeURIComponent(id)}` }),
     );
-    return json(response.status, file, call.headers());
+    return json(status, file, call.headers());
   };
 
   const listFiles: Handler = async (call, _id, query) => {
@@ -417,34 +430,32 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
   const createUpload: Handler = async (call) => {
     const target = newObjectsTarget();
     const { bytes } = await readJson(call);
-    const response = await send(target, {
+    const exchanged = await exchange(call, target, {
       method: 'POST',
       path: '/uploads',
       headers: { 'content-type': 'application/json' },
       body: bytes,
-      signal: call.signal,
     });
-    if (response.status < 200 || response.status >= 300) return refusal(response, call);
-    const upload = await objectOf(response);
+    if (exchanged instanceof Response) return exchanged;
+    const { object: upload, status } = exchanged;
     const id = idOf(upload, 'upload');
     await record(newRecord(call, OwnedKind.upload, target, upload, { parts: [] }), () =>
       send(target, { method: 'POST', path: `/uploads/${encodeURIComponent(id)}/cancel` }),
     );
-    return json(response.status, upload, call.headers());
+    return json(status, upload, call.headers());
   };
 
   const addPart: Handler = async (call, id) => {
     const upload = await owned(call.principal, OwnedKind.upload, id ?? '');
     const body = await readFileBody(call, 'part');
-    const response = await send(targetOf(upload), {
+    const exchanged = await exchange(call, targetOf(upload), {
       method: 'POST',
       path: `/uploads/${encodeURIComponent(upload.id)}/parts`,
       headers: forwardedHeaders(call.request),
       body,
-      signal: call.signal,
     });
-    if (response.status < 200 || response.status >= 300) return refusal(response, call);
-    const part = await objectOf(response);
+    if (exchanged instanceof Response) return exchanged;
+    const { object: part, status } = exchanged;
     const partId = idOf(part, 'part');
     const stored = await refresh(upload, (current) => ({ parts: [...(current.parts ?? []), partId] }));
     if (!stored) {
@@ -454,7 +465,7 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
         'The gateway could not record the part. Send it again.',
       );
     }
-    return json(response.status, part, call.headers());
+    return json(status, part, call.headers());
   };
 
   const completeUpload: Handler = async (call, id) => {
@@ -476,15 +487,14 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
       }
     }
     const target = targetOf(upload);
-    const response = await send(target, {
+    const exchanged = await exchange(call, target, {
       method: 'POST',
       path: `/uploads/${encodeURIComponent(upload.id)}/complete`,
       headers: { 'content-type': 'application/json' },
       body: bytes,
-      signal: call.signal,
     });
-    if (response.status < 200 || response.status >= 300) return refusal(response, call);
-    const completed = await objectOf(response);
+    if (exchanged instanceof Response) return exchanged;
+    const { object: completed, status } = exchanged;
     const file = completed.file;
     if (typeof file === 'object' && file !== null && !Array.isArray(file)) {
       const fileId = idOf(file as Json, 'file');
@@ -493,20 +503,19 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
       );
     }
     await refresh(upload, () => ({ object: completed }));
-    return json(response.status, completed, call.headers());
+    return json(status, completed, call.headers());
   };
 
   const cancelUpload: Handler = async (call, id) => {
     const upload = await owned(call.principal, OwnedKind.upload, id ?? '');
-    const response = await send(targetOf(upload), {
+    const exchanged = await exchange(call, targetOf(upload), {
       method: 'POST',
       path: `/uploads/${encodeURIComponent(upload.id)}/cancel`,
-      signal: call.signal,
     });
-    if (response.status < 200 || response.status >= 300) return refusal(response, call);
-    const cancelled = await objectOf(response);
+    if (exchanged instanceof Response) return exchanged;
+    const { object: cancelled, status } = exchanged;
     await refresh(upload, () => ({ object: cancelled }));
-    return json(response.status, cancelled, call.headers());
+    return json(status, cancelled, call.headers());
   };
 
   // --- Fine-tuning jobs -------------------------------------------------------------------------------------
@@ -570,15 +579,14 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
     await checkBudget(call.principal);
     // The job runs where its files are.
     const target = targetOf(training);
-    const response = await send(target, {
+    const exchanged = await exchange(call, target, {
       method: 'POST',
       path: '/fine_tuning/jobs',
       headers: { 'content-type': 'application/json' },
       body: bytes,
-      signal: call.signal,
     });
-    if (response.status < 200 || response.status >= 300) return refusal(response, call);
-    const job = await objectOf(response);
+    if (exchanged instanceof Response) return exchanged;
+    const { object: job, status } = exchanged;
     const id = idOf(job, 'fine-tuning job');
     const now = clock.now();
     const jobRecord = newRecord(call, OwnedKind.job, target, job, {
@@ -592,7 +600,7 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
       send(target, { method: 'POST', path: `/fine_tuning/jobs/${encodeURIComponent(id)}/cancel` }),
     );
     await observe(jobRecord, job, call.requestId);
-    return json(response.status, job, call.headers());
+    return json(status, job, call.headers());
   };
 
   const listJobs: Handler = async (call, _id, query) => {
@@ -609,15 +617,14 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
     (method: 'GET' | 'POST', suffix: string): Handler =>
     async (call, id) => {
       const job = await owned(call.principal, OwnedKind.job, id ?? '');
-      const response = await send(targetOf(job), {
+      const exchanged = await exchange(call, targetOf(job), {
         method,
         path: `/fine_tuning/jobs/${encodeURIComponent(job.id)}${suffix}`,
-        signal: call.signal,
       });
-      if (response.status < 200 || response.status >= 300) return refusal(response, call);
-      const answer = await objectOf(response);
+      if (exchanged instanceof Response) return exchanged;
+      const { object: answer, status } = exchanged;
       await observe(job, answer, call.requestId);
-      return json(response.status, answer, call.headers());
+      return json(status, answer, call.headers());
     };
 
   const ROUTES: ReadonlyArray<{
