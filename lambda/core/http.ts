@@ -32,7 +32,21 @@ export const readBodyWithLimit = async (
     return preRead;
   }
   if (request.body === null) return new Uint8Array(0);
-  const reader = request.body.getReader();
+  return readToEnd(request.body.getReader(), limit, () => payloadTooLarge(limit));
+};
+
+/** What `readToEnd` reads: a web stream's reader, or the gateway's lighter upstream body reader. */
+interface ChunkReader {
+  read(): Promise<{ done: false; value: Uint8Array } | { done: true; value?: Uint8Array | undefined }>;
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/** Every chunk of a reader, joined; past `limit` bytes it cancels the reader and throws `tooLarge()`. */
+export const readToEnd = async (
+  reader: ChunkReader,
+  limit: number,
+  tooLarge: () => Error,
+): Promise<Uint8Array> => {
   const chunks: Uint8Array[] = [];
   let total = 0;
   for (;;) {
@@ -40,8 +54,8 @@ export const readBodyWithLimit = async (
     if (done) break;
     total += value.byteLength;
     if (total > limit) {
-      await reader.cancel();
-      throw payloadTooLarge(limit);
+      await reader.cancel().catch(() => {});
+      throw tooLarge();
     }
     chunks.push(value);
   }

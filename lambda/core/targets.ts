@@ -3,6 +3,7 @@
 import type { SecretSource, Upstream, UpstreamBody, UpstreamResponse } from '../ports.ts';
 import { type GatewayConfig, Provider, type TargetConfig } from './config.ts';
 import { serverError } from './errors.ts';
+import { readToEnd } from './http.ts';
 
 export interface TargetRequest {
   readonly method: 'GET' | 'POST' | 'DELETE';
@@ -73,26 +74,10 @@ export const createTargetClient = (deps: {
 };
 
 /** The whole body of an upstream response, refusing more than `limit` bytes (a JSON answer is small). */
-export const readBody = async (body: UpstreamBody, limit = 16 * 1024 * 1024): Promise<Uint8Array> => {
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > limit) {
-      await reader.cancel().catch(() => {});
-      throw serverError(
-        502,
-        'upstream_error',
-        'The upstream provider returned an answer larger than expected.',
-      );
-    }
-    chunks.push(value);
-  }
-  return chunks.length === 1 ? chunks[0]! : new Uint8Array(Buffer.concat(chunks));
-};
+export const readBody = (body: UpstreamBody, limit = 16 * 1024 * 1024): Promise<Uint8Array> =>
+  readToEnd(body.getReader(), limit, () =>
+    serverError(502, 'upstream_error', 'The upstream provider returned an answer larger than expected.'),
+  );
 
 /** An upstream body as the web stream a Response carries, read only as fast as the client takes it. */
 export const webStreamOf = (body: UpstreamBody): ReadableStream<Uint8Array> => {
