@@ -93,6 +93,13 @@ const PriceSchema = v.object({
   training: v.optional(usdAmount('training')),
   /** The model's output cap: the worst case for a request that sets no max_tokens. @default budgets.defaultMaxOutputTokens */
   maxOutputTokens: v.optional(positiveInt('maxOutputTokens')),
+  /**
+   * The model's context window: the worst case for input the gateway cannot see (a Responses request that
+   * continues `previous_response_id` or a `conversation`). @default budgets.defaultMaxInputTokens
+   */
+  maxInputTokens: v.optional(positiveInt('maxInputTokens')),
+  /** Most tokens one image input can cost on this model, for budget holds. @default budgets.defaultImageInputTokens */
+  imageInputTokens: v.optional(positiveInt('imageInputTokens')),
 });
 
 const TierSchema = v.object({
@@ -296,6 +303,10 @@ export const GatewayConfigSchema = v.object({
       defaultMaxOutputTokens: v.optional(positiveInt('defaultMaxOutputTokens'), 16_384),
       /** Added to the prompt estimate, for models whose tokenizer splits text finer than OpenAI's. */
       inputMarginPercent: v.optional(nonNegativeInt('inputMarginPercent'), 10),
+      /** Input a Responses request may carry unseen (previous_response_id, conversation), when the price gives no maxInputTokens. */
+      defaultMaxInputTokens: v.optional(positiveInt('defaultMaxInputTokens'), 128_000),
+      /** Worst case of one image input, when the price gives no imageInputTokens (gpt-4o-mini, high detail). */
+      defaultImageInputTokens: v.optional(positiveInt('defaultImageInputTokens'), 48_169),
     }),
     {},
   ),

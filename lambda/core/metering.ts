@@ -22,16 +22,18 @@ const TOKENS_PER_MESSAGE = 4;
 const TOKENS_PER_REPLY = 3;
 /**
  * An image input costs at most 85 + 170 × 8 tiles = 1,445 tokens on GPT-4o-class models (high detail,
- * 768 × 2048 after scaling). Models that bill images as more tokens at a lower price are covered by cost,
- * not count, only approximately: the settled record is exact either way.
+ * 768 × 2048 after scaling): what an estimate counts. Budget holds count the dearest model's worst case
+ * instead (gpt-4o-mini bills 2,833 + 5,667 per tile), unless the price catalogue says the model's.
  */
-const IMAGE_TOKENS = 1_445;
+export const IMAGE_TOKENS = 1_445;
 /** The legacy completions API writes 16 tokens when max_tokens is not given. */
 const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
 
 interface PromptParts {
   text: string[];
   tokens: number;
+  /** Tokens counted per image input. */
+  readonly imageTokens: number;
 }
 
 const addContent = (parts: PromptParts, content: unknown): void => {
@@ -45,7 +47,7 @@ const addContent = (parts: PromptParts, content: unknown): void => {
     else if (isObject(part)) {
       if (typeof part.text === 'string') parts.text.push(part.text);
       else if (typeof part.refusal === 'string') parts.text.push(part.refusal);
-      else if (part.type === 'image_url' || part.type === 'input_image') parts.tokens += IMAGE_TOKENS;
+      else if (part.type === 'image_url' || part.type === 'input_image') parts.tokens += parts.imageTokens;
       else if (typeof part.output === 'string') parts.text.push(part.output);
       else parts.text.push(JSON.stringify(part));
     }
@@ -77,9 +79,17 @@ const addStrings = (parts: PromptParts, value: unknown): void => {
   }
 };
 
-/** The input tokens of a request as the model's tokenizer counts them (an upper bound until it has loaded). */
-export const promptTokens = (shape: TokenShapeName, body: Json, counter: TokenCounter): number => {
-  const parts: PromptParts = { text: [], tokens: 0 };
+/**
+ * The input tokens of a request as the model's tokenizer counts them (an upper bound until it has loaded).
+ * `imageTokens`: what one image input counts. @default IMAGE_TOKENS
+ */
+export const promptTokens = (
+  shape: TokenShapeName,
+  body: Json,
+  counter: TokenCounter,
+  imageTokens = IMAGE_TOKENS,
+): number => {
+  const parts: PromptParts = { text: [], tokens: 0, imageTokens };
   switch (shape) {
     case TokenShape.chat: {
       const messages = Array.isArray(body.messages) ? body.messages : [];

@@ -485,8 +485,16 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       // token (never fewer than the real count for text; far more for audio), and the output at its cap.
       withMargin = rawBody.byteLength;
     } else {
-      const input = promptTokens(trace.tokenShape, json, deps.tokens);
+      const imageTokens = trace.price.imageInputTokens ?? config.budgets.defaultImageInputTokens;
+      const input = promptTokens(trace.tokenShape, json, deps.tokens, imageTokens);
       withMargin = Math.ceil((input * (100 + config.budgets.inputMarginPercent)) / 100);
+      // A Responses request can continue a stored conversation the gateway never sees: its whole context.
+      if (
+        trace.tokenShape === TokenShape.responses &&
+        (json.previous_response_id != null || json.conversation != null || json.prompt != null)
+      ) {
+        withMargin += trace.price.maxInputTokens ?? config.budgets.defaultMaxInputTokens;
+      }
     }
     const output = maxOutputTokens(
       trace.tokenShape,

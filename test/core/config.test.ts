@@ -147,7 +147,12 @@ describe('parseGatewayConfig: tiers, prices, keys and budgets', () => {
       cacheTtlMs: 30_000,
       rotationGraceMs: 86_400_000,
     });
-    expect(config.budgets).toEqual({ defaultMaxOutputTokens: 16_384, inputMarginPercent: 10 });
+    expect(config.budgets).toEqual({
+      defaultMaxOutputTokens: 16_384,
+      inputMarginPercent: 10,
+      defaultMaxInputTokens: 128_000,
+      defaultImageInputTokens: 48_169,
+    });
     expect(config.cache).toEqual({
       defaultTtlSeconds: 3_600,
       maxTtlSeconds: 86_400,

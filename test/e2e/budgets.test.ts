@@ -340,3 +340,49 @@ describe('budget holds on endpoints without a token estimate', () => {
     },
   );
 });
+
+describe('budget holds for what a request does not show', () => {
+  // The budget of 10,450 µUSD fits a small request, not a 128,000-token context or a 48,169-token image.
+  const attempt = async (path: string, body: unknown) => {
+    const db = new MemoryDatabase();
+    const stores = {
+      keys: new MemoryKeyStore(db),
+      budgets: new MemoryBudgetStore(db),
+      ledger: new MemoryUsageLedger(db),
+    };
+    const served = await serve(stores, upstream, 'tenant-unseen');
+    try {
+      const response = await fetch(`${served.origin}${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      await response.text();
+      return response.status;
+    } finally {
+      await served.close();
+    }
+  };
+
+  it.each([
+    [
+      'a Responses request continuing a stored response holds the model’s context window',
+      '/v1/responses',
+      { model: 'gpt-test', input: 'and then?', previous_response_id: 'resp_1', max_output_tokens: 10 },
+      { model: 'gpt-test', input: 'and then?', max_output_tokens: 10 },
+    ],
+    [
+      'an image input holds the dearest model’s worst case for an image',
+      '/v1/chat/completions',
+      {
+        model: 'gpt-test',
+        max_tokens: 10,
+        messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }],
+      },
+      { model: 'gpt-test', max_tokens: 10, messages: [{ role: 'user', content: 'a picture' }] },
+    ],
+  ])('%s', async (_name, path, unseen, plain) => {
+    expect(await attempt(path, unseen)).toBe(429);
+    expect(await attempt(path, plain)).toBe(200);
+  });
+});
