@@ -41,8 +41,8 @@ export class GatewayData extends Construct {
   readonly budgets: dynamodb.ITable;
   /**
    * Ownership records of files, uploads and fine-tuning jobs (tenant, upstream target, upstream id), read
-   * before every use of such an id so a tenant only reaches its own. Used by the files and fine-tuning
-   * issue; created now so its logical ID is part of the contract from the first deploy: `pk` + `sk`.
+   * before every use of such an id so a tenant only reaches its own, and the tracking state of fine-tuning
+   * jobs (the tracker's due-job pointers live here too): `pk` + `sk`.
    */
   readonly ownership: dynamodb.ITable;
   /** The physical table names (tokens at synth), shaped as the runtime's `DynamoTables`. */
@@ -78,11 +78,34 @@ export class GatewayData extends Construct {
   }
 
   /**
-   * The gateway function: `KEYS_TABLE`, `USAGE_TABLE`, `BUDGETS_TABLE`, GetItem on Keys (it looks up one key
-   * and one tenant by id; listing and changing them is the admin CLI's job) and read/write on Usage and Budgets (GetItem, Query,
-   * PutItem, UpdateItem, DeleteItem, and the items of TransactWriteItems / TransactGetItems).
+   * The gateway function: `KEYS_TABLE`, `USAGE_TABLE`, `BUDGETS_TABLE`, `OWNERSHIP_TABLE`, GetItem on Keys (it
+   * looks up one key and one tenant by id; listing and changing them is the admin CLI's job) and read/write on
+   * Usage, Budgets and Ownership (GetItem, Query, PutItem, UpdateItem, DeleteItem, and the items of
+   * TransactWriteItems / TransactGetItems): it records the files and jobs it creates, and what it sees of a job
+   * when a client retrieves it.
    */
   grantGatewayAccess(fn: lambda.Function): void {
+    this.grantMeteringAccess(fn);
+    this.grantOwnershipAccess(fn);
+  }
+
+  /**
+   * The fine-tuning job tracker: the same as the gateway's. It reads the owning tenant of a job (GetItem on
+   * Keys), meters a succeeded job through the ledger (Usage and Budgets) and records job status (Ownership).
+   */
+  grantJobTrackerAccess(fn: lambda.Function): void {
+    this.grantMeteringAccess(fn);
+    this.grantOwnershipAccess(fn);
+  }
+
+  /** The REQUEST authorizer: `KEYS_TABLE` and GetItem on Keys, nothing else. */
+  grantAuthorizerAccess(fn: lambda.Function): void {
+    fn.addEnvironment('KEYS_TABLE', this.tableNames.keys);
+    this.keys.grant(fn, ...KEY_LOOKUP_ACTIONS);
+  }
+
+  /** `KEYS_TABLE`, `USAGE_TABLE`, `BUDGETS_TABLE`: GetItem on Keys, read/write on Usage and Budgets. */
+  private grantMeteringAccess(fn: lambda.Function): void {
     fn.addEnvironment('KEYS_TABLE', this.tableNames.keys);
     fn.addEnvironment('USAGE_TABLE', this.tableNames.usage);
     fn.addEnvironment('BUDGETS_TABLE', this.tableNames.budgets);
@@ -91,9 +114,9 @@ export class GatewayData extends Construct {
     this.budgets.grantReadWriteData(fn);
   }
 
-  /** The REQUEST authorizer: `KEYS_TABLE` and GetItem on Keys, nothing else. */
-  grantAuthorizerAccess(fn: lambda.Function): void {
-    fn.addEnvironment('KEYS_TABLE', this.tableNames.keys);
-    this.keys.grant(fn, ...KEY_LOOKUP_ACTIONS);
+  /** `OWNERSHIP_TABLE`: read/write on Ownership. */
+  private grantOwnershipAccess(fn: lambda.Function): void {
+    fn.addEnvironment('OWNERSHIP_TABLE', this.ownership.tableName);
+    this.ownership.grantReadWriteData(fn);
   }
 }

@@ -98,6 +98,14 @@ export class GatewaySecrets extends Construct {
    */
   grantGatewayAccess(fn: lambda.Function): void {
     this.grantAuthorizerAccess(fn);
+    this.grantUpstreamAccess(fn);
+  }
+
+  /**
+   * A function that calls the upstream providers but verifies no gateway key (the fine-tuning job tracker):
+   * `SECRET_IDS` (JSON: config secret name → ARN of each upstream key) and read on those secrets, not the pepper.
+   */
+  grantUpstreamAccess(fn: lambda.Function): void {
     const ids = Object.fromEntries([...this.upstream].map(([name, secret]) => [name, secret.secretArn]));
     fn.addEnvironment('SECRET_IDS', Stack.of(this).toJsonString(ids));
     for (const secret of this.upstream.values()) secret.grantRead(fn);

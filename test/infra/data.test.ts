@@ -144,10 +144,12 @@ describe('GatewayData grants', () => {
   const { stack, data } = build(false);
   const gateway = standIn(stack, 'Gateway');
   const authorizer = standIn(stack, 'Authorizer');
+  const tracker = standIn(stack, 'Tracker');
 
   // Act
   data.grantGatewayAccess(gateway);
   data.grantAuthorizerAccess(authorizer);
+  data.grantJobTrackerAccess(tracker);
   const template = Template.fromStack(stack);
 
   it('exposes the physical table names shaped as the runtime DynamoTables', () => {
@@ -158,21 +160,33 @@ describe('GatewayData grants', () => {
     });
   });
 
-  it('gives the gateway the three table names in its environment', () => {
-    expect(envOf(template, gateway)).toEqual({
+  // The gateway records the files and jobs it creates; the tracker reads tenants, meters and records job status.
+  it.each([
+    ['gateway', gateway],
+    ['job tracker', tracker],
+  ])('gives the %s the four table names in its environment', (_name, fn) => {
+    expect(envOf(template, fn)).toEqual({
       KEYS_TABLE: { Ref: KEYS_ID },
       USAGE_TABLE: { Ref: USAGE_ID },
       BUDGETS_TABLE: { Ref: BUDGETS_ID },
+      OWNERSHIP_TABLE: { Ref: OWNERSHIP_ID },
     });
   });
 
-  it('lets the gateway read Keys and read/write Usage and Budgets, and nothing on Ownership', () => {
-    expect(statementsOf(template, gateway)).toEqual([
+  it.each([
+    ['gateway', gateway],
+    ['job tracker', tracker],
+  ])('lets the %s read Keys (GetItem only) and read/write Usage, Budgets and Ownership', (_name, fn) => {
+    expect(statementsOf(template, fn)).toEqual([
       { Effect: 'Allow', Action: 'dynamodb:GetItem', Resource: { 'Fn::GetAtt': [KEYS_ID, 'Arn'] } },
       {
         Effect: 'Allow',
         Action: [...READ_ACTIONS, ...WRITE_ACTIONS].sort(),
-        Resource: [{ 'Fn::GetAtt': [BUDGETS_ID, 'Arn'] }, { 'Fn::GetAtt': [USAGE_ID, 'Arn'] }],
+        Resource: [
+          { 'Fn::GetAtt': [BUDGETS_ID, 'Arn'] },
+          { 'Fn::GetAtt': [OWNERSHIP_ID, 'Arn'] },
+          { 'Fn::GetAtt': [USAGE_ID, 'Arn'] },
+        ],
       },
     ]);
   });

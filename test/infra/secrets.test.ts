@@ -148,10 +148,12 @@ describe('GatewaySecrets grants', () => {
   const { stack, secrets } = build();
   const gateway = standIn(stack, 'Gateway');
   const authorizer = standIn(stack, 'Authorizer');
+  const tracker = standIn(stack, 'Tracker');
 
   // Act
   secrets.grantGatewayAccess(gateway);
   secrets.grantAuthorizerAccess(authorizer);
+  secrets.grantUpstreamAccess(tracker);
   const template = Template.fromStack(stack);
 
   it('gives the gateway the pepper ARN and a SECRET_IDS JSON of config name → ARN', () => {
@@ -186,6 +188,16 @@ describe('GatewaySecrets grants', () => {
     expect(envOf(template, authorizer)).toEqual({ PEPPER_SECRET_ID: { Ref: PEPPER_ID } });
     expect(statementsOf(template, authorizer)).toEqual([
       { Effect: 'Allow', Action: READ_ACTIONS, Resource: { Ref: PEPPER_ID } },
+    ]);
+  });
+
+  it('gives the job tracker SECRET_IDS and read on the upstream secrets, not the pepper', () => {
+    // Assess
+    const variables = envOf(template, tracker);
+    expect(Object.keys(variables)).toEqual(['SECRET_IDS']);
+    expect(variables.SECRET_IDS).toEqual(envOf(template, gateway).SECRET_IDS);
+    expect(statementsOf(template, tracker)).toEqual([
+      { Effect: 'Allow', Action: READ_ACTIONS, Resource: [{ Ref: AZURE_ID }, { Ref: OPENAI_ID }] },
     ]);
   });
 
