@@ -10,6 +10,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 export interface GatewayObservabilityProps {
@@ -56,6 +57,42 @@ export interface GatewayObservabilityProps {
    * @default - no WAF line on the dashboard
    */
   readonly wafBlockedMetric?: cloudwatch.IMetric;
+}
+
+/** What the dashboard shows of the fine-tuning job tracker (`GatewayJobs` has these). */
+export interface JobTrackerMonitoring {
+  readonly trackerFunction: lambda.IFunction;
+  readonly deadLetterQueue: sqs.IQueue;
+  /** The tracker's alarms (they notify the alarm topic themselves): listed in the alarm status widget. */
+  readonly alarms: readonly cloudwatch.IAlarm[];
+  /** The tracker's `POWERTOOLS_SERVICE_NAME`: the `service` dimension of its metrics. */
+  readonly serviceName: string;
+  /** The tracker's `POWERTOOLS_METRICS_NAMESPACE`. */
+  readonly metricsNamespace: string;
+}
+
+/** The `component` dimension of the tracker's EMF metrics (lambda/core/jobs.ts trackJobs). */
+const JOB_TRACKER_COMPONENT = 'job-tracker';
+
+/**
+ * The alarm status widget, rendered when the dashboard is: alarms of other constructs added after this one was
+ * built (`addJobTracker`) are listed too.
+ */
+class AlarmStatusOfAll extends cloudwatch.ConcreteWidget {
+  constructor(private readonly alarms: readonly cloudwatch.IAlarm[]) {
+    super(24, 4);
+  }
+
+  toJson(): unknown[] {
+    const widget = new cloudwatch.AlarmStatusWidget({
+      title: 'Alarms',
+      alarms: [...this.alarms],
+      width: this.width,
+      height: this.height,
+    });
+    widget.position(this.x ?? 0, this.y ?? 0);
+    return widget.toJson();
+  }
 }
 
 const PERIOD = Duration.minutes(5);
@@ -208,6 +245,8 @@ export class GatewayObservability extends Construct {
   readonly dashboardUrl: string;
 
   private readonly alarmList: cloudwatch.Alarm[] = [];
+  /** This construct's alarms and those added later: what the alarm status widget lists. */
+  private readonly statusAlarms: cloudwatch.IAlarm[] = [];
   private readonly action: cloudwatch.IAlarmAction;
 
   constructor(scope: Construct, id: string, props: GatewayObservabilityProps) {
@@ -330,10 +369,54 @@ export class GatewayObservability extends Construct {
       });
     }
     this.alarms = this.alarmList;
+    this.statusAlarms.push(...this.alarmList);
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { defaultInterval: Duration.hours(3) });
     this.addDashboardRows(props, emf, apiErrorRate, gatewayErrorRate);
     this.dashboardUrl = `https://console.aws.amazon.com/cloudwatch/home?region=${Stack.of(this).region}#dashboards:name=${this.dashboard.dashboardName}`;
+  }
+
+  /**
+   * The fine-tuning job tracker: its alarms join the alarm status widget, and a row shows its EMF metrics (one
+   * batch per run with the dimension set [service, component]; both values are known, so plain metrics rather
+   * than SEARCH) beside its Lambda errors and dead letters.
+   */
+  addJobTracker(tracker: JobTrackerMonitoring): void {
+    this.statusAlarms.push(...tracker.alarms);
+    const sum = { period: PERIOD, statistic: cloudwatch.Stats.SUM };
+    const emf = (metricName: string, label: string) =>
+      new cloudwatch.Metric({
+        namespace: tracker.metricsNamespace,
+        metricName,
+        dimensionsMap: { service: tracker.serviceName, component: JOB_TRACKER_COMPONENT },
+        label,
+        ...sum,
+      });
+    this.dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: 'Fine-tuning job tracker: jobs looked at, status changes and failures',
+        left: [
+          emf('JobsTracked', 'Jobs tracked'),
+          emf('JobStatusChanges', 'Status changes'),
+          emf('JobTrackingFailures', 'Jobs not tracked'),
+        ],
+        width: 16,
+        height: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: 'Job tracker errors (left) and dead letters (right)',
+        left: [tracker.trackerFunction.metricErrors({ ...sum, label: 'Tracker errors' })],
+        right: [
+          tracker.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            period: PERIOD,
+            statistic: cloudwatch.Stats.MAXIMUM,
+            label: 'Dead letters',
+          }),
+        ],
+        width: 8,
+        height: 6,
+      }),
+    );
   }
 
   /**
@@ -388,14 +471,7 @@ export class GatewayObservability extends Construct {
     const logGroupNames = [props.gatewayLogGroup.logGroupName];
     const third = { width: 8, height: 6 };
 
-    this.dashboard.addWidgets(
-      new cloudwatch.AlarmStatusWidget({
-        title: 'Alarms',
-        alarms: [...this.alarmList],
-        width: 24,
-        height: 4,
-      }),
-    );
+    this.dashboard.addWidgets(new AlarmStatusOfAll(this.statusAlarms));
 
     // Requests and errors by class: API Gateway's view (includes authorizer and usage-plan refusals) and
     // the gateway's own (includes Function URL traffic and failures after the first byte).

@@ -6,6 +6,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { IConstruct } from 'constructs';
 import { GatewayObservability, type GatewayObservabilityProps } from '../../lib/constructs/observability.ts';
 import { cfnLint } from '../fixtures/cfn-lint.ts';
@@ -714,6 +715,99 @@ describe('GatewayObservability dashboard', () => {
         ],
       ],
     });
+  });
+});
+
+describe('GatewayObservability with the job tracker', () => {
+  // Prepare
+  const { stack, observability } = build();
+  const trackerFunction = standInFunction(stack, 'TrackerFn');
+  const deadLetterQueue = new sqs.Queue(stack, 'TrackerDlq');
+  const trackerAlarm = new cloudwatch.Alarm(stack, 'TrackerAlarm', {
+    metric: trackerFunction.metricErrors(),
+    threshold: 0,
+    evaluationPeriods: 1,
+  });
+
+  // Act
+  observability.addJobTracker({
+    trackerFunction,
+    deadLetterQueue,
+    alarms: [trackerAlarm],
+    serviceName: 'tracker-svc',
+    metricsNamespace: 'TrackerNs',
+  });
+  const template = Template.fromStack(stack);
+
+  it('lists the tracker alarms in the alarm status widget, after its own, and does not expose them as its own', () => {
+    // Prepare
+    const own = observability.alarms.map((alarm) => `<GetAtt:${idOf(alarm)}.Arn>`);
+
+    // Assess
+    expect(widgetTitled(template, 'Alarms').properties.alarms).toEqual([
+      ...own,
+      `<GetAtt:${idOf(trackerAlarm)}.Arn>`,
+    ]);
+    expect(own).toHaveLength(10);
+  });
+
+  it('adds a row for the tracker at the end of the dashboard', () => {
+    expect(
+      widgetsOf(template)
+        .map((w) => w.properties.title)
+        .slice(-2),
+    ).toEqual([
+      'Fine-tuning job tracker: jobs looked at, status changes and failures',
+      'Job tracker errors (left) and dead letters (right)',
+    ]);
+  });
+
+  it('graphs the EMF metrics of each run on their dimension set [service, component = job-tracker]', () => {
+    // Act
+    const widget = widgetTitled(
+      template,
+      'Fine-tuning job tracker: jobs looked at, status changes and failures',
+    );
+
+    // Assess
+    expect(widget.properties.metrics).toEqual(
+      [
+        ['JobsTracked', 'Jobs tracked'],
+        ['JobStatusChanges', 'Status changes'],
+        ['JobTrackingFailures', 'Jobs not tracked'],
+      ].map(([name, label]) => [
+        'TrackerNs',
+        name,
+        'component',
+        'job-tracker',
+        'service',
+        'tracker-svc',
+        { label, stat: 'Sum' },
+      ]),
+    );
+  });
+
+  it("graphs the tracker's Lambda errors and the dead-letter queue's visible messages", () => {
+    // Act
+    const widget = widgetTitled(template, 'Job tracker errors (left) and dead letters (right)');
+
+    // Assess
+    expect(widget.properties.metrics).toEqual([
+      [
+        'AWS/Lambda',
+        'Errors',
+        'FunctionName',
+        `<Ref:${idOf(trackerFunction)}>`,
+        { label: 'Tracker errors', stat: 'Sum' },
+      ],
+      [
+        'AWS/SQS',
+        'ApproximateNumberOfMessagesVisible',
+        'QueueName',
+        `<GetAtt:${idOf(deadLetterQueue)}.QueueName>`,
+        { label: 'Dead letters', stat: 'Maximum', yAxis: 'right' },
+      ],
+    ]);
   });
 });
 
