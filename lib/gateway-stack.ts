@@ -6,6 +6,7 @@ import { GatewayCache } from './constructs/cache.ts';
 import { GatewayData } from './constructs/data.ts';
 import { GatewayEdge } from './constructs/edge.ts';
 import { FunctionUrlAuth, GatewayFunction } from './constructs/gateway-function.ts';
+import { GatewayJobs } from './constructs/jobs.ts';
 import { GatewayNetwork } from './constructs/network.ts';
 import { GatewayObservability } from './constructs/observability.ts';
 import { GatewaySecrets } from './constructs/secrets.ts';
@@ -44,6 +45,7 @@ export class GatewayStack extends Stack {
   readonly cache: GatewayCache | undefined;
   readonly network: GatewayNetwork | undefined;
   readonly observability: GatewayObservability;
+  readonly jobs: GatewayJobs;
 
   /**
    * Two AZs as deploy-time values (Fn::GetAZs), never a context lookup, so `cdk synth` works offline and
@@ -125,6 +127,16 @@ export class GatewayStack extends Stack {
       wafBlockedMetric: this.waf.metricBlockedRequests(),
     });
 
+    // Fine-tuning job tracking: after observability, whose alarm topic its alarms and example rule notify.
+    this.jobs = new GatewayJobs(this, 'Jobs', {
+      data: this.data,
+      secrets: this.secrets,
+      alarmTopic: this.observability.topic,
+    });
+    // The gateway publishes a status change too, when a client's retrieve is the first to see it.
+    this.jobs.grantPublishJobEvents(fn);
+    this.observability.addJobTracker(this.jobs);
+
     const output = (name: string, value: string, description: string) =>
       new CfnOutput(this, name, { value, description });
     output('ApiUrl', this.edge.url, 'OpenAI SDK baseURL: the REST API stage (WAF, usage plans, authorizer)');
@@ -137,6 +149,16 @@ export class GatewayStack extends Stack {
     );
     output('DashboardUrl', this.observability.dashboardUrl, 'CloudWatch dashboard of the gateway');
     output('AlarmTopicArn', this.observability.topic.topicArn, 'SNS topic the alarms notify');
+    output(
+      'JobEventBusName',
+      this.jobs.eventBus.eventBusName,
+      'EventBridge bus of fine-tuning job status changes: add rules to it',
+    );
+    output(
+      'JobTrackerFunctionName',
+      this.jobs.trackerFunction.functionName,
+      'Lambda function that tracks fine-tuning jobs (runs every minute)',
+    );
     output(StackOutput.KeysTableName, this.data.keys.tableName, 'DynamoDB table of tenants and keys');
     output(
       StackOutput.UsageTableName,

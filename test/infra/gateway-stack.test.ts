@@ -36,12 +36,42 @@ beforeAll(() => {
 });
 const templateOf = (mode: CacheModeName, stage = 'test'): Template => templates.get(`${mode}/${stage}`)!;
 
+interface Widget {
+  readonly type: string;
+  readonly properties: {
+    readonly title?: string;
+    readonly alarms?: string[];
+    readonly metrics?: unknown[][];
+  };
+}
+
+/** The dashboard's widgets: its body is an Fn::Join of JSON text and intrinsics, flattened to placeholders. */
+const widgetsOf = (template: Template): Widget[] => {
+  const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+  expect(dashboards).toHaveLength(1);
+  const body = dashboards[0]?.Properties.DashboardBody as { 'Fn::Join': [string, unknown[]] };
+  const placeholder = (part: Record<string, unknown>): string =>
+    'Fn::GetAtt' in part
+      ? `<GetAtt:${(part['Fn::GetAtt'] as string[]).join('.')}>`
+      : `<${JSON.stringify(part).replaceAll('"', "'")}>`;
+  const text = body['Fn::Join'][1]
+    .map((part) => (typeof part === 'string' ? part : placeholder(part as Record<string, unknown>)))
+    .join(body['Fn::Join'][0]);
+  return (JSON.parse(text) as { widgets: Widget[] }).widgets;
+};
+
 /** The logical ID of the template's only resource of a type. */
 const onlyIdOf = (template: Template, type: string): string => {
   const ids = Object.keys(template.findResources(type));
   expect(ids).toHaveLength(1);
   return ids[0]!;
 };
+
+/** The logical ID of the job tracker function: the schedule's target. */
+const trackerIdOf = (template: Template): string =>
+  template.toJSON().Resources[onlyIdOf(template, 'AWS::Scheduler::Schedule')].Properties.Target.Arn[
+    'Fn::GetAtt'
+  ][0];
 
 describe('GatewayStack', () => {
   it('describes itself with its stage', () => {
@@ -68,6 +98,8 @@ describe('GatewayStack', () => {
         'ApiUrl',
         'DashboardUrl',
         'FunctionUrl',
+        'JobEventBusName',
+        'JobTrackerFunctionName',
         'UpstreamSecretArns',
         ...Object.values(StackOutput),
       ].sort(),
@@ -103,6 +135,116 @@ describe('GatewayStack', () => {
       },
     });
   });
+
+  it('outputs the job event bus name and the tracker function name, and names the bus after the stage', () => {
+    // Prepare
+    const template = templateOf('off');
+    const trackerId = trackerIdOf(template);
+
+    // Assess
+    expect(trackerId).toMatch(/^JobsTrackerFunction/);
+    template.hasOutput('JobEventBusName', { Value: { Ref: 'JobsEventBus5BBD903A' } });
+    template.hasOutput('JobTrackerFunctionName', { Value: { Ref: trackerId } });
+    template.hasResourceProperties('AWS::Events::EventBus', { Name: 'LlmGateway-test-job-events' });
+    templateOf('off', 'prod').hasResourceProperties('AWS::Events::EventBus', {
+      Name: 'LlmGateway-prod-job-events',
+    });
+  });
+
+  it.each(MODES)(
+    'gives the gateway function OWNERSHIP_TABLE and JOB_EVENTS_BUS with read/write on Ownership and PutEvents on the bus (%s)',
+    (mode) => {
+      // Prepare
+      const template = templateOf(mode);
+      const gateway = template.toJSON().Resources.GatewayFunctionB2DE2221.Properties;
+      const roleId = gateway.Role['Fn::GetAtt'][0] as string;
+      const statements = Object.values(
+        template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } }),
+      ).flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+
+      // Assess
+      expect(gateway.Environment.Variables).toMatchObject({
+        OWNERSHIP_TABLE: { Ref: 'DataOwnership9298F7D3' },
+        JOB_EVENTS_BUS: { Ref: 'JobsEventBus5BBD903A' },
+      });
+      expect(statements).toContainEqual({
+        Effect: 'Allow',
+        Action: 'events:PutEvents',
+        Resource: { 'Fn::GetAtt': ['JobsEventBus5BBD903A', 'Arn'] },
+      });
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Action: expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:Query']),
+          Resource: expect.arrayContaining([{ 'Fn::GetAtt': ['DataOwnership9298F7D3', 'Arn'] }]),
+        }),
+      );
+    },
+  );
+
+  it('lets only the gateway and the tracker put events, and only on the job bus', () => {
+    // Prepare
+    const template = templateOf('public-iam');
+    const putEvents = Object.entries(template.findResources('AWS::IAM::Policy')).flatMap(([id, policy]) =>
+      (policy.Properties.PolicyDocument.Statement as Array<{ Action: unknown; Resource: unknown }>)
+        .filter((statement) => JSON.stringify(statement.Action).includes('events:'))
+        .map((statement) => ({ id, action: statement.Action, resource: statement.Resource })),
+    );
+
+    // Assess
+    expect(putEvents).toEqual([
+      {
+        id: expect.stringMatching(/^GatewayRoleDefaultPolicy/),
+        action: 'events:PutEvents',
+        resource: { 'Fn::GetAtt': ['JobsEventBus5BBD903A', 'Arn'] },
+      },
+      {
+        id: expect.stringMatching(/^JobsTrackerRoleDefaultPolicy/),
+        action: 'events:PutEvents',
+        resource: { 'Fn::GetAtt': ['JobsEventBus5BBD903A', 'Arn'] },
+      },
+    ]);
+  });
+
+  it.each(MODES)(
+    'notifies the alarm topic of the tracker alarms and final job statuses, and lists every alarm on the dashboard (%s)',
+    (mode) => {
+      // Prepare
+      const template = templateOf(mode);
+      const topicId = onlyIdOf(template, 'AWS::SNS::Topic');
+      const alarms = template.findResources('AWS::CloudWatch::Alarm');
+      const widgets = widgetsOf(template);
+
+      // Assess: the tracker's two alarms notify the stack's topic, like every other alarm
+      expect(Object.keys(alarms).filter((id) => id.startsWith('Jobs'))).toEqual([
+        expect.stringMatching(/^JobsTrackerErrors/),
+        expect.stringMatching(/^JobsDeadLetters/),
+      ]);
+      for (const alarm of Object.values(alarms)) {
+        expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+        expect(alarm.Properties.OKActions).toEqual([{ Ref: topicId }]);
+      }
+      template.hasResourceProperties('AWS::Events::Rule', {
+        Targets: [Match.objectLike({ Arn: { Ref: topicId } })],
+      });
+      // The alarm status widget lists every alarm of the stack, the tracker's included.
+      const status = widgets.find((widget) => widget.type === 'alarm');
+      expect(status?.properties.alarms).toEqual(Object.keys(alarms).map((id) => `<GetAtt:${id}.Arn>`));
+      // The tracker's metrics, with its service name.
+      const tracker = widgets.find((widget) =>
+        widget.properties.title?.startsWith('Fine-tuning job tracker'),
+      );
+      expect(tracker?.properties.metrics?.map((line) => line.slice(0, 6))).toEqual(
+        ['JobsTracked', 'JobStatusChanges', 'JobTrackingFailures'].map((name) => [
+          'LlmGateway',
+          name,
+          'component',
+          'job-tracker',
+          'service',
+          'llm-gateway-job-tracker',
+        ]),
+      );
+    },
+  );
 
   it('gives the authorizer only the keys table and the pepper', () => {
     const template = templateOf('public-iam');
@@ -192,6 +334,9 @@ describe('GatewayStack', () => {
     ]);
     expect(ids('AWS::ElastiCache::ServerlessCache')).toEqual(['CacheDAF337C5']);
     expect(ids('AWS::Lambda::Function')).toEqual(expect.arrayContaining(['GatewayFunctionB2DE2221']));
+    // Operators attach their own rules to the bus; the queue holds the tracker's dead letters.
+    expect(ids('AWS::Events::EventBus')).toEqual(['JobsEventBus5BBD903A']);
+    expect(ids('AWS::SQS::Queue')).toEqual(['JobsDeadLetterQueue8CC426EE']);
   });
 
   it('protects production data: deletion protection and Retain on every table', () => {
