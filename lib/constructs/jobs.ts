@@ -21,8 +21,8 @@ import type { GatewayData } from './data.ts';
 import type { GatewaySecrets } from './secrets.ts';
 
 // The event the tracker (and the gateway, when a client retrieves a job) publishes on every status change.
-// Spelled out here rather than imported from lambda/adapters/eventbridge/job-events.ts, which imports the
-// EventBridge SDK client: synth would load it. test/infra/jobs.test.ts checks that both agree.
+// Spelled out here rather than imported from lambda/adapters/eventbridge/job-events.ts (its JobStatusEvent), which
+// imports the EventBridge SDK client: synth would load it. test/infra/jobs.test.ts checks that both agree.
 /** `source` of the job status events. */
 export const JOB_EVENT_SOURCE = 'llm-gateway';
 /** `detail-type` of the job status events. */

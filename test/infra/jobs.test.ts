@@ -9,7 +9,8 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type { IConstruct } from 'constructs';
-import * as jobEventsAdapter from '../../lambda/adapters/eventbridge/job-events.ts';
+import { JobStatusEvent, jobStatusEventDetail } from '../../lambda/adapters/eventbridge/job-events.ts';
+import { isFinalStatus, JobStatus } from '../../lambda/core/jobs.ts';
 import { GatewayData } from '../../lib/constructs/data.ts';
 import {
   FINAL_JOB_STATUSES,
@@ -465,14 +466,32 @@ describe('GatewayJobs event names', () => {
   });
 
   // The adapter publishing the events (lambda/adapters/eventbridge/job-events.ts) imports the EventBridge SDK
-  // client, so the construct keeps its own copy of the names; this holds the two together once it exports them.
-  const adapter = jobEventsAdapter as Partial<Record<'JOB_EVENT_SOURCE' | 'JOB_EVENT_DETAIL_TYPE', string>>;
-  const whenExported = adapter.JOB_EVENT_SOURCE === undefined ? it.skip : it;
-  whenExported('are the ones the EventBridge adapter publishes', () => {
-    expect([adapter.JOB_EVENT_SOURCE, adapter.JOB_EVENT_DETAIL_TYPE]).toEqual([
+  // client, so the construct keeps its own copy of the names, held to the adapter's here.
+  it('are the ones the EventBridge adapter publishes, and the detail field the rule matches is in its events', () => {
+    // Prepare
+    const detail = jobStatusEventDetail({
+      jobId: 'ftjob-1',
+      tenantId: 'acme',
+      targetId: 'openai',
+      model: 'gpt-4o-mini',
+      status: 'succeeded',
+      previousStatus: 'running',
+      fineTunedModel: 'ft:gpt-4o-mini:acme',
+      trainedTokens: 1000,
+      observedAt: 0,
+    });
+
+    // Assess
+    expect([JobStatusEvent.source, JobStatusEvent.detailType]).toEqual([
       JOB_EVENT_SOURCE,
       JOB_EVENT_DETAIL_TYPE,
     ]);
+    expect(detail.status).toBe('succeeded');
+  });
+
+  it("lists exactly the tracker's final statuses", () => {
+    expect(FINAL_JOB_STATUSES.every(isFinalStatus)).toBe(true);
+    expect(Object.values(JobStatus).filter(isFinalStatus).sort()).toEqual([...FINAL_JOB_STATUSES].sort());
   });
 });
 
