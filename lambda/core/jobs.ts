@@ -366,7 +366,7 @@ export const trackJobs = async (deps: TrackJobsDeps): Promise<TrackingRun> => {
       failed.push(record.id);
       deps.logger.error('fine-tuning job tracking failed', { jobId: record.id, error: String(error) });
       // An upstream that cannot answer is asked again later and later; what failed after its answer (recording,
-      // metering, publishing) is tried again on the next run, the scheduler's retry of this one included.
+      // metering, publishing) is tried again on the next run, Lambda's retry of this one included.
       await (asked ? deps.observer.retrySoon(record) : deps.observer.backOff(record)).catch(() => {});
     }
   };

@@ -1,5 +1,5 @@
 // Lambda entry of the fine-tuning job tracker, invoked by an EventBridge Scheduler schedule: one run of trackJobs.
-// A run that could not track every due job fails, so the scheduler retries it and the error alarm sees it.
+// A run that could not track every due job fails, so Lambda retries it (async invoke) and the error alarm sees it.
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
