@@ -158,6 +158,8 @@ const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'openai-beta'] as c
 const FORWARDED_RESPONSE_HEADERS = ['content-type', 'openai-processing-ms', 'cache-control'] as const;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
+/** Stands in for the hits of a request no response rule reads: never written to. */
+const NO_HITS: RuleHits = emptyHits();
 const UPSTREAM_STATUS_FOR_CLIENT_FAULT = new Set([400, 404, 409, 413, 415, 422]);
 
 type AttemptFailure =
@@ -433,37 +435,44 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     mayUse,
   });
 
+  /** A fine-tuned model's record and its route (to the target that trained it), built once per lookup. */
+  interface FineTunedModel {
+    readonly record: OwnedObject;
+    readonly route: RouteConfig;
+    readonly baseModel: string | undefined;
+  }
   /** Fine-tuned models by name, for a while: ownership never changes, so a hit is reused for longer than a miss. */
-  const fineTuned = new Map<string, { record: OwnedObject | undefined; until: number }>();
+  const fineTuned = new Map<string, { model: FineTunedModel | undefined; until: number }>();
   const FINE_TUNED_HIT_MS = 5 * 60_000;
   const FINE_TUNED_MISS_MS = 5_000;
 
-  /**
-   * The route of a fine-tuned model (`ft:…`): to the target that trained it, for the tenant that owns it and
-   * no one else. Undefined when the tenant does not own it, whoever does.
-   */
-  const fineTunedRoute = async (
-    principal: Principal,
-    model: string,
-  ): Promise<{ route: RouteConfig; baseModel: string | undefined } | undefined> => {
-    if (deps.ownership === undefined) return undefined;
-    const now = clock.now();
-    let cached = fineTuned.get(model);
-    if (cached === undefined || cached.until <= now) {
-      const record = await deps.ownership.get(OwnedKind.model, model);
-      cached = { record, until: now + (record === undefined ? FINE_TUNED_MISS_MS : FINE_TUNED_HIT_MS) };
-      if (fineTuned.size > 10_000) fineTuned.clear();
-      fineTuned.set(model, cached);
-    }
-    const record = cached.record;
-    if (record === undefined || record.tenantId !== principal.tenantId) return undefined;
-    const target = targets.target(record.targetId);
-    if (target === undefined) return undefined;
+  const lookUpFineTuned = async (name: string): Promise<FineTunedModel | undefined> => {
+    const record = await deps.ownership?.get(OwnedKind.model, name);
+    const target = record === undefined ? undefined : targets.target(record.targetId);
+    if (record === undefined || target === undefined) return undefined;
     const { model: _upstreamModel, ...trained } = target;
     return {
-      route: { model, match: 'exact', cache: true, targets: [{ ...trained, weight: 1, priority: 0 }] },
+      record,
+      route: { model: name, match: 'exact', cache: true, targets: [{ ...trained, weight: 1, priority: 0 }] },
       baseModel: typeof record.object.base_model === 'string' ? record.object.base_model : undefined,
     };
+  };
+
+  /**
+   * A fine-tuned model (`ft:…`) of the caller's tenant, routed to the target that trained it. Undefined when the
+   * tenant does not own it, whoever does.
+   */
+  const fineTunedModel = async (principal: Principal, name: string): Promise<FineTunedModel | undefined> => {
+    if (deps.ownership === undefined) return undefined;
+    const now = clock.now();
+    let cached = fineTuned.get(name);
+    if (cached === undefined || cached.until <= now) {
+      const model = await lookUpFineTuned(name);
+      cached = { model, until: now + (model === undefined ? FINE_TUNED_MISS_MS : FINE_TUNED_HIT_MS) };
+      if (fineTuned.size > 10_000) fineTuned.clear();
+      fineTuned.set(name, cached);
+    }
+    return cached.model?.record.tenantId === principal.tenantId ? cached.model : undefined;
   };
 
   /**
@@ -768,7 +777,8 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     if (sse) headers['cache-control'] = 'no-cache';
     // Response content rules: a stream is filtered event by event; a JSON answer is read whole, then filtered.
     const answerRules = status === 200 && answersHaveText(endpoint.text) ? filters?.response : undefined;
-    const answerHits = emptyHits();
+    // Only requests that response rules read pay for counting what they do.
+    const answerHits = answerRules === undefined ? NO_HITS : emptyHits();
     const streamFilter =
       answerRules !== undefined && sse
         ? createStreamFilter(endpoint.text, answerRules, answerHits)
@@ -1106,7 +1116,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       const { model, json } = await readModel(request, endpoint, rawBody);
       trace.model = model;
       // A fine-tuned model is routed by its ownership record, never by the config's routes.
-      const fineTunedTo = model.startsWith('ft:') ? await fineTunedRoute(principal, model) : undefined;
+      const fineTunedTo = model.startsWith('ft:') ? await fineTunedModel(principal, model) : undefined;
       const route = model.startsWith('ft:') ? fineTunedTo?.route : routes.resolve(model);
       if (route === undefined) {
         throw new GatewayError(`The model '${model}' does not exist or you do not have access to it.`, {
@@ -1198,22 +1208,6 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
           ? modelList
           : { ...modelList, data: [...configured, ...fineTunedModels] };
       response = jsonResponse(200, visible, baseHeaders(trace));
-    } else if (path.startsWith(`${MODELS_PATH}/ft:`) || path.startsWith(`${MODELS_PATH}/ft%3A`)) {
-      let id: string;
-      try {
-        id = decodeURIComponent(path.slice(MODELS_PATH.length + 1));
-      } catch {
-        id = path.slice(MODELS_PATH.length + 1);
-      }
-      const owned = await fineTunedRoute(principal, id);
-      const record = owned === undefined ? undefined : fineTuned.get(id)?.record;
-      if (record === undefined)
-        throw notFound(
-          `The model '${id}' does not exist or you do not have access to it.`,
-          'model_not_found',
-        );
-      const { base_model: _base, ...model } = record.object;
-      response = jsonResponse(200, model, baseHeaders(trace));
     } else {
       const raw = path.slice(MODELS_PATH.length + 1);
       let id: string;
@@ -1222,8 +1216,17 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       } catch {
         id = raw; // a malformed escape names no model; it must not become a 500
       }
-      const model = modelList.data.find((entry) => entry.id === id);
-      if (model === undefined || !mayUse(principal, model.id))
+      let model: Readonly<Record<string, unknown>> | undefined;
+      if (id.startsWith('ft:')) {
+        const owned = await fineTunedModel(principal, id);
+        if (owned !== undefined) {
+          const { base_model: _base, ...shown } = owned.record.object;
+          model = shown;
+        }
+      } else {
+        model = modelList.data.find((entry) => entry.id === id && mayUse(principal, entry.id));
+      }
+      if (model === undefined)
         throw notFound(
           `The model '${id}' does not exist or you do not have access to it.`,
           'model_not_found',
