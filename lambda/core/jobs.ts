@@ -18,6 +18,7 @@ import {
 } from '../ports.ts';
 import type { GatewayConfig } from './config.ts';
 import { ZERO_USAGE } from './metering.ts';
+import { updateOwned } from './ownership.ts';
 import { billingMonthOf, costOf, priceFor } from './pricing.ts';
 import { readBody, type TargetClient } from './targets.ts';
 
@@ -107,21 +108,16 @@ export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
   const mutate = async (
     record: OwnedObject,
     change: (current: OwnedObject, tracking: JobTracking) => Partial<OwnedObject> | undefined,
-  ): Promise<{ record: OwnedObject; changed: boolean }> => {
-    let current = record;
-    for (let attempt = 0; attempt < UPDATE_ATTEMPTS; attempt += 1) {
-      const tracking = current.tracking;
-      if (tracking === undefined) throw new Error(`job ${record.id} has no tracking`);
-      const fields = change(current, tracking);
-      if (fields === undefined) return { record: current, changed: false };
-      const next: OwnedObject = { ...current, ...fields, version: current.version + 1 };
-      if (await ownership.update(next)) return { record: next, changed: true };
-      const reread = await ownership.get(OwnedKind.job, record.id);
-      if (reread === undefined) throw new Error(`job ${record.id} is no longer recorded`);
-      current = reread;
-    }
-    throw new Error(`job ${record.id} kept changing while it was being updated`);
-  };
+  ) =>
+    updateOwned(
+      ownership,
+      record,
+      (current) => {
+        if (current.tracking === undefined) throw new Error(`job ${record.id} has no tracking`);
+        return change(current, current.tracking);
+      },
+      UPDATE_ATTEMPTS,
+    );
 
   const ensureModel = async (job: OwnedObject, name: string, now: number) => {
     try {

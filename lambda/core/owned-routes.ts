@@ -26,6 +26,7 @@ import {
 import { mediaType, readBodyWithLimit } from './http.ts';
 import { initialTracking, type JobObserver } from './jobs.ts';
 import { checkJsonShape, decodeUtf8 } from './limits.ts';
+import { updateOwned } from './ownership.ts';
 import { billingMonthOf, budgetResetAt, formatUsd } from './pricing.ts';
 import { readBody, type TargetClient, webStreamOf } from './targets.ts';
 
@@ -290,15 +291,12 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
     return object.id;
   };
 
-  /** Replaces a record's snapshot (and maybe more), retrying on conflicts; failures are logged, not raised. */
-  const refresh = async (record: OwnedObject, change: (current: OwnedObject) => Partial<OwnedObject>) => {
-    let current: OwnedObject | undefined = record;
-    for (let attempt = 0; attempt < PART_UPDATE_ATTEMPTS && current !== undefined; attempt += 1) {
-      if (await store().update({ ...current, ...change(current), version: current.version + 1 })) return true;
-      current = await store().get(record.kind, record.id);
-    }
-    return false;
-  };
+  /** Replaces a record's snapshot (and maybe more), retrying on conflicts; false when it could not be stored. */
+  const refresh = (record: OwnedObject, change: (current: OwnedObject) => Partial<OwnedObject>) =>
+    updateOwned(store(), record, change, PART_UPDATE_ATTEMPTS).then(
+      () => true,
+      () => false,
+    );
 
   /** Lists the tenant's objects, newest first by default, filtered, from the ownership records. */
   const page = async (
