@@ -24,6 +24,9 @@ export const decodeUtf8 = (body: Uint8Array): string => {
   }
 };
 
+/** Per open level of the document being checked; one buffer for every request (checks run synchronously). */
+let commaCounts = new Int32Array(65);
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const OPEN_ARRAY = 0x5b;
@@ -40,7 +43,8 @@ const COMMA = 0x2c;
 export const checkJsonShape = (body: Uint8Array, limits: GatewayConfig['limits']): void => {
   const { maxJsonDepth, maxArrayLength } = limits;
   // Per open level: -1 for an object, else the commas seen in that array.
-  const commas = new Int32Array(maxJsonDepth + 1);
+  if (commaCounts.length < maxJsonDepth + 1) commaCounts = new Int32Array(maxJsonDepth + 1);
+  const commas = commaCounts;
   let depth = 0;
   const length = body.length;
   for (let i = 0; i < length; i += 1) {

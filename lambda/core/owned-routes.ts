@@ -62,6 +62,14 @@ export interface OwnedCall {
 
 type Handler = (call: OwnedCall, id: string | undefined, query: URLSearchParams) => Promise<Response>;
 
+/** Where each kind of object lives in the upstream's API. */
+const UPSTREAM_PATHS: Record<OwnedKindName, string> = {
+  file: '/files',
+  upload: '/uploads',
+  job: '/fine_tuning/jobs',
+  model: '/models',
+};
+
 const NOUN: Record<OwnedKindName, string> = {
   file: 'File',
   upload: 'Upload',
@@ -383,12 +391,7 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
     (kind: OwnedKindName, suffix: string, method: 'GET' | 'DELETE' | 'POST' = 'GET'): Handler =>
     async (call, id, query) => {
       const record = await owned(call.principal, kind, id ?? '');
-      const upstreamPath = {
-        file: '/files',
-        upload: '/uploads',
-        job: '/fine_tuning/jobs',
-        model: '/models',
-      }[kind];
+      const upstreamPath = UPSTREAM_PATHS[kind];
       const search = query.toString();
       const response = await send(targetOf(record), {
         method,
