@@ -83,10 +83,15 @@ const usdAmount = (what: string) =>
 
 /** USD per 1M tokens in the document; integer micro-USD per 1M tokens once parsed. */
 const PriceSchema = v.object({
-  input: usdAmount('input'),
+  /**
+   * The model costs nothing: a tenant with a budget may use it. Without `free`, `input` and `output` are
+   * required (a model with no price is refused to tenants with a budget: its cost could not be held).
+   */
+  free: v.optional(v.literal(true, 'free must be true (leave it out for a priced model)')),
+  input: v.optional(usdAmount('input')),
   /** Price of input tokens served from the provider's prompt cache. @default the input price */
   cachedInput: v.optional(usdAmount('cachedInput')),
-  output: usdAmount('output'),
+  output: v.optional(usdAmount('output')),
   /** Price of reasoning tokens (counted inside output tokens by OpenAI). @default the output price */
   reasoning: v.optional(usdAmount('reasoning')),
   /** Fine-tuning: price per 1M trained tokens. */
@@ -100,7 +105,56 @@ const PriceSchema = v.object({
   maxInputTokens: v.optional(positiveInt('maxInputTokens')),
   /** Most tokens one image input can cost on this model, for budget holds. @default budgets.defaultImageInputTokens */
   imageInputTokens: v.optional(positiveInt('imageInputTokens')),
+  /**
+   * Fine-tuned models (`ft:<this model>:…`) cost this many times the input, cached input, output and reasoning
+   * prices (OpenAI: 1.5 for gpt-4o and gpt-4.1, 2 for their mini and nano models). Training is not multiplied.
+   * @default 2
+   */
+  fineTunedMultiplier: v.optional(
+    v.pipe(
+      v.number('fineTunedMultiplier must be a number'),
+      v.minValue(1, 'fineTunedMultiplier must be at least 1'),
+      v.maxValue(100, 'fineTunedMultiplier must be at most 100'),
+      v.check(
+        (multiplier) => Math.abs(multiplier * 100 - Math.round(multiplier * 100)) < 1e-9,
+        'fineTunedMultiplier must have at most 2 decimals',
+      ),
+    ),
+  ),
 });
+const FREE_OR = 'is required (or mark the model `"free": true`)';
+/** After parsing: every rate is set (0 for a free model), the multiplier is in basis points. */
+const ParsedPriceSchema = v.pipe(
+  PriceSchema,
+  v.forward(
+    v.check((price) => price.free === true || price.input !== undefined, FREE_OR),
+    ['input'],
+  ),
+  v.forward(
+    v.check((price) => price.free === true || price.output !== undefined, FREE_OR),
+    ['output'],
+  ),
+  v.forward(
+    v.check(
+      (price) =>
+        price.free !== true ||
+        [price.input, price.cachedInput, price.output, price.reasoning, price.training].every(
+          (rate) => rate === undefined || rate === 0,
+        ),
+      'a free model has no rates above 0: remove `free` or the rates',
+    ),
+    ['free'],
+  ),
+  v.transform(({ free, input, output, fineTunedMultiplier, ...rest }) => ({
+    ...rest,
+    input: input ?? 0,
+    output: output ?? 0,
+    ...(free === true ? { free } : {}),
+    ...(fineTunedMultiplier === undefined
+      ? {}
+      : { fineTunedMultiplierBps: Math.round(fineTunedMultiplier * 10_000) }),
+  })),
+);
 
 const TierSchema = v.object({
   /** Spend limit per calendar month (UTC). @default - no budget: metered, never refused for cost */
@@ -284,8 +338,15 @@ export const GatewayConfigSchema = v.object({
     ),
     { default: {} },
   ),
-  /** The price catalogue, by public model name (a trailing `*` matches a prefix). Unpriced models cost 0. */
-  prices: v.optional(v.record(name('model'), PriceSchema, 'prices must be an object of model to price'), {}),
+  /**
+   * The price catalogue, by public model name: an exact name, its family for a dated snapshot
+   * (`gpt-4o-2024-08-06` → `gpt-4o`), or a trailing `*` matching a prefix. A model with no price is refused to
+   * tenants with a budget, and metered at 0 for the others.
+   */
+  prices: v.optional(
+    v.record(name('model'), ParsedPriceSchema, 'prices must be an object of model to price'),
+    {},
+  ),
   keys: v.optional(
     v.object({
       /** Secret holding the pepper of the key hashes: HMAC-SHA256(pepper, key). */
@@ -362,7 +423,10 @@ const show = (value: unknown): string => {
 export const describeIssue = (issue: v.BaseIssue<unknown>): string => {
   // A missing required key is reported by its parent object.
   const missing = issue.type === 'object' && issue.input === undefined && issue.path !== undefined;
-  return `\`${v.getDotPath(issue) ?? '(root)'}\`: ${missing ? 'is required' : issue.message}, got: ${show(issue.input)}`;
+  // The value at the issue's path: a check forwarded to a field reports the whole object as its input.
+  const last = issue.path?.at(-1);
+  const got = last?.origin === 'value' ? last.value : issue.input;
+  return `\`${v.getDotPath(issue) ?? '(root)'}\`: ${missing ? 'is required' : issue.message}, got: ${show(got)}`;
 };
 
 /** Parses and checks a config document. Throws ConfigError listing every problem as `field: message, got: value`. */

@@ -5,13 +5,35 @@ import type { PriceConfig, TierConfig } from './config.ts';
 
 const MILLION = 1_000_000n;
 
-/** The catalogue entry for a model: exact name first, then the longest `prefix*` entry. */
-export const priceFor = (
-  model: string,
-  prices: Readonly<Record<string, PriceConfig>>,
-): PriceConfig | undefined => {
+/** A dated snapshot's suffix: `-2024-08-06` (gpt-4o-2024-08-06) or `-0125` (gpt-3.5-turbo-0125). */
+const SNAPSHOT_SUFFIX =
+  /-(?:\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])|(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))$/;
+
+/** The family a dated snapshot belongs to (`gpt-4o-2024-08-06` → `gpt-4o`); undefined for other names. */
+export const snapshotFamily = (model: string): string | undefined => {
+  const match = SNAPSHOT_SUFFIX.exec(model);
+  return match === null || match.index === 0 ? undefined : model.slice(0, match.index);
+};
+
+/** Fine-tuned models cost this many times their base model when its price names no multiplier (basis points). */
+export const DEFAULT_FINE_TUNED_MULTIPLIER_BPS = 20_000;
+
+/** The model a fine-tuned model (`ft:<base>:<org>:<suffix>:<id>`) was trained from: its name says it. */
+export const fineTunedBase = (model: string): string | undefined => {
+  if (!model.startsWith('ft:')) return undefined;
+  const base = model.split(':')[1];
+  return base === undefined || base === '' ? undefined : base;
+};
+
+type Prices = Readonly<Record<string, PriceConfig>>;
+
+/** Exact name, then the family of a dated snapshot, then the longest `prefix*` entry. */
+const catalogueEntry = (model: string, prices: Prices): PriceConfig | undefined => {
   const exact = prices[model];
   if (exact !== undefined) return exact;
+  // Before prefixes: `gpt-4o*` must not price gpt-4o-mini-2024-07-18, whose family is gpt-4o-mini.
+  const family = snapshotFamily(model);
+  if (family !== undefined && prices[family] !== undefined) return prices[family];
   let best: { length: number; price: PriceConfig } | undefined;
   for (const [name, price] of Object.entries(prices)) {
     if (!name.endsWith('*')) continue;
@@ -20,6 +42,35 @@ export const priceFor = (
       best = { length: prefix.length, price };
   }
   return best?.price;
+};
+
+const multiplied = (rate: number | undefined, bps: number): number | undefined =>
+  rate === undefined ? undefined : Math.ceil((rate * bps) / 10_000);
+
+/**
+ * The price of a model, resolved the way routes are: an exact entry, the family of a dated snapshot
+ * (`gpt-4o-2024-08-06` → `gpt-4o`), then the longest `prefix*` entry. A fine-tuned model without an entry of its
+ * own costs its base model's inference rates times the base price's `fineTunedMultiplier` (training is not
+ * multiplied); `baseModel` is the base its ownership record names, else its name's. Undefined: not priced.
+ */
+export const priceFor = (model: string, prices: Prices, baseModel?: string): PriceConfig | undefined => {
+  const base = fineTunedBase(model);
+  if (base === undefined || prices[model] !== undefined) return catalogueEntry(model, prices);
+  // A model fine-tuned from a fine-tuned model is named for (and priced as) the original base.
+  const basePrice = catalogueEntry(
+    baseModel !== undefined && !baseModel.startsWith('ft:') ? baseModel : base,
+    prices,
+  );
+  if (basePrice === undefined) return undefined;
+  const bps = basePrice.fineTunedMultiplierBps ?? DEFAULT_FINE_TUNED_MULTIPLIER_BPS;
+  const { fineTunedMultiplierBps: _multiplier, cachedInput, reasoning, ...rest } = basePrice;
+  return {
+    ...rest,
+    input: multiplied(basePrice.input, bps) ?? 0,
+    output: multiplied(basePrice.output, bps) ?? 0,
+    ...(cachedInput === undefined ? {} : { cachedInput: multiplied(cachedInput, bps) }),
+    ...(reasoning === undefined ? {} : { reasoning: multiplied(reasoning, bps) }),
+  };
 };
 
 /** ceil(Σ tokens × price / 1M) in exact integer arithmetic (tokens × price can pass 2^53). */

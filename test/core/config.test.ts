@@ -129,6 +129,20 @@ describe('parseGatewayConfig: tiers, prices, keys and budgets', () => {
     expect(config.prices).toEqual({ m: { input: 75_000, output: 300_000 } });
   });
 
+  it('parses a free model, and a fine-tuned multiplier in basis points', () => {
+    const config = parseGatewayConfig({
+      routes,
+      prices: {
+        local: { free: true, maxOutputTokens: 100 },
+        m: { input: 1, output: 2, fineTunedMultiplier: 1.5 },
+      },
+    });
+    expect(config.prices).toEqual({
+      local: { free: true, input: 0, output: 0, maxOutputTokens: 100 },
+      m: { input: 1_000_000, output: 2_000_000, fineTunedMultiplierBps: 15_000 },
+    });
+  });
+
   it('defaults to one tier without a budget, no prices, and the key and budget settings', () => {
     const config = parseGatewayConfig({ routes });
     expect(config.tiers).toEqual({
@@ -191,7 +205,26 @@ describe('parseGatewayConfig: tiers, prices, keys and budgets', () => {
       { tiers: { 'bad name': {} } },
       '`tiers.bad name`: tier names use letters, digits, "_" and "-", got: "bad name"',
     ],
-    [{ prices: { m: { input: 1 } } }, '`prices.m.output`: is required, got: undefined'],
+    [
+      { prices: { m: { input: 1 } } },
+      '`prices.m.output`: is required (or mark the model `"free": true`), got: undefined',
+    ],
+    [
+      { prices: { m: { free: true, input: 1 } } },
+      '`prices.m.free`: a free model has no rates above 0: remove `free` or the rates, got: true',
+    ],
+    [
+      { prices: { m: { free: false } } },
+      '`prices.m.free`: free must be true (leave it out for a priced model), got: false',
+    ],
+    [
+      { prices: { m: { input: 1, output: 1, fineTunedMultiplier: 0.5 } } },
+      '`prices.m.fineTunedMultiplier`: fineTunedMultiplier must be at least 1, got: 0.5',
+    ],
+    [
+      { prices: { m: { input: 1, output: 1, fineTunedMultiplier: 1.255 } } },
+      '`prices.m.fineTunedMultiplier`: fineTunedMultiplier must have at most 2 decimals, got: 1.255',
+    ],
     [
       { prices: { m: { input: 'cheap', output: 1 } } },
       '`prices.m.input`: input must be a number, got: "cheap"',

@@ -9,6 +9,7 @@ import {
   formatUsd,
   isBillingMonth,
   priceFor,
+  snapshotFamily,
   trainingCost,
   worstCaseCost,
 } from '../../lambda/core/pricing.ts';
@@ -121,6 +122,95 @@ describe('priceFor', () => {
 
   it('finds nothing for an unlisted model', () => {
     expect(priceFor('claude-3', catalogue)).toBeUndefined();
+  });
+
+  it.each([
+    // The family of a snapshot is looked up before any prefix: gpt-4o* must not price gpt-4o-mini's snapshots.
+    [
+      'a dated snapshot as its family',
+      'gpt-4o-mini-2024-07-18',
+      { 'gpt-4o-mini': price(5, 5), 'gpt-4o*': price(2, 2) },
+      5,
+    ],
+    [
+      'a four-digit snapshot as its family',
+      'gpt-3.5-turbo-0125',
+      { 'gpt-3.5-turbo': price(6, 6), 'gpt-*': price(3, 3) },
+      6,
+    ],
+    [
+      'an exact snapshot entry before its family',
+      'gpt-4o-2024-05-13',
+      { 'gpt-4o-2024-05-13': price(7, 7), 'gpt-4o': price(1, 1) },
+      7,
+    ],
+    ['a snapshot without a family entry by prefix', 'gpt-4o-2024-08-06', { 'gpt-*': price(3, 3) }, 3],
+    ['a preview (no date) only by prefix', 'gpt-4.5-preview', { 'gpt-4o': price(1, 1) }, undefined],
+  ])('prices %s', (_name, model, prices, expected) => {
+    expect(priceFor(model, prices)?.input).toBe(expected);
+  });
+
+  it.each([
+    ['gpt-4o-2024-08-06', 'gpt-4o'],
+    ['o3-2025-04-16', 'o3'],
+    ['gpt-4-0613', 'gpt-4'],
+    ['gpt-4-1106-preview', undefined],
+    ['gpt-4o-2024-13-01', undefined],
+    ['2024-08-06', undefined],
+  ])('takes the family of %s to be %s', (model, family) => {
+    expect(snapshotFamily(model)).toBe(family);
+  });
+
+  describe('fine-tuned models', () => {
+    const base = price(150_000, 600_000, {
+      cachedInput: 75_000,
+      training: 3_000_000,
+      maxOutputTokens: 16_384,
+    });
+    const prices = {
+      'gpt-4o-mini': base,
+      'gpt-4o': price(2_500_000, 10_000_000, { fineTunedMultiplierBps: 15_000 }),
+    };
+
+    it('cost their base model’s rates times 2 by default, found from the name, and train at the base price', () => {
+      expect(priceFor('ft:gpt-4o-mini-2024-07-18:acme::abc123', prices)).toEqual({
+        input: 300_000,
+        cachedInput: 150_000,
+        output: 1_200_000,
+        training: 3_000_000,
+        maxOutputTokens: 16_384,
+      });
+    });
+
+    it('use the base price’s own multiplier, rounding each rate up', () => {
+      expect(priceFor('ft:gpt-4o-2024-08-06:acme::x', prices)).toMatchObject({
+        input: 3_750_000,
+        output: 15_000_000,
+      });
+      expect(
+        priceFor('ft:gpt-4o-mini:acme::x', {
+          'gpt-4o-mini': price(1, 3, { fineTunedMultiplierBps: 15_000 }),
+        }),
+      ).toMatchObject({ input: 2, output: 5 });
+    });
+
+    it('take the base their ownership record names, and the original base when that is itself fine-tuned', () => {
+      expect(priceFor('ft:weird-name', prices, 'gpt-4o-2024-08-06')?.input).toBe(3_750_000);
+      expect(priceFor('ft:gpt-4o-mini:acme:two:def', prices, 'ft:gpt-4o-mini:acme:one:abc')?.input).toBe(
+        300_000,
+      );
+    });
+
+    it('have no price when their base has none, unless they are priced themselves', () => {
+      expect(priceFor('ft:gpt-4.1:acme::x', prices)).toBeUndefined();
+      expect(priceFor('ft:gpt-4.1:acme::x', { 'ft:gpt-4.1:acme::x': price(9, 9) })?.input).toBe(9);
+    });
+  });
+
+  it('costs nothing for a model marked free', () => {
+    const free = { input: 0, output: 0, free: true as const };
+    expect(costOf(usage(1_000, 1_000), free)).toBe(0);
+    expect(worstCaseCost(1_000, 1_000, free)).toBe(0);
   });
 });
 

@@ -23,13 +23,94 @@ const PREFIXES = [
   'chatgpt-',
 ];
 
-/** OpenAI list prices (USD per 1M tokens) of the listed models, so that local usage shows what it would cost. */
+/**
+ * OpenAI list prices (USD per 1M tokens) of the families the routes below serve, so that local usage shows what it
+ * would cost and the dev tenant's budget holds. A dated snapshot (gpt-4o-2024-08-06) is priced as its family; a
+ * model priced nowhere is refused to a tenant with a budget. Whisper, TTS and DALL·E are billed by the minute,
+ * character or image, which the token catalogue cannot say: they are marked free here, where they only reach the
+ * mock or a key of your own; a deployment that routes them must price them.
+ */
 export const PRICES = {
-  'gpt-4o-mini': { input: 0.15, cachedInput: 0.075, output: 0.6, maxOutputTokens: 16_384 },
-  'gpt-4o': { input: 2.5, cachedInput: 1.25, output: 10, maxOutputTokens: 16_384 },
-  'gpt-4.1-mini': { input: 0.4, cachedInput: 0.1, output: 1.6, maxOutputTokens: 32_768 },
+  'gpt-4o-mini': {
+    input: 0.15,
+    cachedInput: 0.075,
+    output: 0.6,
+    training: 3,
+    maxOutputTokens: 16_384,
+    maxInputTokens: 128_000,
+  },
+  'gpt-4o': {
+    input: 2.5,
+    cachedInput: 1.25,
+    output: 10,
+    training: 25,
+    fineTunedMultiplier: 1.5,
+    maxOutputTokens: 16_384,
+    maxInputTokens: 128_000,
+  },
+  'gpt-4.1': {
+    input: 2,
+    cachedInput: 0.5,
+    output: 8,
+    training: 25,
+    fineTunedMultiplier: 1.5,
+    maxOutputTokens: 32_768,
+    maxInputTokens: 1_047_576,
+  },
+  'gpt-4.1-mini': {
+    input: 0.4,
+    cachedInput: 0.1,
+    output: 1.6,
+    training: 5,
+    maxOutputTokens: 32_768,
+    maxInputTokens: 1_047_576,
+  },
+  'gpt-4.1-nano': {
+    input: 0.1,
+    cachedInput: 0.025,
+    output: 0.4,
+    training: 1.5,
+    maxOutputTokens: 32_768,
+    maxInputTokens: 1_047_576,
+  },
+  'gpt-5': { input: 1.25, cachedInput: 0.125, output: 10, maxOutputTokens: 128_000, maxInputTokens: 272_000 },
+  'gpt-5-mini': {
+    input: 0.25,
+    cachedInput: 0.025,
+    output: 2,
+    maxOutputTokens: 128_000,
+    maxInputTokens: 272_000,
+  },
+  'gpt-5-nano': {
+    input: 0.05,
+    cachedInput: 0.005,
+    output: 0.4,
+    maxOutputTokens: 128_000,
+    maxInputTokens: 272_000,
+  },
+  'chatgpt-4o-latest': { input: 5, output: 15, maxOutputTokens: 16_384, maxInputTokens: 128_000 },
+  o1: { input: 15, cachedInput: 7.5, output: 60, maxOutputTokens: 100_000, maxInputTokens: 200_000 },
+  o3: { input: 2, cachedInput: 0.5, output: 8, maxOutputTokens: 100_000, maxInputTokens: 200_000 },
+  'o3-mini': {
+    input: 1.1,
+    cachedInput: 0.55,
+    output: 4.4,
+    maxOutputTokens: 100_000,
+    maxInputTokens: 200_000,
+  },
+  'o4-mini': {
+    input: 1.1,
+    cachedInput: 0.275,
+    output: 4.4,
+    maxOutputTokens: 100_000,
+    maxInputTokens: 200_000,
+  },
   'text-embedding-3-small': { input: 0.02, output: 0 },
-  'omni-moderation-latest': { input: 0, output: 0 },
+  'text-embedding-3-large': { input: 0.13, output: 0 },
+  'omni-moderation*': { free: true as const },
+  'whisper*': { free: true as const },
+  'tts-*': { free: true as const },
+  'dall-e*': { free: true as const },
 };
 
 /** One tier with a monthly budget, so that a first local run shows budgets at work. */
