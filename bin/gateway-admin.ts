@@ -272,7 +272,40 @@ interface Column {
   readonly right?: boolean;
 }
 
-const table = (columns: readonly Column[], rows: ReadonlyArray<readonly string[]>): string => {
+/**
+ * Control characters (C0, DEL, C1) and the invisible ones that reorder or hide text (bidi controls, zero-width
+ * marks, line separators): escaped wherever the CLI prints a stored value, which may have come from a client.
+ */
+const unprintable = (code: number): boolean =>
+  code < 0x20 ||
+  (code >= 0x7f && code <= 0x9f) ||
+  (code >= 0x200b && code <= 0x200f) ||
+  code === 0x2028 ||
+  code === 0x2029 ||
+  (code >= 0x202a && code <= 0x202e) ||
+  (code >= 0x2060 && code <= 0x2069) ||
+  code === 0xfeff;
+
+const escaped = (text: string, keepNewlines: boolean): string => {
+  let out = '';
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    out +=
+      unprintable(code) && !(keepNewlines && code === 0x0a)
+        ? `\\u${code.toString(16).padStart(4, '0')}`
+        : char;
+  }
+  return out;
+};
+
+/** A stored value as one printable line: `gpt-4o\u001b[2K` rather than the terminal acting on it. */
+const printable = (value: string): string => escaped(value, false);
+
+/** The CLI's text output with every control character escaped but its own line breaks. */
+const printableText = (text: string): string => escaped(text, true);
+
+const table = (columns: readonly Column[], unsafeRows: ReadonlyArray<readonly string[]>): string => {
+  const rows = unsafeRows.map((row) => row.map(printable));
   const widths = columns.map((column, i) =>
     Math.max(column.title.length, ...rows.map((row) => (row[i] ?? '').length)),
   );
@@ -578,7 +611,9 @@ const main = async (argv: readonly string[]): Promise<number> => {
         ? localDeps(command.global.stateDir)
         : await awsDeps(command.global.stack, command.global.region);
     const output = await run(createAdmin({ ...deps, config, clock: systemClock }), command);
-    process.stdout.write(command.global.json ? `${JSON.stringify(output.json, null, 2)}\n` : output.text);
+    process.stdout.write(
+      command.global.json ? `${JSON.stringify(output.json, null, 2)}\n` : printableText(output.text),
+    );
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {
@@ -589,7 +624,7 @@ const main = async (argv: readonly string[]): Promise<number> => {
       error instanceof AdminError || error instanceof StoreConflictError || error instanceof ConfigError;
     const message =
       error instanceof Error ? (known ? error.message : `${error.name}: ${error.message}`) : String(error);
-    process.stderr.write(`gateway-admin: ${message}\n`);
+    process.stderr.write(`gateway-admin: ${printableText(message)}\n`);
     return 1;
   } finally {
     deps?.close();

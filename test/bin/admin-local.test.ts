@@ -484,6 +484,35 @@ describe('gateway-admin, local mode', () => {
       },
       CLI_TIMEOUT_MS,
     );
+
+    it(
+      'prints a stored model name with control characters escaped, so it cannot forge a line of the invoice',
+      async () => {
+        // Prepare: a row stored before the gateway refused such names (it does now, with a 400).
+        const store = openLocalStore(stateDir);
+        const forged = 'gpt-4o\u001b[2K\rTOTAL  $0.00\n\u202eevil';
+        await store.ledger.record(
+          record(
+            'r-forged',
+            forged,
+            { inputTokens: 1, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0 },
+            '2024-01',
+          ),
+        );
+
+        // Act
+        const text = await cli('invoice', '--tenant', 'acme', '--month', '2024-01');
+
+        // Assess
+        expect(text.code).toBe(0);
+        expect(text.stdout).toContain('gpt-4o\\u001b[2K\\u000dTOTAL  $0.00\\u000a\\u202eevil');
+        expect([...text.stdout].filter((char) => char < ' ' && char !== '\n')).toEqual([]);
+        expect(text.stdout).not.toContain('\u202e');
+        // One table line per model, and the heading, total and summary lines: no line the name added.
+        expect(text.stdout.split('\n').filter((line) => line.startsWith('TOTAL'))).toHaveLength(1);
+      },
+      CLI_TIMEOUT_MS,
+    );
   });
   describe('usage replay of records the gateway could not store', () => {
     const month = '2025-07';
