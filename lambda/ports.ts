@@ -280,8 +280,29 @@ export interface ResponseCache {
 }
 
 /** What the gateway created upstream for a tenant, and remembers it owns. */
-export const OwnedKind = { file: 'file', upload: 'upload', job: 'job', model: 'model' } as const;
+export const OwnedKind = {
+  file: 'file',
+  upload: 'upload',
+  job: 'job',
+  model: 'model',
+  /** A Responses API answer (`resp_…`), stored upstream unless the request said `store: false`. */
+  response: 'response',
+  conversation: 'conversation',
+  /** An item of a response or a conversation (`msg_…`, `rs_…`, `fc_…`, …), which later requests may name. */
+  item: 'item',
+  /** A code interpreter container a response created (`cntr_…`). */
+  container: 'container',
+  /** A chat completion's audio answer (`audio_…`), which a later assistant message may name. */
+  audio: 'audio',
+} as const;
 export type OwnedKindName = (typeof OwnedKind)[keyof typeof OwnedKind];
+/** Kinds a tenant lists (`GET /v1/files`, …): the stores keep a per-tenant index of these only. */
+export const LISTED_KINDS: ReadonlySet<OwnedKindName> = new Set([
+  OwnedKind.file,
+  OwnedKind.upload,
+  OwnedKind.job,
+  OwnedKind.model,
+]);
 
 /** What the job tracker keeps of a fine-tuning job. */
 export interface JobTracking {
@@ -326,6 +347,11 @@ export interface OwnedObject {
   readonly parts?: readonly string[] | undefined;
   /** Jobs: what the tracker needs. */
   readonly tracking?: JobTracking | undefined;
+  /**
+   * Ms since the epoch after which the record no longer counts (the upstream has forgotten the object): readers
+   * treat it as absent, and stores may delete it. @default - kept until removed
+   */
+  readonly expiresAt?: number | undefined;
 }
 
 export interface OwnedPage {
@@ -339,7 +365,7 @@ export interface OwnershipStore {
   get(kind: OwnedKindName, id: string): Promise<OwnedObject | undefined>;
   /**
    * The tenant's objects of a kind, newest first (by createdAt, then id). `after` continues after that id,
-   * which must be one of the tenant's (else the page is empty).
+   * which must be one of the tenant's (else the page is empty). Only LISTED_KINDS are listed.
    */
   list(
     tenantId: string,

@@ -20,6 +20,7 @@ export interface GatewayDataProps {
 const PARTITION_KEY = { name: 'pk', type: dynamodb.AttributeType.STRING } as const;
 const SORT_KEY = { name: 'sk', type: dynamodb.AttributeType.STRING } as const;
 const USAGE_TTL_ATTRIBUTE = 'expiresAt';
+const OWNERSHIP_TTL_ATTRIBUTE = 'ttl';
 
 /**
  * Why `Table` (AWS::DynamoDB::Table) rather than the newer `TableV2` (AWS::DynamoDB::GlobalTable):
@@ -68,7 +69,8 @@ export class GatewayData extends Construct {
     const keys = table('Keys');
     const usage = table('Usage', { sortKey: SORT_KEY, timeToLiveAttribute: USAGE_TTL_ATTRIBUTE });
     const budgets = table('Budgets', { sortKey: SORT_KEY });
-    const ownership = table('Ownership', { sortKey: SORT_KEY });
+    // Records of what answers created (responses, their items) expire with the upstream's copies.
+    const ownership = table('Ownership', { sortKey: SORT_KEY, timeToLiveAttribute: OWNERSHIP_TTL_ATTRIBUTE });
 
     this.keys = keys;
     this.usage = usage;

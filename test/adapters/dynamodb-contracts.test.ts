@@ -320,6 +320,29 @@ describe('DynamoOwnershipStore', () => {
       tracking: aTracking({ status: 'running', nextPollAt, done }),
     });
 
+  it('keeps what an answer created as one item, without a list pointer, with the TTL attribute in epoch seconds', async () => {
+    // Prepare
+    const item = anOwned({
+      kind: OwnedKind.item,
+      id: 'msg_1',
+      object: { id: 'msg_1', type: 'message' },
+      expiresAt: 1_700_000_000_500,
+    });
+
+    // Act
+    await store.create(item);
+
+    // Assess
+    expect(Object.keys(await items())).toEqual(['obj#item#msg_1 | obj']);
+    expect((await items())['obj#item#msg_1 | obj']).toMatchObject({
+      ttl: 1_700_000_001,
+      expiresAt: 1_700_000_000_500,
+    });
+    expect(await store.get(OwnedKind.item, 'msg_1')).toStrictEqual(item);
+    await store.remove(OwnedKind.item, 'msg_1');
+    expect(await items()).toEqual({});
+  });
+
   it('keeps a record, its place in the list and its place among the due jobs, and moves that with the record', async () => {
     // Prepare
     const job = aJob('ftjob-1', 5_000);

@@ -3,7 +3,7 @@ import { App, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
-import { TableKey } from '../../lambda/adapters/dynamodb/tables.ts';
+import { OWNERSHIP_TTL_ATTRIBUTE, TableKey } from '../../lambda/adapters/dynamodb/tables.ts';
 import { GatewayData } from '../../lib/constructs/data.ts';
 import { nagApp, unacknowledgedFindings } from '../fixtures/nag.ts';
 
@@ -78,13 +78,14 @@ describe('GatewayData tables', () => {
 
   it('uses the attribute names of the runtime schema', () => {
     expect(TableKey).toEqual({ partition: 'pk', sort: 'sk', timeToLive: 'expiresAt' });
+    expect(OWNERSHIP_TTL_ATTRIBUTE).toBe('ttl');
   });
 
   it.each([
     { table: 'Keys', id: KEYS_ID, keys: 'pk', sortKey: false, ttl: undefined },
     { table: 'Usage', id: USAGE_ID, keys: 'pk + sk', sortKey: true, ttl: 'expiresAt' },
     { table: 'Budgets', id: BUDGETS_ID, keys: 'pk + sk', sortKey: true, ttl: undefined },
-    { table: 'Ownership', id: OWNERSHIP_ID, keys: 'pk + sk', sortKey: true, ttl: undefined },
+    { table: 'Ownership', id: OWNERSHIP_ID, keys: 'pk + sk', sortKey: true, ttl: 'ttl' },
   ])('$table is keyed by $keys (strings), TTL attribute: $ttl', ({ id, sortKey, ttl }) => {
     // Prepare
     const resource = template.toJSON().Resources[id] as { Properties: Record<string, unknown> };

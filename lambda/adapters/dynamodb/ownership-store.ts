@@ -2,8 +2,10 @@
 import {
   type AttributeValue,
   BatchGetItemCommand,
+  ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
+  PutItemCommand,
   QueryCommand,
   TransactionCanceledException,
   type TransactWriteItem,
@@ -12,13 +14,14 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import {
   type JobTracking,
+  LISTED_KINDS,
   type OwnedKindName,
   type OwnedObject,
   type OwnedPage,
   type OwnershipStore,
   StoreConflictError,
 } from '../../ports.ts';
-import { itemKeys } from './tables.ts';
+import { itemKeys, OWNERSHIP_TTL_ATTRIBUTE } from './tables.ts';
 import { CONDITION_FAILED, sendTransaction } from './transactions.ts';
 
 type Item = Record<string, AttributeValue>;
@@ -47,10 +50,25 @@ const OBJECT_ITEM = 0;
 const POINTER_NAMES = { '#kind': 'kind', '#id': 'id' };
 
 const recordItem = (object: OwnedObject): Item =>
-  marshall({ ...object, ...itemKeys.ownedObject(object.kind, object.id) }, { removeUndefinedValues: true });
+  marshall(
+    {
+      ...object,
+      ...itemKeys.ownedObject(object.kind, object.id),
+      // DynamoDB's TTL deletes the item (within days) once this epoch second has passed; readers ignore it before.
+      ...(object.expiresAt === undefined
+        ? {}
+        : { [OWNERSHIP_TTL_ATTRIBUTE]: Math.ceil(object.expiresAt / 1000) }),
+    },
+    { removeUndefinedValues: true },
+  );
 
 const recordOf = (item: Item): OwnedObject => {
-  const { pk: _pk, sk: _sk, ...stored } = unmarshall(item) as StoredObject & { pk: string; sk: string };
+  const {
+    pk: _pk,
+    sk: _sk,
+    [OWNERSHIP_TTL_ATTRIBUTE]: _ttl,
+    ...stored
+  } = unmarshall(item) as StoredObject & { pk: string; sk: string; [OWNERSHIP_TTL_ATTRIBUTE]?: number };
   const { tracking, ...record } = stored;
   return tracking === undefined
     ? record
@@ -99,9 +117,22 @@ export class DynamoOwnershipStore implements OwnershipStore {
         },
       },
       // The pointers follow their record: only its item needs a condition.
-      { Put: { TableName: this.tableName, Item: pointerItem(listKey(object), object) } },
+      ...(LISTED_KINDS.has(object.kind)
+        ? [{ Put: { TableName: this.tableName, Item: pointerItem(listKey(object), object) } }]
+        : []),
       ...(due === undefined ? [] : [{ Put: { TableName: this.tableName, Item: pointerItem(due, object) } }]),
     ];
+    if (items.length === 1) {
+      // An unlisted record with nothing to track (a response, an item): one conditional write, not a transaction.
+      try {
+        await this.client.send(new PutItemCommand(items[0]!.Put!));
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException)
+          throw new StoreConflictError(`${object.kind} ${object.id} is already recorded`);
+        throw error;
+      }
+      return;
+    }
     try {
       await sendTransaction(
         this.client,
@@ -234,7 +265,9 @@ export class DynamoOwnershipStore implements OwnershipStore {
             ExpressionAttributeValues: marshall({ ':read': stored.version }),
           },
         },
-        { Delete: { TableName: this.tableName, Key: marshall(listKey(stored)) } },
+        ...(LISTED_KINDS.has(stored.kind)
+          ? [{ Delete: { TableName: this.tableName, Key: marshall(listKey(stored)) } }]
+          : []),
         ...(due === undefined ? [] : [{ Delete: { TableName: this.tableName, Key: marshall(due) } }]),
       ],
     });

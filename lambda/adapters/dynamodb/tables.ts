@@ -23,12 +23,15 @@
 //              due                        <nextPollAt>#<kind>#<id>        a pointer (kind, id) to a record whose
 //                                                                         tracking is not done, soonest first
 //
+//   Only listed kinds (files, uploads, jobs, models) have list pointers. Records of what an answer created
+//   (responses, items, containers, audio) carry `ttl` (epoch s), the ownership table's TTL attribute.
+//
 //   Times in sort keys are whole ms, zero-padded to 16 digits so that they sort as strings. The pointers are
 //   written and deleted in the same transaction as the record they point to (the due one moves with its
 //   nextPollAt), and readers fetch the record itself, so an update writes only the record and, when its
 //   next poll moves, the due pointer.
 //
-// All are on-demand (PAY_PER_REQUEST); the usage table's TTL attribute is `expiresAt`.
+// All are on-demand (PAY_PER_REQUEST); the usage table's TTL attribute is `expiresAt`, the ownership table's `ttl`.
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -56,6 +59,12 @@ export const TableKey = {
   sort: 'sk',
   timeToLive: 'expiresAt',
 } as const;
+
+/**
+ * The ownership table's TTL attribute (epoch seconds): records of what answers created (responses, their items)
+ * carry it, files and jobs do not.
+ */
+export const OWNERSHIP_TTL_ATTRIBUTE = 'ttl';
 
 /** Discriminator values of the keys table's `type` attribute. */
 export const KeyItemType = { tenant: 'tenant', key: 'key' } as const;
@@ -120,4 +129,12 @@ export async function createGatewayTables(client: DynamoDBClient, tables: Gatewa
       TimeToLiveSpecification: { AttributeName: TableKey.timeToLive, Enabled: true },
     }),
   );
+  if (tables.ownership !== undefined) {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tables.ownership,
+        TimeToLiveSpecification: { AttributeName: OWNERSHIP_TTL_ATTRIBUTE, Enabled: true },
+      }),
+    );
+  }
 }

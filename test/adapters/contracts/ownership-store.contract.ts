@@ -255,5 +255,31 @@ export function describeOwnershipStoreContract(
       await store.remove(OwnedKind.job, 'ftjob-1');
       expect(await store.dueJobs(60_000, 10)).toStrictEqual([]);
     });
+
+    it('records what an answer created (a response, its items) with an expiry, once, and removes it', async () => {
+      // Prepare
+      const response = anOwned({
+        kind: OwnedKind.response,
+        id: 'resp_1',
+        object: { id: 'resp_1' },
+        expiresAt: 1_000 + 90 * 86_400_000,
+      });
+      const item = anOwned({ kind: OwnedKind.item, id: 'msg_1', object: { id: 'msg_1', type: 'message' } });
+
+      // Act
+      await store.create(response);
+      await store.create(item);
+      const again = await store.create({ ...item, tenantId: 'intruder' }).catch((error: unknown) => error);
+
+      // Assess
+      expect(await store.get(OwnedKind.response, 'resp_1')).toStrictEqual(response);
+      expect(await store.get(OwnedKind.item, 'msg_1')).toStrictEqual(item);
+      expect(again).toBeInstanceOf(StoreConflictError);
+      expect((await store.get(OwnedKind.item, 'msg_1'))?.tenantId).toBe('acme');
+      // An item id and a file id may be equal strings: the kind keeps them apart.
+      expect(await store.get(OwnedKind.file, 'msg_1')).toBeUndefined();
+      await store.remove(OwnedKind.response, 'resp_1');
+      expect(await store.get(OwnedKind.response, 'resp_1')).toBeUndefined();
+    });
   });
 }
