@@ -34,7 +34,12 @@ interface PromptParts {
   tokens: number;
   /** Tokens counted per image input. */
   readonly imageTokens: number;
+  /** Tokens counted for a file input (a chat `file` part, a Responses `input_file`). */
+  readonly fileTokens: (part: Json) => number;
 }
+
+/** A file input part: chat's `{ type: 'file', file: { … } }` or the Responses API's `{ type: 'input_file', … }`. */
+export const isFilePart = (part: Json): boolean => part.type === 'file' || part.type === 'input_file';
 
 const addContent = (parts: PromptParts, content: unknown): void => {
   if (typeof content === 'string') {
@@ -48,6 +53,8 @@ const addContent = (parts: PromptParts, content: unknown): void => {
       if (typeof part.text === 'string') parts.text.push(part.text);
       else if (typeof part.refusal === 'string') parts.text.push(part.refusal);
       else if (part.type === 'image_url' || part.type === 'input_image') parts.tokens += parts.imageTokens;
+      // Not its JSON: an id says nothing of the file's size, and inline data is not text the model reads.
+      else if (isFilePart(part)) parts.tokens += parts.fileTokens(part);
       else if (typeof part.output === 'string') parts.text.push(part.output);
       else parts.text.push(JSON.stringify(part));
     }
@@ -79,17 +86,29 @@ const addStrings = (parts: PromptParts, value: unknown): void => {
   }
 };
 
+export interface PromptCountOptions {
+  /** What one image input counts. @default IMAGE_TOKENS */
+  readonly imageTokens?: number;
+  /** What one file input counts (its size is not in the body when it is named by id). @default 0 */
+  readonly fileTokens?: (part: Json) => number;
+}
+
 /**
- * The input tokens of a request as the model's tokenizer counts them (an upper bound until it has loaded).
- * `imageTokens`: what one image input counts. @default IMAGE_TOKENS
+ * The input tokens of a request as the model's tokenizer counts them (an upper bound until it has loaded), plus
+ * what `options` says image and file inputs count.
  */
 export const promptTokens = (
   shape: TokenShapeName,
   body: Json,
   counter: TokenCounter,
-  imageTokens = IMAGE_TOKENS,
+  options: PromptCountOptions = {},
 ): number => {
-  const parts: PromptParts = { text: [], tokens: 0, imageTokens };
+  const parts: PromptParts = {
+    text: [],
+    tokens: 0,
+    imageTokens: options.imageTokens ?? IMAGE_TOKENS,
+    fileTokens: options.fileTokens ?? (() => 0),
+  };
   switch (shape) {
     case TokenShape.chat: {
       const messages = Array.isArray(body.messages) ? body.messages : [];
@@ -117,7 +136,8 @@ export const promptTokens = (
         for (const item of input) {
           if (!isObject(item)) continue;
           addContent(parts, item.content);
-          if (typeof item.output === 'string') parts.text.push(item.output);
+          // A tool's output: text, or parts (files and images among them).
+          addContent(parts, item.output);
           if (typeof item.arguments === 'string') parts.text.push(item.arguments);
           if (typeof item.name === 'string') parts.text.push(item.name);
         }

@@ -14,6 +14,7 @@ import {
   UpstreamFailure,
   type UpstreamResponse,
 } from '../ports.ts';
+import { IdShape, type IdShapeName, idsInRequest } from './body-ids.ts';
 import type { GatewayConfig, TargetConfig } from './config.ts';
 import {
   ErrorType,
@@ -26,9 +27,12 @@ import {
 import { mediaType, readBodyWithLimit } from './http.ts';
 import { initialTracking, type JobObserver } from './jobs.ts';
 import { checkJsonShape, decodeUtf8 } from './limits.ts';
+import { ANSWER_OBJECT_LIFETIME_MS, type OwnedIds, targetsHolding } from './owned-ids.ts';
 import { updateOwned } from './ownership.ts';
-import { billingMonthOf, budgetResetAt, formatUsd } from './pricing.ts';
+import { billingMonthOf, budgetResetAt, formatUsd, priceFor } from './pricing.ts';
+import { checkModelName, refuseRepeatedFields } from './request-fields.ts';
 import { readBody, type TargetClient, webStreamOf } from './targets.ts';
+import { MAX_UPSTREAM_ERROR_BYTES, redactUpstreamError } from './upstream-errors.ts';
 
 type Json = Record<string, unknown>;
 const decoder = new TextDecoder();
@@ -40,6 +44,8 @@ const PART_UPDATE_ATTEMPTS = 20;
 export interface OwnedRoutesDeps {
   readonly config: GatewayConfig;
   readonly ownership: OwnershipStore | undefined;
+  /** Checks the ids a body names, and records the ids an answer shows. */
+  readonly ownedIds: OwnedIds;
   readonly targets: TargetClient;
   readonly observer: JobObserver | undefined;
   readonly budgets: BudgetStore;
@@ -60,7 +66,13 @@ export interface OwnedCall {
   readonly headers: () => Record<string, string>;
 }
 
-type Handler = (call: OwnedCall, id: string | undefined, query: URLSearchParams) => Promise<Response>;
+/** Answers one route: `id` is the path's object id, `itemId` a conversation item's. */
+type Handler = (
+  call: OwnedCall,
+  id: string | undefined,
+  query: URLSearchParams,
+  itemId?: string | undefined,
+) => Promise<Response>;
 
 /** Where each kind of object lives in the upstream's API. */
 const UPSTREAM_PATHS: Record<OwnedKindName, string> = {
@@ -68,6 +80,11 @@ const UPSTREAM_PATHS: Record<OwnedKindName, string> = {
   upload: '/uploads',
   job: '/fine_tuning/jobs',
   model: '/models',
+  response: '/responses',
+  conversation: '/conversations',
+  item: '/items',
+  container: '/containers',
+  audio: '/audio',
 };
 
 const NOUN: Record<OwnedKindName, string> = {
@@ -75,16 +92,39 @@ const NOUN: Record<OwnedKindName, string> = {
   upload: 'Upload',
   job: 'fine-tuning job',
   model: 'model',
+  response: 'Response',
+  conversation: 'Conversation',
+  item: 'Item',
+  container: 'Container',
+  audio: 'Audio',
 };
+
+/** Kinds whose 404 reads as OpenAI's: `No such File object: <id>.` */
+const NO_SUCH_OBJECT: ReadonlySet<OwnedKindName> = new Set([
+  OwnedKind.file,
+  OwnedKind.upload,
+  OwnedKind.model,
+]);
 
 /** What the gateway says of an id the tenant does not own: the same as of one that does not exist. */
 const notOwned = (kind: OwnedKindName, id: string, param: string | null = null) =>
   new GatewayError(
     kind === OwnedKind.job
       ? `Could not find fine-tuning job: ${id}.`
-      : `No such ${NOUN[kind]} object: ${id}.`,
+      : NO_SUCH_OBJECT.has(kind)
+        ? `No such ${NOUN[kind]} object: ${id}.`
+        : `${NOUN[kind]} with id '${id}' not found.`,
     { status: 404, type: ErrorType.invalidRequest, code: null, param },
   );
+
+/** What the gateway says of a model the tenant may not use: the same as of one that does not exist. */
+const modelNotFound = (model: string) =>
+  new GatewayError(`The model '${model}' does not exist or you do not have access to it.`, {
+    status: 404,
+    type: ErrorType.invalidRequest,
+    code: 'model_not_found',
+    param: 'model',
+  });
 
 const json = (status: number, body: unknown, headers: Record<string, string>): Response =>
   new Response(JSON.stringify(body), { status, headers: { ...headers, 'content-type': 'application/json' } });
@@ -160,8 +200,13 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
 
   /** An upstream answer that is not a success, as the client sees it. */
   const refusal = async (response: UpstreamResponse, call: OwnedCall): Promise<Response> => {
-    const body = await readBody(response.body).catch(() => new Uint8Array(0));
     if (CLIENT_FAULT.has(response.status)) {
+      // Passed on so the client learns what to fix, without what the upstream may echo of the gateway's account.
+      const body = await readBody(response.body, MAX_UPSTREAM_ERROR_BYTES).then(redactUpstreamError, () =>
+        new TextEncoder().encode(
+          '{"error":{"message":"The upstream provider refused the request.","type":"invalid_request_error","param":null,"code":null}}',
+        ),
+      );
       return new Response(body as Uint8Array<ArrayBuffer>, {
         status: response.status,
         headers: {
@@ -170,6 +215,7 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
         },
       });
     }
+    await response.body.cancel().catch(() => {});
     if (response.status === 429) {
       const retryAfter = response.headers['retry-after'];
       throw new GatewayError('The upstream provider is rate limiting requests.', {
@@ -234,6 +280,19 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
         { status: 413, type: ErrorType.invalidRequest, code: 'request_too_large' },
       );
     }
+  };
+
+  /** A multipart body whose fields could be read one way here and another upstream is refused. */
+  const checkSingleFields = async (call: OwnedCall, body: Uint8Array): Promise<void> => {
+    let form: FormData;
+    try {
+      form = await new Response(body as Uint8Array<ArrayBuffer>, {
+        headers: { 'content-type': call.request.headers.get('content-type') ?? '' },
+      }).formData();
+    } catch {
+      throw invalidRequest('The multipart/form-data body could not be parsed.');
+    }
+    refuseRepeatedFields(form);
   };
 
   const readJson = async (call: OwnedCall): Promise<{ bytes: Uint8Array; body: Json }> => {
@@ -353,6 +412,7 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
   const createFile: Handler = async (call) => {
     const target = newObjectsTarget();
     const body = await readFileBody(call, 'file');
+    await checkSingleFields(call, body);
     const exchanged = await exchange(call, target, {
       method: 'POST',
       path: '/files',
@@ -407,24 +467,6 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
       }
       return new Response(webStreamOf(response.body), { status: response.status, headers });
     };
-
-  const deleteFile: Handler = async (call, id) => {
-    const record = await owned(call.principal, OwnedKind.file, id ?? '');
-    const response = await send(targetOf(record), {
-      method: 'DELETE',
-      path: `/files/${encodeURIComponent(record.id)}`,
-      signal: call.signal,
-    });
-    if (response.status === 404) {
-      // Gone upstream already: forget it too.
-      await store().remove(OwnedKind.file, record.id);
-      return refusal(response, call);
-    }
-    if (response.status < 200 || response.status >= 300) return refusal(response, call);
-    const answer = await objectOf(response);
-    await store().remove(OwnedKind.file, record.id);
-    return json(response.status, answer, call.headers());
-  };
 
   // --- Uploads ----------------------------------------------------------------------------------------------
 
@@ -541,6 +583,17 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
     return owned(call.principal, OwnedKind.file, id, param);
   };
 
+  /** A tenant with a budget trains only models whose training is priced: its cost could not be charged else. */
+  const checkTrainingPrice = (principal: Principal, model: string, baseModel: string | undefined) => {
+    if (principal.monthlyBudgetMicroUsd === undefined) return;
+    const price = priceFor(model, config.prices, baseModel);
+    if (price?.free === true || price?.training !== undefined) return;
+    throw new GatewayError(
+      `Fine-tuning '${model}' has no price in the gateway's catalogue, and tenant '${principal.tenantId}' has a monthly budget: its training cost could not be charged. The gateway's operator can price it in the config field \`prices["${baseModel ?? model}"].training\` (or a family or \`prefix*\` entry that matches it).`,
+      { status: 400, type: ErrorType.invalidRequest, code: 'model_not_priced', param: 'model' },
+    );
+  };
+
   /** A tenant past its budget starts no training (its cost is known only when the job succeeds). */
   const checkBudget = async (principal: Principal) => {
     const limit = principal.monthlyBudgetMicroUsd;
@@ -569,7 +622,19 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
     const model = body.model;
     if (typeof model !== 'string' || model === '')
       throw invalidRequest("Missing required parameter: 'model'.", 'model');
-    if (!deps.mayUse(call.principal, model)) {
+    checkModelName(model);
+    // A fine-tuned base model must be the tenant's own: the job's result would be a copy of it.
+    const baseRecord = model.startsWith('ft:')
+      ? await owned(call.principal, OwnedKind.model, model, 'model').catch((error: unknown) => {
+          throw error instanceof GatewayError && error.status === 404 ? modelNotFound(model) : error;
+        })
+      : undefined;
+    const baseOfModel =
+      typeof baseRecord?.object.base_model === 'string' ? baseRecord.object.base_model : undefined;
+    if (
+      !deps.mayUse(call.principal, model) &&
+      (baseOfModel === undefined || !deps.mayUse(call.principal, baseOfModel))
+    ) {
       throw new GatewayError(`Your API key is not allowed to fine-tune the model '${model}'.`, {
         status: 403,
         type: ErrorType.permission,
@@ -577,6 +642,13 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
         param: 'model',
       });
     }
+    if (baseRecord !== undefined && baseRecord.targetId !== training.targetId) {
+      throw invalidRequest(
+        `The model '${model}' and the training file are held by different upstreams: upload the file through the one that trained the model.`,
+        'model',
+      );
+    }
+    checkTrainingPrice(call.principal, model, baseOfModel);
     await checkBudget(call.principal);
     // The job runs where its files are.
     const target = targetOf(training);
@@ -628,6 +700,157 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
       return json(status, answer, call.headers());
     };
 
+  // --- Responses and conversations ------------------------------------------------------------------------
+
+  /** Records item ids an answer shows the tenant (in an object it owns), so that later requests may name them. */
+  const recordItems = async (
+    call: OwnedCall,
+    target: TargetConfig,
+    items: unknown,
+    expires: boolean,
+  ): Promise<void> => {
+    if (!Array.isArray(items)) return;
+    const now = clock.now();
+    const writes = items.flatMap((item) => {
+      if (typeof item !== 'object' || item === null) return [];
+      const { id, type } = item as Json;
+      if (typeof id !== 'string' || id === '') return [];
+      return [
+        deps.ownedIds
+          .record(
+            newRecord(
+              call,
+              OwnedKind.item,
+              target,
+              { id, ...(typeof type === 'string' ? { type } : {}) },
+              expires ? { expiresAt: now + ANSWER_OBJECT_LIFETIME_MS } : {},
+            ),
+          )
+          .catch((error: unknown) =>
+            logger.error('an item id was not recorded', {
+              requestId: call.requestId,
+              id,
+              error: String(error),
+            }),
+          ),
+      ];
+    });
+    await Promise.all(writes);
+  };
+
+  /**
+   * The ids a JSON body names, checked (404 for one the tenant does not own), and the target to send it to: the
+   * one holding `holder` (the object in the path), on whose account the named objects must also be.
+   */
+  const checkBodyIds = async (
+    call: OwnedCall,
+    shape: IdShapeName,
+    body: Json,
+    holder: TargetConfig | undefined,
+  ): Promise<TargetConfig> => {
+    const records = await deps.ownedIds.check(call.principal, idsInRequest(shape, body));
+    const candidates = holder === undefined ? [newObjectsTarget()] : [holder];
+    if (records.size === 0) return candidates[0]!;
+    if (holder === undefined) {
+      // A new conversation goes where the objects it names are.
+      const first = records.values().next().value!;
+      return targetsHolding([targetOf(first)], records, deps.targets.target, 'conversations')[0]!;
+    }
+    return targetsHolding(candidates, records, deps.targets.target, 'conversations')[0]!;
+  };
+
+  const search = (query: URLSearchParams): string => {
+    const text = query.toString();
+    return text === '' ? '' : `?${text}`;
+  };
+
+  /** Removes an object upstream, then its record (also when the upstream had already forgotten it). */
+  const deleteOwned =
+    (kind: OwnedKindName): Handler =>
+    async (call, id) => {
+      const record = await owned(call.principal, kind, id ?? '');
+      const response = await send(targetOf(record), {
+        method: 'DELETE',
+        path: `${UPSTREAM_PATHS[kind]}/${encodeURIComponent(record.id)}`,
+        signal: call.signal,
+      });
+      if (response.status === 404 || (response.status >= 200 && response.status < 300)) {
+        await store().remove(kind, record.id);
+        deps.ownedIds.forget(kind, record.id);
+      }
+      if (response.status < 200 || response.status >= 300) return refusal(response, call);
+      const answer = await objectOf(response);
+      return json(response.status, answer, call.headers());
+    };
+
+  const listInputItems: Handler = async (call, id, query) => {
+    const response = await owned(call.principal, OwnedKind.response, id ?? '');
+    const target = targetOf(response);
+    const exchanged = await exchange(call, target, {
+      method: 'GET',
+      path: `/responses/${encodeURIComponent(response.id)}/input_items${search(query)}`,
+    });
+    if (exchanged instanceof Response) return exchanged;
+    await recordItems(call, target, exchanged.object.data, true);
+    return json(exchanged.status, exchanged.object, call.headers());
+  };
+
+  const createConversation: Handler = async (call) => {
+    const { bytes, body } = await readJson(call);
+    const target = await checkBodyIds(call, IdShape.conversation, body, undefined);
+    const exchanged = await exchange(call, target, {
+      method: 'POST',
+      path: '/conversations',
+      headers: { 'content-type': 'application/json' },
+      body: bytes,
+    });
+    if (exchanged instanceof Response) return exchanged;
+    const { object: conversation, status } = exchanged;
+    const id = idOf(conversation, 'conversation');
+    await record(newRecord(call, OwnedKind.conversation, target, conversation), () =>
+      send(target, { method: 'DELETE', path: `/conversations/${encodeURIComponent(id)}` }),
+    );
+    return json(status, conversation, call.headers());
+  };
+
+  /** A POST with a JSON body to an owned conversation (update, add items): its ids checked, its items recorded. */
+  const conversationPost =
+    (suffix: string, shape: IdShapeName): Handler =>
+    async (call, id, query) => {
+      const conversation = await owned(call.principal, OwnedKind.conversation, id ?? '');
+      const { bytes, body } = await readJson(call);
+      const target = await checkBodyIds(call, shape, body, targetOf(conversation));
+      const exchanged = await exchange(call, target, {
+        method: 'POST',
+        path: `/conversations/${encodeURIComponent(conversation.id)}${suffix}${search(query)}`,
+        headers: { 'content-type': 'application/json' },
+        body: bytes,
+      });
+      if (exchanged instanceof Response) return exchanged;
+      if (suffix === '/items') await recordItems(call, target, exchanged.object.data, false);
+      return json(exchanged.status, exchanged.object, call.headers());
+    };
+
+  /** A GET (list or one item) or DELETE of an owned conversation's items; the items it shows are recorded. */
+  const conversationItems =
+    (method: 'GET' | 'DELETE'): Handler =>
+    async (call, id, query, itemId) => {
+      const conversation = await owned(call.principal, OwnedKind.conversation, id ?? '');
+      const target = targetOf(conversation);
+      const item = itemId === undefined ? '' : `/${encodeURIComponent(itemId)}`;
+      const exchanged = await exchange(call, target, {
+        method,
+        path: `/conversations/${encodeURIComponent(conversation.id)}/items${item}${search(query)}`,
+      });
+      if (exchanged instanceof Response) return exchanged;
+      if (method === 'GET') {
+        // A list, or the one item asked for: either way items of the tenant's conversation.
+        const items = itemId === undefined ? exchanged.object.data : [exchanged.object];
+        await recordItems(call, target, items, false);
+      }
+      return json(exchanged.status, exchanged.object, call.headers());
+    };
+
   const ROUTES: ReadonlyArray<{
     readonly pattern: RegExp;
     readonly methods: Readonly<Record<string, Handler>>;
@@ -635,7 +858,7 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
     { pattern: /^\/v1\/files$/, methods: { POST: createFile, GET: listFiles } },
     {
       pattern: /^\/v1\/files\/([^/]+)$/,
-      methods: { GET: passThrough(OwnedKind.file, ''), DELETE: deleteFile },
+      methods: { GET: passThrough(OwnedKind.file, ''), DELETE: deleteOwned(OwnedKind.file) },
     },
     { pattern: /^\/v1\/files\/([^/]+)\/content$/, methods: { GET: passThrough(OwnedKind.file, '/content') } },
     { pattern: /^\/v1\/uploads$/, methods: { POST: createUpload } },
@@ -656,30 +879,70 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
       pattern: /^\/v1\/fine_tuning\/jobs\/([^/]+)\/checkpoints$/,
       methods: { GET: passThrough(OwnedKind.job, '/checkpoints') },
     },
+    {
+      pattern: /^\/v1\/responses\/([^/]+)$/,
+      methods: { GET: passThrough(OwnedKind.response, ''), DELETE: deleteOwned(OwnedKind.response) },
+    },
+    {
+      pattern: /^\/v1\/responses\/([^/]+)\/cancel$/,
+      methods: { POST: passThrough(OwnedKind.response, '/cancel', 'POST') },
+    },
+    { pattern: /^\/v1\/responses\/([^/]+)\/input_items$/, methods: { GET: listInputItems } },
+    { pattern: /^\/v1\/conversations$/, methods: { POST: createConversation } },
+    {
+      pattern: /^\/v1\/conversations\/([^/]+)$/,
+      methods: {
+        GET: passThrough(OwnedKind.conversation, ''),
+        POST: conversationPost('', IdShape.other),
+        DELETE: deleteOwned(OwnedKind.conversation),
+      },
+    },
+    {
+      pattern: /^\/v1\/conversations\/([^/]+)\/items$/,
+      methods: { GET: conversationItems('GET'), POST: conversationPost('/items', IdShape.conversation) },
+    },
+    {
+      pattern: /^\/v1\/conversations\/([^/]+)\/items\/([^/]+)$/,
+      methods: { GET: conversationItems('GET'), DELETE: conversationItems('DELETE') },
+    },
   ];
+
+  /** Parts of the Responses API this gateway does not serve (a POST there is not a response id's 405). */
+  const NOT_SERVED = /^\/v1\/responses\/(?:input_tokens|compact)$/;
 
   return {
     /** Whether `path` is one of these routes (then `handle` answers it, a wrong method included). */
     matches: (path: string): boolean =>
-      path.startsWith('/v1/files') || path.startsWith('/v1/uploads') || path.startsWith('/v1/fine_tuning'),
+      path.startsWith('/v1/files') ||
+      path.startsWith('/v1/uploads') ||
+      path.startsWith('/v1/fine_tuning') ||
+      path.startsWith('/v1/responses/') ||
+      path.startsWith('/v1/conversations'),
 
     async handle(call: OwnedCall, path: string): Promise<Response> {
+      if (NOT_SERVED.test(path)) {
+        throw new GatewayError(`${call.request.method} ${path} is not served by this gateway.`, {
+          status: 404,
+          type: ErrorType.invalidRequest,
+          code: 'unknown_url',
+        });
+      }
       for (const route of ROUTES) {
         const match = route.pattern.exec(path);
         if (match === null) continue;
         const handler = route.methods[call.request.method];
         if (handler === undefined)
           throw methodNotAllowed(call.request.method, path, Object.keys(route.methods));
-        let id: string | undefined;
-        if (match[1] !== undefined) {
+        const decode = (raw: string | undefined): string | undefined => {
+          if (raw === undefined) return undefined;
           try {
-            id = decodeURIComponent(match[1]);
+            return decodeURIComponent(raw);
           } catch {
-            throw notOwned(OwnedKind.file, match[1]);
+            throw notOwned(OwnedKind.file, raw);
           }
-        }
+        };
         const query = new URL(call.request.url).searchParams;
-        return handler(call, id, query);
+        return handler(call, decode(match[1]), query, decode(match[2]));
       }
       throw new GatewayError(
         `Unknown request URL: ${call.request.method} ${path}. Please check the URL and method.`,

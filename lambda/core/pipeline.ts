@@ -23,7 +23,14 @@ import {
   type UsageLedger,
   type UsageRecord,
 } from '../ports.ts';
+import {
+  type AnswerRecorder,
+  AnswerShape,
+  type AnswerShapeName,
+  createAnswerRecorder,
+} from './answer-ids.ts';
 import { createBackgroundWork } from './background.ts';
+import { IdShape, type IdShapeName, idsInRequest } from './body-ids.ts';
 import {
   assembleStream,
   type CacheEntry,
@@ -72,9 +79,11 @@ import {
   methodNotAllowed,
   notFound,
   serverError,
+  toErrorBody,
   unauthorized,
   unsupportedMediaType,
 } from './errors.ts';
+import { fileEstimateTokens, fileHoldTokens, fileInputOf } from './file-inputs.ts';
 import {
   bearerToken,
   errorResponse,
@@ -95,11 +104,14 @@ import {
   maxBodyBytesFor,
 } from './limits.ts';
 import { maxOutputTokens, promptTokens, TokenShape, type TokenShapeName, ZERO_USAGE } from './metering.ts';
+import { createOwnedIds, NO_RECORDS, type OwnedRecords, targetsHolding } from './owned-ids.ts';
 import { createOwnedRoutes } from './owned-routes.ts';
 import { billingMonthOf, budgetResetAt, costOf, formatUsd, priceFor, worstCaseCost } from './pricing.ts';
 import { type RelayEnd, relayBody } from './relay.ts';
+import { checkModelName, checkRequestFields, refuseRepeatedFields } from './request-fields.ts';
 import { CircuitBreakers, chooseTarget, createRouteTable } from './routing.ts';
-import { authHeadersFor, createTargetClient } from './targets.ts';
+import { authHeadersFor, createTargetClient, readBody } from './targets.ts';
+import { MAX_UPSTREAM_ERROR_BYTES, redactUpstreamError } from './upstream-errors.ts';
 import { usageFromOpenAI } from './usage.ts';
 
 export interface GatewayDeps {
@@ -161,6 +173,13 @@ const encoder = new TextEncoder();
 /** Stands in for the hits of a request no response rule reads: never written to. */
 const NO_HITS: RuleHits = emptyHits();
 const UPSTREAM_STATUS_FOR_CLIENT_FAULT = new Set([400, 404, 409, 413, 415, 422]);
+/**
+ * What usage records and metrics name a request by when it named no model the gateway serves: a client's
+ * string never reaches them unless it is a valid name that routes.
+ */
+export const UNKNOWN_MODEL = '(unknown model)';
+/** The metric dimension of fine-tuned models: one value for all, since each tenant can create any number. */
+export const FINE_TUNED_METRIC_MODEL = 'ft:*';
 
 type AttemptFailure =
   | { readonly kind: 'status'; readonly status: number; readonly retryAfterMs: number | undefined }
@@ -173,7 +192,14 @@ interface Trace {
   readonly method: string;
   readonly path: string;
   principal: Principal | undefined;
+  /** A proxied endpoint: its request gets a usage record, whatever way it ends. */
+  metered: boolean;
+  /** The ownership records of the ids the body names. */
+  records: OwnedRecords;
+  /** The model, once it is a valid name that routes (else the record says UNKNOWN_MODEL). */
   model: string | undefined;
+  /** The configured route's name (`gpt-4o`, `gpt-*`, `ft:*`): the only model values metrics carry. */
+  metricModel: string | undefined;
   price: PriceConfig | undefined;
   /** The parsed JSON body and its endpoint's token shape, for estimates. */
   json: Record<string, unknown> | undefined;
@@ -181,6 +207,8 @@ interface Trace {
   reservedMicroUsd: number;
   /** An upstream accepted the request (answered 2xx/3xx), so tokens were spent even if no usage came back. */
   upstreamAccepted: boolean;
+  /** The client left while the request was with an upstream: the provider may bill its prompt. */
+  abortedInFlight: boolean;
   /** The gateway changed the parsed body (a cap set, text redacted): it goes upstream re-encoded. */
   bodyRewritten: boolean;
   cacheStatus: CacheStatusName;
@@ -219,6 +247,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     cacheTtlMs: config.keys.cacheTtlMs,
   });
   const usageWriter = createUsageWriter({ ledger: deps.ledger, logger, metrics: deps.metrics, clock });
+  const ownedIds = createOwnedIds({ ownership: deps.ownership, clock, logger, metrics: deps.metrics });
   const targets = createTargetClient({ config, secrets: deps.secrets, upstream: deps.upstream });
   const jobEvents: JobEvents = deps.jobEvents ?? {
     publish: async (change) => logger.info('fine-tuning job status changed', { ...change }),
@@ -254,7 +283,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
   ) => {
     const latencyMs = clock.now() - trace.startedAt;
     const ttfbMs = firstByteAt === undefined ? undefined : firstByteAt - trace.startedAt;
-    const model = trace.model ?? 'none';
+    const model = trace.metricModel ?? UNKNOWN_MODEL;
     logger.info('request', {
       requestId: trace.requestId,
       tenantId: trace.principal?.tenantId,
@@ -289,9 +318,18 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
           : [{ name: 'TimeToFirstByte', value: ttfbMs, unit: 'Milliseconds' as const }]),
       ],
     });
-    if (trace.principal === undefined || trace.model === undefined) return;
+    if (trace.principal === undefined || !trace.metered) return;
     usageWriter.write(
-      meter(trace, trace.principal, trace.model, outcome, usage, estimateOutputTokens, latencyMs, ttfbMs),
+      meter(
+        trace,
+        trace.principal,
+        trace.model ?? UNKNOWN_MODEL,
+        outcome,
+        usage,
+        estimateOutputTokens,
+        latencyMs,
+        ttfbMs,
+      ),
     );
   };
 
@@ -321,20 +359,30 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       );
     let usage = reported ?? ZERO_USAGE;
     let exact = true;
-    if (reported === undefined && trace.upstreamAccepted && trace.tokenShape !== TokenShape.other) {
-      // Cut short (or an upstream that reports no usage): count what was sent and what came back so far.
-      // A request no upstream accepted (refused, failed, or abandoned before an answer) is not charged.
+    if (
+      reported === undefined &&
+      (trace.upstreamAccepted || trace.abortedInFlight) &&
+      trace.tokenShape !== TokenShape.other
+    ) {
+      // Cut short (or an upstream that reports no usage): count what was sent and what came back so far. A client
+      // that left while the upstream had the request is charged its prompt: the provider may bill it. A request
+      // no upstream accepted (refused, failed) is not charged.
       await deps.tokens.ready().catch(() => {});
       const count = (text: string) => deps.tokens.count(text);
       // Counted again, not taken from the budget hold: that count may predate the tokenizer (an upper bound).
       const inputTokens =
-        trace.json === undefined ? 0 : promptTokens(trace.tokenShape, trace.json, deps.tokens);
+        trace.json === undefined
+          ? 0
+          : promptTokens(trace.tokenShape, trace.json, deps.tokens, {
+              fileTokens: (part) => fileEstimateTokens(fileInputOf(part, trace.records)),
+            });
       usage = { ...ZERO_USAGE, inputTokens, outputTokens: estimateOutputTokens?.(count) ?? 0 };
       exact = false;
     }
     const costMicroUsd = costOf(usage, trace.price);
+    const metricModel = trace.metricModel ?? UNKNOWN_MODEL;
     deps.metrics.emit({
-      dimensions: { model },
+      dimensions: { model: metricModel },
       values: [
         { name: 'InputTokens', value: usage.inputTokens, unit: 'Count' },
         { name: 'OutputTokens', value: usage.outputTokens, unit: 'Count' },
@@ -343,7 +391,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     });
     if (trace.price === undefined && (usage.inputTokens > 0 || usage.outputTokens > 0)) {
       deps.metrics.emit({
-        dimensions: { model },
+        dimensions: { model: metricModel },
         values: [{ name: 'UnpricedRequests', value: 1, unit: 'Count' }],
       });
     }
@@ -356,7 +404,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
         reservedMicroUsd: trace.reservedMicroUsd,
       });
       deps.metrics.emit({
-        dimensions: { model },
+        dimensions: { model: metricModel },
         values: [{ name: 'BudgetHoldExceeded', value: 1, unit: 'Count' }],
       });
     }
@@ -427,6 +475,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
   const ownedRoutes = createOwnedRoutes({
     config,
     ownership: deps.ownership,
+    ownedIds,
     targets,
     observer,
     budgets: deps.budgets,
@@ -495,7 +544,11 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       withMargin = rawBody.byteLength;
     } else {
       const imageTokens = trace.price.imageInputTokens ?? config.budgets.defaultImageInputTokens;
-      const input = promptTokens(trace.tokenShape, json, deps.tokens, imageTokens);
+      const contextWindow = trace.price.maxInputTokens ?? config.budgets.defaultMaxInputTokens;
+      const input = promptTokens(trace.tokenShape, json, deps.tokens, {
+        imageTokens,
+        fileTokens: (part) => fileHoldTokens(fileInputOf(part, trace.records), contextWindow),
+      });
       withMargin = Math.ceil((input * (100 + config.budgets.inputMarginPercent)) / 100);
       // A Responses request can continue a stored conversation the gateway never sees: its whole context.
       if (
@@ -566,9 +619,11 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       } catch {
         throw invalidRequest('The multipart/form-data body could not be parsed.');
       }
+      refuseRepeatedFields(form);
       const model = form.get('model');
       if (typeof model !== 'string' || model === '')
         throw invalidRequest('You must provide a model parameter.', 'model');
+      checkModelName(model);
       return { model, json: undefined };
     }
     checkJsonShape(body, config.limits);
@@ -590,6 +645,8 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     }
     if (typeof model !== 'string')
       throw invalidRequest(`'model' must be a string, got: ${JSON.stringify(model)}.`, 'model');
+    checkModelName(model);
+    checkRequestFields(endpoint.tokens, endpoint.upstreamPath, json as Record<string, unknown>);
     return { model, json: json as Record<string, unknown> };
   };
 
@@ -710,7 +767,11 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
         );
       } catch (error) {
         trace.upstreamMs += clock.now() - sentAt;
-        if (upstreamAbort.signal.aborted) break;
+        if (upstreamAbort.signal.aborted) {
+          // The client left while this attempt was with the upstream (not during a wait between attempts).
+          trace.abortedInFlight = signal?.aborted === true;
+          break;
+        }
         const upstreamError =
           error instanceof UpstreamError
             ? error
@@ -748,6 +809,11 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
 
     if (upstreamAbort.signal.aborted) {
       release();
+      if (response !== undefined) {
+        // The client left as the upstream answered: an accepted request spent tokens.
+        trace.abortedInFlight = response.status < 400;
+        await response.body.cancel().catch(() => {});
+      }
       trace.status = 499;
       finish(trace, RequestOutcome.clientAbort, undefined);
       return new Response(null, { status: 499 });
@@ -764,6 +830,12 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       await response.body.cancel().catch(() => {});
       logger.warn('upstream refused the request', { requestId: trace.requestId, target: target.id, status });
       throw serverError(502, 'upstream_error', 'The upstream provider returned an error.');
+    }
+    if (status >= 400) {
+      // About the client's request: passed on so the client learns what to fix, without what the upstream may
+      // echo of the gateway's account (keys, organisation and project ids).
+      release();
+      return passOnRefusal(trace, response, target);
     }
     trace.status = status;
     trace.upstreamAccepted = status < 400;
@@ -783,7 +855,21 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       answerRules !== undefined && sse
         ? createStreamFilter(endpoint.text, answerRules, answerHits)
         : undefined;
-    const readWhole = answerRules !== undefined && !sse;
+    // Ids the answer creates (a response and its items, an audio answer) are the tenant's from now on.
+    const answerShape = status === 200 ? answerShapeOf(endpoint, json) : undefined;
+    const recorder =
+      answerShape === undefined
+        ? undefined
+        : createAnswerRecorder(answerShape, {
+            owned: ownedIds,
+            principal: trace.principal!,
+            targetId: target.id,
+            requestId: trace.requestId,
+            now: () => clock.now(),
+            logger,
+            metrics: deps.metrics,
+          });
+    const readWhole = (answerRules !== undefined || recorder !== undefined) && !sse;
     const settle = (end: RelayEnd) => {
       release();
       if (end.outcome === RequestOutcome.upstreamError || end.outcome === RequestOutcome.timeout) {
@@ -808,6 +894,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       jsonUsage: !sse && response.status < 400,
       ...(cachePlan?.write === true && status === 200 ? { captureMaxBytes: config.cache.maxEntryBytes } : {}),
       filter: streamFilter,
+      recorder: sse ? recorder : undefined,
       heartbeatMs: config.streaming.heartbeatMs,
       idleTimeoutMs: target.timeouts.idleMs,
       requestId: trace.requestId,
@@ -818,26 +905,36 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
         else settle(end);
       },
     });
-    if (!readWhole || answerRules === undefined) return new Response(body, { status, headers });
-    return filterWholeAnswer(trace, endpoint.text, answerRules, answerHits, body, headers, signal, () =>
-      settle(ended!),
+    if (!readWhole) return new Response(body, { status, headers });
+    return answerWhole(
+      trace,
+      { shape: endpoint.text, rules: answerRules, hits: answerHits, recorder },
+      body,
+      headers,
+      signal,
+      () => settle(ended!),
     );
   };
 
   /**
-   * Reads a JSON answer whole (through the relay, so timeouts and metering hold), applies the response rules,
-   * and answers with the filtered JSON, or a 400 when a rule blocks it. `settle` records the request.
+   * Reads a JSON answer whole (through the relay, so timeouts and metering hold), records the ids it creates,
+   * applies the response rules, and answers with the filtered JSON, or a 400 when a rule blocks it. `settle`
+   * records the request.
    */
-  const filterWholeAnswer = async (
+  const answerWhole = async (
     trace: Trace,
-    shape: TextShapeName,
-    rules: NonNullable<ContentFilters['response']>,
-    hits: RuleHits,
+    after: {
+      readonly shape: TextShapeName;
+      readonly rules: ContentFilters['response'];
+      readonly hits: RuleHits;
+      readonly recorder: AnswerRecorder | undefined;
+    },
     body: ReadableStream<Uint8Array>,
     headers: Record<string, string>,
     signal: AbortSignal | undefined,
     settle: () => void,
   ): Promise<Response> => {
+    const { shape, rules, hits, recorder } = after;
     let bytes: Uint8Array;
     try {
       bytes = new Uint8Array(await new Response(body).arrayBuffer());
@@ -857,7 +954,11 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     } catch {
       answer = undefined; // not JSON after all: nothing the rules can read, passed on as it came
     }
-    if (typeof answer === 'object' && answer !== null && !Array.isArray(answer)) {
+    if (recorder !== undefined) {
+      recorder.answer(answer);
+      await recorder.flush();
+    }
+    if (rules !== undefined && typeof answer === 'object' && answer !== null && !Array.isArray(answer)) {
       const changed = redactAnswer(shape, rules, answer as Record<string, unknown>, hits);
       if (hits.blockedBy !== undefined) {
         trace.status = 400;
@@ -872,6 +973,42 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     }
     settle();
     return new Response(bytes as Uint8Array<ArrayBuffer>, { status: trace.status, headers });
+  };
+
+  /** An upstream's refusal of the client's request, redacted; the request was not accepted, so nothing is billed. */
+  const passOnRefusal = async (
+    trace: Trace,
+    response: UpstreamResponse,
+    target: TargetConfig,
+  ): Promise<Response> => {
+    let bytes: Uint8Array;
+    try {
+      bytes = redactUpstreamError(await readBody(response.body, MAX_UPSTREAM_ERROR_BYTES));
+    } catch {
+      // Unreadable, or longer than any error message: the status says enough.
+      bytes = encoder.encode(
+        JSON.stringify(
+          toErrorBody(
+            new GatewayError(`The upstream provider refused the request (status ${response.status}).`, {
+              status: response.status,
+              type: ErrorType.invalidRequest,
+            }),
+            trace.requestId,
+          ),
+        ),
+      );
+    }
+    logger.info('upstream refused the request as invalid', {
+      requestId: trace.requestId,
+      target: target.id,
+      status: response.status,
+    });
+    trace.status = response.status;
+    const headers = baseHeaders(trace);
+    headers['content-type'] = response.headers['content-type'] ?? 'application/json';
+    headers['x-gateway-cache'] = trace.cacheStatus;
+    finish(trace, RequestOutcome.rejected, undefined);
+    return new Response(bytes as Uint8Array<ArrayBuffer>, { status: response.status, headers });
   };
 
   /** Counts and logs what content rules did to one side of a request; never the text they matched. */
@@ -919,14 +1056,14 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
   const cacheFailed = (trace: Trace, operation: string, error: unknown) => {
     logger.warn('response cache failed', { requestId: trace.requestId, operation, error: String(error) });
     deps.metrics.emit({
-      dimensions: { model: trace.model ?? 'none' },
+      dimensions: { model: trace.metricModel ?? UNKNOWN_MODEL },
       values: [{ name: 'CacheErrors', value: 1, unit: 'Count' }],
     });
   };
 
   const countCache = (trace: Trace, name: 'CacheHits' | 'CacheMisses') =>
     deps.metrics.emit({
-      dimensions: { model: trace.model ?? 'none' },
+      dimensions: { model: trace.metricModel ?? UNKNOWN_MODEL },
       values: [{ name, value: 1, unit: 'Count' }],
     });
 
@@ -1052,12 +1189,16 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       method: request.method,
       path,
       principal: undefined,
+      metered: false,
+      records: NO_RECORDS,
       model: undefined,
+      metricModel: undefined,
       price: undefined,
       json: undefined,
       tokenShape: TokenShape.other,
       reservedMicroUsd: 0,
       upstreamAccepted: false,
+      abortedInFlight: false,
       bodyRewritten: false,
       cacheStatus: CacheStatus.bypass,
       cacheHit: undefined,
@@ -1106,6 +1247,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       trace.principal = principal;
 
       if (endpoint === undefined) return await listModels(trace, principal, path);
+      trace.metered = true;
 
       const expected = endpoint.body === BodyKind.multipart ? 'multipart/form-data' : 'application/json';
       const contentType = request.headers.get('content-type');
@@ -1114,7 +1256,6 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       const tier = config.tiers[principal.tier];
       const rawBody = await readBodyWithLimit(request, maxBodyBytesFor(config, tier), context.body);
       const { model, json } = await readModel(request, endpoint, rawBody);
-      trace.model = model;
       // A fine-tuned model is routed by its ownership record, never by the config's routes.
       const fineTunedTo = model.startsWith('ft:') ? await fineTunedModel(principal, model) : undefined;
       const route = model.startsWith('ft:') ? fineTunedTo?.route : routes.resolve(model);
@@ -1126,9 +1267,8 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
           param: 'model',
         });
       }
-      if (json !== undefined && 'stream' in json && typeof json.stream !== 'boolean') {
-        throw invalidRequest(`'stream' must be a boolean, got: ${JSON.stringify(json.stream)}.`, 'stream');
-      }
+      trace.model = model;
+      trace.metricModel = fineTunedTo === undefined ? routeMetricName(route) : FINE_TUNED_METRIC_MODEL;
       const baseModel = fineTunedTo?.baseModel;
       if (!mayUse(principal, model) && (baseModel === undefined || !mayUse(principal, baseModel))) {
         throw forbidden(
@@ -1137,7 +1277,17 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
           'model',
         );
       }
+      let servingRoute = route;
       if (json !== undefined) {
+        // Every id the body names is the tenant's (404 otherwise), and the request goes where those objects are.
+        if (endpoint.tokens === TokenShape.responses && json.background === true) throw backgroundRefused();
+        trace.records = await ownedIds.check(principal, idsInRequest(idShapeOf(endpoint), json));
+        if (trace.records.size > 0) {
+          servingRoute = {
+            ...route,
+            targets: targetsHolding(route.targets, trace.records, targets.target, model),
+          };
+        }
         trace.bodyRewritten = enforceParameterLimits({
           config,
           tierName: principal.tier,
@@ -1150,7 +1300,10 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       }
       trace.json = json;
       trace.tokenShape = endpoint.tokens;
-      trace.price = priceFor(model, config.prices);
+      trace.price = priceFor(model, config.prices, baseModel);
+      if (trace.price === undefined && principal.monthlyBudgetMicroUsd !== undefined) {
+        throw modelNotPriced(model, principal.tenantId);
+      }
       let cachePlan: CachePlan | undefined;
       if (deps.cache !== undefined && json !== undefined) {
         cachePlan = planCache({
@@ -1173,7 +1326,17 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
         }
       }
       await reserveBudget(trace, principal, model, json, rawBody);
-      return await proxy(trace, request, endpoint, route, model, json, rawBody, context.signal, cachePlan);
+      return await proxy(
+        trace,
+        request,
+        endpoint,
+        servingRoute,
+        model,
+        json,
+        rawBody,
+        context.signal,
+        cachePlan,
+      );
     } catch (thrown) {
       return respondWithError(trace, thrown);
     }
@@ -1284,6 +1447,47 @@ const failureToError = (
   }
   return serverError(502, 'upstream_error', 'The upstream provider returned an error.');
 };
+
+/** Which ids an endpoint's body can name. */
+const idShapeOf = (endpoint: Endpoint): IdShapeName =>
+  endpoint.tokens === TokenShape.chat
+    ? IdShape.chat
+    : endpoint.tokens === TokenShape.responses
+      ? IdShape.responses
+      : IdShape.other;
+
+/** What an answer of this request creates that the tenant may name later; undefined: nothing. */
+const answerShapeOf = (
+  endpoint: Endpoint,
+  json: Record<string, unknown> | undefined,
+): AnswerShapeName | undefined => {
+  if (endpoint.tokens === TokenShape.responses) return AnswerShape.responses;
+  if (endpoint.tokens !== TokenShape.chat || json === undefined) return undefined;
+  const audio = json.audio !== undefined && json.audio !== null;
+  const modalities = Array.isArray(json.modalities) && json.modalities.includes('audio');
+  return audio || modalities ? AnswerShape.chatAudio : undefined;
+};
+
+/**
+ * A background response is metered when it finishes, which the gateway does not see: refused until it follows
+ * them like fine-tuning jobs, rather than served without its output in the usage.
+ */
+const backgroundRefused = (): GatewayError =>
+  new GatewayError(
+    "Background responses are not supported by this gateway: their usage is known only when they finish, and the gateway meters every request when it ends. Send the request without 'background' (stream it for a long task).",
+    { status: 400, type: ErrorType.invalidRequest, code: 'unsupported_parameter', param: 'background' },
+  );
+
+/** A route's name as metrics show it: a prefix route `gpt-` is `gpt-*`. */
+const routeMetricName = (route: RouteConfig): string =>
+  route.match === 'prefix' ? `${route.model}*` : route.model;
+
+/** A model without a price, asked for by a tenant with a budget: its cost could not be held. */
+const modelNotPriced = (model: string, tenantId: string): GatewayError =>
+  new GatewayError(
+    `The model '${model}' has no price in the gateway's catalogue, and tenant '${tenantId}' has a monthly budget: its cost cannot be held against it. The gateway's operator can price it in the config field \`prices\` (\`prices["${model}"]\`, a family or \`prefix*\` entry that matches it, or \`{ "free": true }\`).`,
+    { status: 400, type: ErrorType.invalidRequest, code: 'model_not_priced', param: 'model' },
+  );
 
 /** The path of a request URL without parsing the whole URL (hot path). */
 const pathOf = (url: string): string => {

@@ -1,5 +1,6 @@
 // The client-facing body of a proxied response: upstream bytes passed on as they arrive, never buffered whole.
 import { RequestOutcome, type RequestOutcomeKind, type TokenUsage, type UpstreamBody } from '../ports.ts';
+import type { AnswerRecorder } from './answer-ids.ts';
 import type { StreamFilter } from './content-fields.ts';
 import { contentFiltered, serverError, toErrorBody } from './errors.ts';
 import { streamedText } from './metering.ts';
@@ -37,6 +38,10 @@ export interface RelayOptions {
   readonly captureMaxBytes?: number;
   /** Response content rules over an SSE answer. @default - none */
   readonly filter?: StreamFilter | undefined;
+  /**
+   * Records the ids an SSE answer creates; the stream's last event waits until they are recorded. @default - none
+   */
+  readonly recorder?: AnswerRecorder | undefined;
   readonly heartbeatMs: number;
   readonly idleTimeoutMs: number;
   readonly requestId: string;
@@ -70,8 +75,10 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
         keepEvents: keptEvents,
         ...(capture === undefined ? {} : { capture }),
         filter: options.filter,
+        observe: options.recorder?.event,
       })
     : undefined;
+  const recorder = options.recorder;
   const tail: Uint8Array[] = [];
   let tailBytes = 0;
   let bodyBytes = 0;
@@ -179,6 +186,10 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
           if (result.done) {
             if (sseRelay !== undefined) {
               const rest = sseRelay.push(decoder.decode()) + sseRelay.finish();
+              if (recorder !== undefined) {
+                await recorder.flush();
+                if (ended) return;
+              }
               if (rest !== '') controller.enqueue(encoder.encode(rest));
               if (sseRelay.blockedBy !== undefined) {
                 failFiltered(controller, sseRelay.blockedBy);
@@ -217,6 +228,11 @@ export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => 
             return;
           }
           if (text !== '') {
+            // The last event names ids the client may use at once: they are recorded first.
+            if (recorder?.holding === true) {
+              await recorder.flush();
+              if (ended) return;
+            }
             controller.enqueue(encoder.encode(text));
             return;
           }

@@ -32,6 +32,8 @@ export interface SseRelayOptions {
   readonly capture?: EventCapture;
   /** Response content rules: events go out as the filter rewrites them. */
   readonly filter?: StreamFilter | undefined;
+  /** Sees every event as it came from upstream (`[DONE]` included), before anything else. */
+  readonly observe?: ((event: EventSourceMessage) => void) | undefined;
 }
 
 /** Event data kept for the response cache; `overflowed` once more than `maxChars` arrived. */
@@ -55,8 +57,10 @@ export const createSseRelay = (options: SseRelayOptions) => {
   let keep = options.keepEvents;
   let keptChars = 0;
   const filter = options.filter;
+  const observe = options.observe;
   const parser = createParser({
     onEvent(event) {
+      observe?.(event);
       if (event.data === '[DONE]') {
         done = true;
         if (filter !== undefined) for (const held of filter.finish()) out += formatSseEvent(held);

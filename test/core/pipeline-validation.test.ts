@@ -43,7 +43,7 @@ const call = (
     }),
   );
 
-const chatBody = JSON.stringify({ model: 'gpt-test', messages: [] });
+const chatBody = JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }] });
 
 beforeEach(() => {
   sent.length = 0;
@@ -86,7 +86,7 @@ describe('bad input', () => {
     [
       'an unknown model',
       '/v1/chat/completions',
-      { body: '{"model":"nope"}' },
+      { body: '{"model":"nope","messages":[{"role":"user","content":"hi"}]}' },
       404,
       'model_not_found',
       /^The model 'nope' does not exist or you do not have access to it\.$/,
@@ -94,9 +94,9 @@ describe('bad input', () => {
     [
       'a non-boolean stream flag',
       '/v1/chat/completions',
-      { body: '{"model":"gpt-test","stream":"yes"}' },
+      { body: '{"model":"gpt-test","messages":[{"role":"user","content":"hi"}],"stream":"yes"}' },
       400,
-      null,
+      'invalid_type',
       /^'stream' must be a boolean, got: "yes"\.$/,
     ],
     [
@@ -209,6 +209,296 @@ describe('bad input', () => {
       outcome: 'rejected',
       path: '/v1/chat/completions',
     });
+  });
+});
+
+const HI = [{ role: 'user', content: 'hi' }];
+const json = (body: Record<string, unknown>) => ({ body: JSON.stringify(body) });
+
+describe('the fields the gateway reads', () => {
+  it.each([
+    [
+      'chat without messages',
+      '/v1/chat/completions',
+      { model: 'gpt-test' },
+      'messages',
+      'missing_required_parameter',
+      "Missing required parameter: 'messages'.",
+    ],
+    [
+      'messages as a string',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: 'hi' },
+      'messages',
+      'invalid_type',
+      "Invalid type for 'messages': expected an array of messages, but got a string instead.",
+    ],
+    [
+      'no messages at all',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: [] },
+      'messages',
+      'invalid_value',
+      "Invalid value for 'messages': expected an array with at least one message, but got an empty array.",
+    ],
+    [
+      'a message that is not an object',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: ['hi'] },
+      'messages[0]',
+      'invalid_type',
+      "Invalid type for 'messages[0]': expected an object, but got a string instead.",
+    ],
+    [
+      'a message without a role',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: [{ content: 'hi' }] },
+      'messages[0].role',
+      'missing_required_parameter',
+      "Missing required parameter: 'messages[0].role'.",
+    ],
+    [
+      'an unknown role',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: [{ role: 'root', content: 'hi' }] },
+      'messages[0].role',
+      'invalid_value',
+      /^Invalid value for 'messages\[0\]\.role': expected one of 'system', .+, but got "root"\.$/,
+    ],
+    [
+      'content of numbers',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: [{ role: 'user', content: 7 }] },
+      'messages[0].content',
+      'invalid_type',
+      "Invalid type for 'messages[0].content': expected a string or an array of content parts, but got an integer instead.",
+    ],
+    [
+      'a content part that is not an object',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: [{ role: 'user', content: ['hi'] }] },
+      'messages[0].content[0]',
+      'invalid_type',
+      "Invalid type for 'messages[0].content[0]': expected an object, but got a string instead.",
+    ],
+    [
+      'max_tokens of 1e300',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: HI, max_tokens: 1e300 },
+      'max_tokens',
+      'integer_above_max_value',
+      "Invalid 'max_tokens': integer above maximum value. Expected a value <= 2147483647, but got 1e+300 instead.",
+    ],
+    [
+      'max_completion_tokens of 2.5',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: HI, max_completion_tokens: 2.5 },
+      'max_completion_tokens',
+      'invalid_type',
+      "Invalid type for 'max_completion_tokens': expected an integer, but got a number instead.",
+    ],
+    [
+      'a temperature of 5',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: HI, temperature: 5 },
+      'temperature',
+      'decimal_above_max_value',
+      "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 5 instead.",
+    ],
+    [
+      'n of 0',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: HI, n: 0 },
+      'n',
+      'integer_below_min_value',
+      "Invalid 'n': integer below minimum value. Expected a value >= 1, but got 0 instead.",
+    ],
+    [
+      'a seed past 2^53',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: HI, seed: 2 ** 60 },
+      'seed',
+      'integer_above_max_value',
+      /^Invalid 'seed': integer above maximum value\./,
+    ],
+    [
+      'a logit bias of 1000',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: HI, logit_bias: { '50256': 1000 } },
+      'logit_bias.50256',
+      'decimal_above_max_value',
+      /^Invalid 'logit_bias\.50256': decimal above maximum value\./,
+    ],
+    [
+      'stream_options.include_usage as a string',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: HI, stream: true, stream_options: { include_usage: 'yes' } },
+      'stream_options.include_usage',
+      'invalid_type',
+      "Invalid type for 'stream_options.include_usage': expected a boolean, but got a string instead.",
+    ],
+    [
+      'tools as an object',
+      '/v1/chat/completions',
+      { model: 'gpt-test', messages: HI, tools: {} },
+      'tools',
+      'invalid_type',
+      "Invalid type for 'tools': expected an array, but got an object instead.",
+    ],
+    [
+      'embeddings without input',
+      '/v1/embeddings',
+      { model: 'gpt-test' },
+      'input',
+      'missing_required_parameter',
+      "Missing required parameter: 'input'.",
+    ],
+    [
+      'embeddings of an empty list',
+      '/v1/embeddings',
+      { model: 'gpt-test', input: [] },
+      'input',
+      'invalid_value',
+      "Invalid value for 'input': expected a non-empty array, but got an empty array.",
+    ],
+    [
+      'embeddings of mixed items',
+      '/v1/embeddings',
+      { model: 'gpt-test', input: ['a', 1] },
+      'input',
+      'invalid_type',
+      "Invalid type for 'input': expected a string, an array of strings, or an array of token arrays, but got an array instead.",
+    ],
+    [
+      'completions of an object prompt',
+      '/v1/completions',
+      { model: 'gpt-test', prompt: { text: 'hi' } },
+      'prompt',
+      'invalid_type',
+      "Invalid type for 'prompt': expected a string, an array of strings, or an array of token arrays, but got an object instead.",
+    ],
+    [
+      'responses input as a number',
+      '/v1/responses',
+      { model: 'gpt-test', input: 42 },
+      'input',
+      'invalid_type',
+      "Invalid type for 'input': expected a string or an array of input items, but got an integer instead.",
+    ],
+    [
+      'a conversation object without an id',
+      '/v1/responses',
+      { model: 'gpt-test', input: 'hi', conversation: {} },
+      'conversation.id',
+      'invalid_type',
+      "Invalid type for 'conversation.id': expected a string, but got a undefined instead.",
+    ],
+    [
+      'previous_response_id as a number',
+      '/v1/responses',
+      { model: 'gpt-test', input: 'hi', previous_response_id: 7 },
+      'previous_response_id',
+      'invalid_type',
+      "Invalid type for 'previous_response_id': expected a string, but got an integer instead.",
+    ],
+    [
+      'moderations without input',
+      '/v1/moderations',
+      { model: 'gpt-test' },
+      'input',
+      'missing_required_parameter',
+      "Missing required parameter: 'input'.",
+    ],
+    [
+      'an image without a prompt',
+      '/v1/images/generations',
+      { model: 'gpt-test' },
+      'prompt',
+      'missing_required_parameter',
+      "Missing required parameter: 'prompt'.",
+    ],
+    [
+      'speech without a voice',
+      '/v1/audio/speech',
+      { model: 'gpt-test', input: 'hi' },
+      'voice',
+      'missing_required_parameter',
+      "Missing required parameter: 'voice'.",
+    ],
+    [
+      'a model name with a newline and escapes',
+      '/v1/chat/completions',
+      { model: 'gpt-test\u001b[2K\nTOTAL', messages: HI },
+      'model',
+      'invalid_value',
+      'Invalid \'model\': a model name is 1 to 256 printable ASCII characters without spaces, got "gpt-test\\u001b[2K\\nTOTAL" (18 characters).',
+    ],
+    [
+      'a model name of 300 characters',
+      '/v1/chat/completions',
+      { model: `gpt-${'a'.repeat(296)}`, messages: HI },
+      'model',
+      'invalid_value',
+      /^Invalid 'model': a model name is 1 to 256 printable ASCII characters without spaces, got "gpt-a+…" \(300 characters\)\.$/,
+    ],
+  ] as const)('refuses %s, naming the parameter', async (_name, path, body, param, code, message) => {
+    // Act
+    const response = await call(path, json(body));
+    const answer = (await response.json()) as {
+      error: { message: string; param: string | null; code: string | null };
+    };
+
+    // Assess
+    expect(response.status).toBe(400);
+    expect(answer.error.param).toBe(param);
+    expect(answer.error.code).toBe(code);
+    if (typeof message === 'string') expect(answer.error.message).toBe(message);
+    else expect(answer.error.message).toMatch(message);
+    expect(sent).toHaveLength(0);
+  });
+
+  it('passes fields it does not read through untouched', async () => {
+    // Prepare
+    const body = {
+      model: 'gpt-test',
+      messages: HI,
+      some_new_field: { nested: [1, 'two'] },
+      temperature: 0.5,
+    };
+
+    // Act
+    const response = await call('/v1/chat/completions', json(body));
+
+    // Assess
+    expect(response.status).toBe(200);
+    expect(sent).toHaveLength(1);
+    expect(JSON.parse(new TextDecoder().decode(sent[0]!.body))).toEqual(body);
+  });
+
+  it('refuses a multipart body with two model fields, which could be read one way here and another upstream', async () => {
+    // Prepare
+    const form = new FormData();
+    form.append('model', 'gpt-test');
+    form.append('model', 'gpt-other');
+    form.append('file', new Blob([new Uint8Array(8)]), 'a.wav');
+    const request = new Request('https://gw.example/v1/audio/transcriptions', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}` },
+      body: form,
+    });
+
+    // Act
+    const response = await gateway.handle(request);
+    const answer = (await response.json()) as { error: { message: string; param: string; code: string } };
+
+    // Assess
+    expect(response.status).toBe(400);
+    expect(answer.error).toMatchObject({
+      message: "The multipart body has more than one 'model' field: send it once.",
+      param: 'model',
+      code: 'duplicate_parameter',
+    });
+    expect(sent).toHaveLength(0);
   });
 });
 

@@ -12,6 +12,7 @@ import {
   MemoryKeyStore,
   MemoryLogger,
   MemoryMetrics,
+  MemoryOwnershipStore,
   MemorySecretSource,
   MemoryUsageLedger,
 } from '../../lambda/adapters/memory/index.ts';
@@ -21,7 +22,13 @@ import { parseGatewayConfig } from '../../lambda/core/config.ts';
 import { displayPrefixOf, hashKey, keyIdOf } from '../../lambda/core/keys.ts';
 import { createGateway } from '../../lambda/core/pipeline.ts';
 import { billingMonthOf } from '../../lambda/core/pricing.ts';
-import type { BudgetStore, KeyAdminStore, UsageLedger } from '../../lambda/ports.ts';
+import {
+  type BudgetStore,
+  type KeyAdminStore,
+  OwnedKind,
+  type OwnershipStore,
+  type UsageLedger,
+} from '../../lambda/ports.ts';
 import { type FakeUpstream, sleep, startFakeUpstream } from '../fixtures/fake-upstream.ts';
 import { listenLocally, testTokenCounter } from '../fixtures/gateway-harness.ts';
 import { dynamoClientFor, type MotoServer, startMotoServer } from '../fixtures/moto-server.ts';
@@ -54,7 +61,12 @@ const config = (upstream: FakeUpstream) =>
     prices: { 'gpt-test': { input: 1, output: 2 } },
   });
 
-const serve = async (stores: Stores, upstream: FakeUpstream, tenantId: string) => {
+const serve = async (
+  stores: Stores,
+  upstream: FakeUpstream,
+  tenantId: string,
+  ownership?: OwnershipStore,
+) => {
   await stores.keys.createTenant({
     tenantId,
     name: tenantId,
@@ -81,6 +93,7 @@ const serve = async (stores: Stores, upstream: FakeUpstream, tenantId: string) =
     metrics: new MemoryMetrics(),
     logger,
     clock: systemClock,
+    ownership,
   });
   const { server, origin } = await listenLocally(gateway);
   return {
@@ -350,7 +363,19 @@ describe('budget holds for what a request does not show', () => {
       budgets: new MemoryBudgetStore(db),
       ledger: new MemoryUsageLedger(db),
     };
-    const served = await serve(stores, upstream, 'tenant-unseen');
+    // The stored response a request continues is the tenant's own.
+    const ownership = new MemoryOwnershipStore(db);
+    await ownership.create({
+      kind: OwnedKind.response,
+      id: 'resp_1',
+      tenantId: 'tenant-unseen',
+      keyId: keyIdOf(KEY)!,
+      targetId: 'only',
+      createdAt: 0,
+      version: 1,
+      object: { id: 'resp_1' },
+    });
+    const served = await serve(stores, upstream, 'tenant-unseen', ownership);
     try {
       const response = await fetch(`${served.origin}${path}`, {
         method: 'POST',

@@ -403,11 +403,6 @@ describe('response cache', () => {
     ['queued (background)', { status: 'queued', background: true }, {}],
     ['incomplete', { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } }, {}],
     ['failed', { status: 'failed', error: { code: 'server_error', message: 'boom' } }, {}],
-    [
-      'completed, but asked in the background',
-      { status: 'completed', background: true },
-      { background: true },
-    ],
   ])('never serves a Responses answer that is %s', async (_case, fields, request) => {
     // Prepare
     upstream.setBehaviour(

@@ -293,7 +293,7 @@ describe('malformed and oversized bodies never reach the upstream', () => {
     ['a huge array', huge, {}, 400, 'array_too_long', 'more than 1000 elements'],
     [
       'a charset other than UTF-8',
-      '{"model":"gpt-test","messages":[]}',
+      '{"model":"gpt-test","messages":[{"role":"user","content":"hi"}]}',
       { 'content-type': 'application/json; charset=iso-8859-1' },
       415,
       'unsupported_media_type',
@@ -358,10 +358,15 @@ describe('tier limits', () => {
       413,
       'request_too_large',
     ],
-    ['n over the tier cap', { model: 'gpt-test', messages: [], n: 3 }, 400, 'integer_above_max_value'],
+    [
+      'n over the tier cap',
+      { model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }], n: 3 },
+      400,
+      'integer_above_max_value',
+    ],
     [
       'max_tokens over the model cap',
-      { model: 'gpt-test', messages: [], max_tokens: 257 },
+      { model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }], max_tokens: 257 },
       400,
       'integer_above_max_value',
     ],
@@ -417,7 +422,7 @@ describe('tier limits', () => {
     const response = await fetch(`${gateway.baseUrl}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: `Bearer ${LOCKED_KEY}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gpt-test', messages: [] }),
+      body: JSON.stringify({ model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }] }),
     });
     expect(response.status).toBe(403);
     expect(((await response.json()) as { error: { message: string } }).error.message).toBe(

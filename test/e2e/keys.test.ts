@@ -139,7 +139,7 @@ describe('gateway keys', () => {
     // Act
     const response = await gateway.post(
       '/v1/chat/completions',
-      { model: 'gpt-test', messages: [] },
+      { model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }] },
       { headers: key === '' ? { authorization: '' } : { authorization: `Bearer ${key}` } },
     );
 

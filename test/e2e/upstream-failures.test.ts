@@ -393,7 +393,10 @@ describe('providers and request shapes', () => {
 
   it('calls Azure OpenAI at its deployment URL with api-version and the api-key header', async () => {
     upstream.setBehaviour(replyChat('azure says hi'));
-    const response = await gateway.post('/v1/chat/completions', { model: 'gpt-azure', messages: [] });
+    const response = await gateway.post('/v1/chat/completions', {
+      model: 'gpt-azure',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     expect(response.status).toBe(200);
     const sent = upstream.requests.at(-1)!;
     expect(sent.path).toBe('/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21');
@@ -403,7 +406,12 @@ describe('providers and request shapes', () => {
 
   it('rewrites the model to the upstream name', async () => {
     upstream.setBehaviour(replyChat('ok'));
-    await (await gateway.post('/v1/chat/completions', { model: 'alias', messages: [] })).text();
+    await (
+      await gateway.post('/v1/chat/completions', {
+        model: 'alias',
+        messages: [{ role: 'user', content: 'hi' }],
+      })
+    ).text();
     expect(upstream.requests.at(-1)?.json?.model).toBe('real-model');
   });
 
@@ -450,7 +458,7 @@ describe('providers and request shapes', () => {
     const response = await gateway.post('/v1/chat/completions', {
       model: 'alias',
       stream: true,
-      messages: [],
+      messages: [{ role: 'user', content: 'hi' }],
     });
     const reader = response.body!.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);

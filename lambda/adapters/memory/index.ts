@@ -242,10 +242,20 @@ export class MemoryUsageLedger implements UsageLedger {
 /** Totals per metric name (bounded however long it runs). */
 export class MemoryMetrics implements Metrics {
   private readonly totals = new Map<string, number>();
+  /** Every value each dimension has had (bounded by what the code emits: never a client's string). */
+  readonly dimensionValues = new Map<string, Set<string>>();
 
   emit(batch: MetricBatch): void {
     for (const value of batch.values)
       this.totals.set(value.name, (this.totals.get(value.name) ?? 0) + value.value);
+    for (const [name, value] of Object.entries(batch.dimensions)) {
+      let values = this.dimensionValues.get(name);
+      if (values === undefined) {
+        values = new Set();
+        this.dimensionValues.set(name, values);
+      }
+      if (values.size < 10_000) values.add(value);
+    }
   }
 
   sum(name: string): number {
