@@ -183,9 +183,8 @@ const markAnswering = (answering: Answering, socket: object, res: http.ServerRes
     answering.set(socket, responses);
   }
   responses.add(res);
-  const done = () => responses.delete(res);
-  res.once('finish', done);
-  res.once('close', done);
+  // 'close' follows 'finish', and also ends a response cut short: one listener covers both.
+  res.once('close', () => responses.delete(res));
 };
 
 /** Streams the core's response to the client; cuts the connection if the body fails after the status. */
@@ -194,6 +193,7 @@ const writeResponse = async (
   response: Response,
   signal: AbortSignal,
   answering: Answering,
+  reading: { reader?: ReadableStreamDefaultReader<Uint8Array> },
 ): Promise<void> => {
   const headers: Record<string, string> = {};
   response.headers.forEach((value, name) => {
@@ -212,12 +212,9 @@ const writeResponse = async (
     return;
   }
   markAnswering(answering, res.req.socket, res);
+  // Known to serve()'s close handler, which cancels it when the client leaves (stopping the upstream work).
   const reader = response.body.getReader();
-  // The client left before the response was complete: stop the upstream work.
-  const cancel = () => {
-    reader.cancel().catch(() => {});
-  };
-  signal.addEventListener('abort', cancel, { once: true });
+  reading.reader = reader;
   try {
     for (;;) {
       const { done, value } = await reader.read();
@@ -227,10 +224,8 @@ const writeResponse = async (
     if (!signal.aborted) res.end();
   } catch {
     // The body failed after the status was sent: cutting the connection is the only honest signal left.
-    cancel();
+    reader.cancel().catch(() => {});
     res.destroy();
-  } finally {
-    signal.removeEventListener('abort', cancel);
   }
 };
 
@@ -242,8 +237,12 @@ const serve = async (
   answering: Answering,
 ): Promise<void> => {
   const disconnected = new AbortController();
+  const reading: { reader?: ReadableStreamDefaultReader<Uint8Array> } = {};
   res.on('close', () => {
-    if (!res.writableFinished) disconnected.abort();
+    if (res.writableFinished) return;
+    // The client left before the response was complete: stop the upstream work.
+    disconnected.abort();
+    reading.reader?.cancel().catch(() => {});
   });
   const method = req.method ?? 'GET';
   const target = pathAndQuery(req.url ?? '');
@@ -307,7 +306,7 @@ const serve = async (
     await response.body?.cancel().catch(() => {});
     return;
   }
-  await writeResponse(res, response, disconnected.signal, answering);
+  await writeResponse(res, response, disconnected.signal, answering, reading);
 };
 
 /**
