@@ -31,7 +31,7 @@ import { ANSWER_OBJECT_LIFETIME_MS, type OwnedIds, targetsHolding } from './owne
 import { updateOwned } from './ownership.ts';
 import { billingMonthOf, budgetResetAt, formatUsd, priceFor } from './pricing.ts';
 import { checkModelName, refuseRepeatedFields } from './request-fields.ts';
-import { readBody, type TargetClient, webStreamOf } from './targets.ts';
+import { readBody, type TargetClient, type TargetRequest, webStreamOf } from './targets.ts';
 import { MAX_UPSTREAM_ERROR_BYTES, redactUpstreamError } from './upstream-errors.ts';
 
 type Json = Record<string, unknown>;
@@ -358,6 +358,28 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
     return object.id;
   };
 
+  /**
+   * Creates an object upstream and records it as the tenant's; when the record cannot be stored, `undo` (given
+   * the new id) is sent upstream, so that no object is left that no tenant owns. The upstream's refusal is
+   * returned as the client's Response.
+   */
+  const createOwned = async (
+    call: OwnedCall,
+    kind: OwnedKindName,
+    target: TargetConfig,
+    request: Omit<TargetRequest, 'method'>,
+    undo: (id: string) => TargetRequest,
+    extra: (object: Json) => Partial<OwnedObject> = () => ({}),
+  ): Promise<{ readonly record: OwnedObject; readonly status: number } | Response> => {
+    const exchanged = await exchange(call, target, { method: 'POST', ...request });
+    if (exchanged instanceof Response) return exchanged;
+    const { object, status } = exchanged;
+    const id = idOf(object, NOUN[kind]);
+    const created = newRecord(call, kind, target, object, extra(object));
+    await record(created, () => send(target, undo(id)));
+    return { record: created, status };
+  };
+
   /** Replaces a record's snapshot (and maybe more), retrying on conflicts; false when it could not be stored. */
   const refresh = (record: OwnedObject, change: (current: OwnedObject) => Partial<OwnedObject>) =>
     updateOwned(store(), record, change, PART_UPDATE_ATTEMPTS).then(
@@ -413,19 +435,15 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
     const target = newObjectsTarget();
     const body = await readFileBody(call, 'file');
     await checkSingleFields(call, body);
-    const exchanged = await exchange(call, target, {
-      method: 'POST',
-      path: '/files',
-      headers: forwardedHeaders(call.request),
-      body,
-    });
-    if (exchanged instanceof Response) return exchanged;
-    const { object: file, status } = exchanged;
-    const id = idOf(file, 'file');
-    await record(newRecord(call, OwnedKind.file, target, file), () =>
-      send(target, { method: 'DELETE', path: `/files/${encodeURIComponent(id)}` }),
+    const created = await createOwned(
+      call,
+      OwnedKind.file,
+      target,
+      { path: '/files', headers: forwardedHeaders(call.request), body },
+      (id) => ({ method: 'DELETE', path: `/files/${encodeURIComponent(id)}` }),
     );
-    return json(status, file, call.headers());
+    if (created instanceof Response) return created;
+    return json(created.status, created.record.object, call.headers());
   };
 
   const listFiles: Handler = async (call, _id, query) => {
@@ -473,19 +491,16 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
   const createUpload: Handler = async (call) => {
     const target = newObjectsTarget();
     const { bytes } = await readJson(call);
-    const exchanged = await exchange(call, target, {
-      method: 'POST',
-      path: '/uploads',
-      headers: { 'content-type': 'application/json' },
-      body: bytes,
-    });
-    if (exchanged instanceof Response) return exchanged;
-    const { object: upload, status } = exchanged;
-    const id = idOf(upload, 'upload');
-    await record(newRecord(call, OwnedKind.upload, target, upload, { parts: [] }), () =>
-      send(target, { method: 'POST', path: `/uploads/${encodeURIComponent(id)}/cancel` }),
+    const created = await createOwned(
+      call,
+      OwnedKind.upload,
+      target,
+      { path: '/uploads', headers: { 'content-type': 'application/json' }, body: bytes },
+      (id) => ({ method: 'POST', path: `/uploads/${encodeURIComponent(id)}/cancel` }),
+      () => ({ parts: [] }),
     );
-    return json(status, upload, call.headers());
+    if (created instanceof Response) return created;
+    return json(created.status, created.record.object, call.headers());
   };
 
   const addPart: Handler = async (call, id) => {
@@ -652,28 +667,23 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
     await checkBudget(call.principal);
     // The job runs where its files are.
     const target = targetOf(training);
-    const exchanged = await exchange(call, target, {
-      method: 'POST',
-      path: '/fine_tuning/jobs',
-      headers: { 'content-type': 'application/json' },
-      body: bytes,
-    });
-    if (exchanged instanceof Response) return exchanged;
-    const { object: job, status } = exchanged;
-    const id = idOf(job, 'fine-tuning job');
-    const now = clock.now();
-    const jobRecord = newRecord(call, OwnedKind.job, target, job, {
-      tracking: initialTracking(
-        typeof job.status === 'string' ? job.status : 'validating_files',
-        now,
-        policy.pollIntervalMs,
-      ),
-    });
-    await record(jobRecord, () =>
-      send(target, { method: 'POST', path: `/fine_tuning/jobs/${encodeURIComponent(id)}/cancel` }),
+    const created = await createOwned(
+      call,
+      OwnedKind.job,
+      target,
+      { path: '/fine_tuning/jobs', headers: { 'content-type': 'application/json' }, body: bytes },
+      (id) => ({ method: 'POST', path: `/fine_tuning/jobs/${encodeURIComponent(id)}/cancel` }),
+      (job) => ({
+        tracking: initialTracking(
+          typeof job.status === 'string' ? job.status : 'validating_files',
+          clock.now(),
+          policy.pollIntervalMs,
+        ),
+      }),
     );
-    await observe(jobRecord, job, call.requestId);
-    return json(status, job, call.headers());
+    if (created instanceof Response) return created;
+    await observe(created.record, created.record.object, call.requestId);
+    return json(created.status, created.record.object, call.headers());
   };
 
   const listJobs: Handler = async (call, _id, query) => {
@@ -798,19 +808,15 @@ export const createOwnedRoutes = (deps: OwnedRoutesDeps) => {
   const createConversation: Handler = async (call) => {
     const { bytes, body } = await readJson(call);
     const target = await checkBodyIds(call, IdShape.conversation, body, undefined);
-    const exchanged = await exchange(call, target, {
-      method: 'POST',
-      path: '/conversations',
-      headers: { 'content-type': 'application/json' },
-      body: bytes,
-    });
-    if (exchanged instanceof Response) return exchanged;
-    const { object: conversation, status } = exchanged;
-    const id = idOf(conversation, 'conversation');
-    await record(newRecord(call, OwnedKind.conversation, target, conversation), () =>
-      send(target, { method: 'DELETE', path: `/conversations/${encodeURIComponent(id)}` }),
+    const created = await createOwned(
+      call,
+      OwnedKind.conversation,
+      target,
+      { path: '/conversations', headers: { 'content-type': 'application/json' }, body: bytes },
+      (id) => ({ method: 'DELETE', path: `/conversations/${encodeURIComponent(id)}` }),
     );
-    return json(status, conversation, call.headers());
+    if (created instanceof Response) return created;
+    return json(created.status, created.record.object, call.headers());
   };
 
   /** A POST with a JSON body to an owned conversation (update, add items): its ids checked, its items recorded. */

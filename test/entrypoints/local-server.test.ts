@@ -281,52 +281,30 @@ describe('local server: requests the core can serve despite an odd request line 
     await local.close();
   });
 
-  it('answers a request whose Host header is not a valid authority (Host: a b)', async () => {
-    // Prepare
-    const request = 'GET /health HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n';
-
+  it.each([
+    [
+      'a Host header that is not a valid authority (Host: a b)',
+      'GET /health HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n',
+      200,
+    ],
+    ['an HTTP/1.0 request without a Host header', 'GET /health HTTP/1.0\r\n\r\n', 200],
+    [
+      'an absolute-form target, by its path and query rather than its authority',
+      'GET http://elsewhere.example:9/health?probe=1 HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n',
+      200,
+    ],
+    [
+      'an HTTP/1.1 request without a Host header (an OpenAI error)',
+      'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n',
+      400,
+    ],
+  ])('answers %s', async (_name, request, status) => {
     // Act
     const response = await exchange(local.port, request);
 
     // Assess
-    expectHealthy(response);
-    await expectServerAlive(local.port);
-  });
-
-  it('answers an HTTP/1.0 request without a Host header', async () => {
-    // Prepare
-    const request = 'GET /health HTTP/1.0\r\n\r\n';
-
-    // Act
-    const response = await exchange(local.port, request);
-
-    // Assess
-    expectHealthy(response);
-    await expectServerAlive(local.port);
-  });
-
-  it('routes an absolute-form target by its path and query, not by its authority', async () => {
-    // Prepare
-    const request =
-      'GET http://elsewhere.example:9/health?probe=1 HTTP/1.1\r\nHost: elsewhere.example\r\nConnection: close\r\n\r\n';
-
-    // Act
-    const response = await exchange(local.port, request);
-
-    // Assess
-    expectHealthy(response);
-    await expectServerAlive(local.port);
-  });
-
-  it('answers an HTTP/1.1 request without a Host header with an OpenAI error', async () => {
-    // Prepare
-    const request = 'GET /health HTTP/1.1\r\nConnection: close\r\n\r\n';
-
-    // Act
-    const response = await exchange(local.port, request);
-
-    // Assess
-    expectOpenAIError(response, 400);
+    if (status === 200) expectHealthy(response);
+    else expectOpenAIError(response, status);
     await expectServerAlive(local.port);
   });
 });
