@@ -52,6 +52,20 @@ export interface GatewayJobsProps {
    */
   readonly memorySize?: number;
   /**
+   * Concurrency reserved for the tracker, to keep two runs from polling the same jobs at once. Left out, runs may
+   * overlap (one starts each minute; a slow run can still be going): the tracker's lease keeps them from
+   * publishing or metering anything twice, so this only saves upstream calls. A reservation takes concurrency
+   * from the account's unreserved pool, which CloudFormation refuses to bring below 10: new accounts, whose quota
+   * is often 10, cannot reserve any.
+   * @default - no reservation
+   */
+  readonly reservedConcurrency?: number;
+  /**
+   * The deployment's config document (JSON), compiled into the tracker.
+   * @default - the repository's config/gateway.json
+   */
+  readonly config?: string;
+  /**
    * How long the tracker's log events are kept.
    * @default logs.RetentionDays.ONE_MONTH
    */
@@ -109,6 +123,14 @@ const validate = (props: GatewayJobsProps): void => {
     throw new Error(
       `\`memorySize\` must be an integer from ${MEMORY_MIN_MB} to ${MEMORY_MAX_MB} (MB), got: ${memorySize}`,
     );
+  }
+  const reserved = props.reservedConcurrency;
+  if (
+    reserved !== undefined &&
+    !Token.isUnresolved(reserved) &&
+    (!Number.isInteger(reserved) || reserved < 1)
+  ) {
+    throw new Error(`\`reservedConcurrency\` must be a positive integer, got: ${reserved}`);
   }
 };
 
@@ -253,9 +275,9 @@ export class GatewayJobs extends Construct {
       memorySize: props.memorySize ?? DEFAULT_MEMORY_MB,
       // A run polls at most 50 jobs, 4 at a time, each bounded by the targets' timeouts: minutes at worst.
       timeout: TIMEOUT,
-      // One run at a time: runs queue behind each other rather than poll the same jobs at once (the code is
-      // safe under concurrency, this only saves upstream calls).
-      reservedConcurrentExecutions: 1,
+      ...(props.reservedConcurrency === undefined
+        ? {}
+        : { reservedConcurrentExecutions: props.reservedConcurrency }),
       role,
       logGroup: this.logGroup,
       environment: {
@@ -264,7 +286,7 @@ export class GatewayJobs extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: this.metricsNamespace,
       },
       // The gateway function's bundling, without the tokenizer the tracker never loads.
-      bundling: bundling({ withTokenizer: false }),
+      bundling: bundling({ withTokenizer: false, config: props.config }),
     });
   }
 

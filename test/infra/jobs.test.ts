@@ -224,16 +224,19 @@ describe('GatewayJobs schedule', () => {
 describe('GatewayJobs tracker function', () => {
   const tracker = resourceOf(template, TRACKER_ID).Properties;
 
-  it('runs Node.js 24 on arm64 with 256 MB, a 5-minute timeout and one run at a time', () => {
+  it('runs Node.js 24 on arm64 with 256 MB and a 5-minute timeout', () => {
     expect(tracker).toMatchObject({
       Handler: 'index.handler',
       Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       MemorySize: 256,
       Timeout: 300,
-      ReservedConcurrentExecutions: 1,
       Role: { 'Fn::GetAtt': [idOf(jobs.trackerFunction.role), 'Arn'] },
     });
+  });
+
+  it('reserves no concurrency: a new account (quota 10) cannot reserve any below its unreserved minimum', () => {
+    expect(tracker.ReservedConcurrentExecutions).toBeUndefined();
   });
 
   it('logs to its own log group, kept one month and retained when removed from the stack', () => {
@@ -515,8 +518,23 @@ describe('GatewayJobs props validation', () => {
     ],
     [{ memorySize: 64 }, '`memorySize` must be an integer from 128 to 10240 (MB), got: 64'],
     [{ memorySize: 300.5 }, '`memorySize` must be an integer from 128 to 10240 (MB), got: 300.5'],
+    [{ reservedConcurrency: 0 }, '`reservedConcurrency` must be a positive integer, got: 0'],
   ])('rejects %j', (props, message) => {
     expect(() => build(props)).toThrow(new Error(message));
+  });
+});
+
+describe('GatewayJobs with a reservation', () => {
+  it('reserves the concurrency it is given, when an operator opts in', () => {
+    // Act
+    const { stack } = build({ reservedConcurrency: 1 });
+
+    // Assess
+    Template.fromStack(stack).hasResourceProperties('AWS::Lambda::Function', {
+      Description:
+        'LLM gateway: polls active fine-tuning jobs, meters succeeded ones, publishes status changes',
+      ReservedConcurrentExecutions: 1,
+    });
   });
 });
 
