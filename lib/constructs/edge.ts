@@ -51,6 +51,12 @@ export interface GatewayEdgeProps {
    */
   readonly configDocument?: string;
   /**
+   * The deployment's config document (JSON), compiled into the authorizer (no size limit, unlike
+   * `configDocument`, which overrides it).
+   * @default - the repository's config/gateway.json
+   */
+  readonly config?: string;
+  /**
    * Whether this API sets the region's API Gateway CloudWatch Logs role (an account-wide setting), which
    * access logging needs. Turn it off where the account already has one that must not be replaced (e.g. set
    * by a landing zone). The role and the setting are retained when the stack is deleted, so other APIs of
@@ -146,8 +152,10 @@ const validate = (props: GatewayEdgeProps): void => {
 // message is either a literal (no `$`, `"` or `\`), `$context.error.messageString` (already a quoted JSON
 // string) or a `$context` value known to hold no quote or backslash.
 const literal = (text: string): string => JSON.stringify(text);
+// The request id goes in the body: a template may use `$context` variables, while header mappings may take only
+// request parameters and static values (the gateway-responses documentation shows no other source).
 const openAiError = (type: string, code: string | null, message: string): string =>
-  `{"error":{"message":${message},"type":${literal(type)},"param":null,"code":${code === null ? 'null' : code}}}`;
+  `{"error":{"message":${message},"type":${literal(type)},"param":null,"code":${code === null ? 'null' : code},"request_id":"$context.requestId"}}`;
 
 interface ErrorResponse {
   readonly type: apigateway.ResponseType;
@@ -276,10 +284,9 @@ const ERROR_RESPONSES: readonly ErrorResponse[] = [
   },
 ];
 
-/** Headers on every gateway response: JSON, and the request id the OpenAI SDKs report (`x-request-id`). */
+/** Headers on every gateway response: static values only (the request id is in the body, `error.request_id`). */
 const ERROR_HEADERS: Readonly<Record<string, string>> = {
   'Content-Type': "'application/json'",
-  'x-request-id': 'context.requestId',
 };
 
 // Access log: one JSON line per request. Values are quoted strings, so an empty one ("-") keeps the line valid;
@@ -520,7 +527,7 @@ export class GatewayEdge extends Construct {
         ...(configDocument === undefined ? {} : { GATEWAY_CONFIG: configDocument }),
       },
       // The gateway function's bundling, without the tokenizer the authorizer never loads.
-      bundling: bundling({ withTokenizer: false }),
+      bundling: bundling({ withTokenizer: false, config: props.config }),
     });
   }
 

@@ -428,12 +428,22 @@ describe('GatewayEdge gateway responses', () => {
 
     // Assess
     expect(Object.keys(parsed)).toEqual(['error']);
-    expect(parsed.error).toEqual({ message: expect.any(String), type, param: null, code });
-    expect((parsed.error.message as string).length).toBeGreaterThan(5);
-    expect(headers.asObject()).toMatchObject({
-      'gatewayresponse.header.Content-Type': "'application/json'",
-      'gatewayresponse.header.x-request-id': 'context.requestId',
+    expect(parsed.error).toEqual({
+      message: expect.any(String),
+      type,
+      param: null,
+      code,
+      request_id: expect.any(String),
     });
+    expect(body.asString()).toContain('"request_id":"$context.requestId"');
+    expect((parsed.error.message as string).length).toBeGreaterThan(5);
+    expect(headers.asObject()).toMatchObject({ 'gatewayresponse.header.Content-Type': "'application/json'" });
+    // Header mappings take request parameters or static values only (the documented sources): a `context.…`
+    // source could fail the deploy of every gateway response.
+    for (const source of Object.values(headers.asObject() as Record<string, string>))
+      expect(source).toMatch(
+        /^(?:'[^']*'|method\.request\.(?:header|querystring|path|multivalueheader|multivaluequerystring)\.[\w-]+|stageVariables\.\w+)$/,
+      );
   });
 
   it('covers exactly those response types', () => {
