@@ -134,6 +134,8 @@ export interface StackConfig {
   readonly deployment: Deployment;
   /** Distinct secret names of the routes' targets: one Secrets Manager secret each. */
   readonly upstreamSecretNames: readonly string[];
+  /** The document as given, minified: compiled into the functions, which parse it themselves at cold start. */
+  readonly document: string;
 }
 
 /** What unknownFields reads of a valibot schema: its kind and the schemas it holds. */
@@ -307,5 +309,5 @@ export const parseStackConfig = (document: unknown): StackConfig => {
       ),
     ),
   ].sort();
-  return { gateway, deployment: result.output, upstreamSecretNames };
+  return { gateway, deployment: result.output, upstreamSecretNames, document: JSON.stringify(document) };
 };

@@ -77,6 +77,7 @@ export class GatewayStack extends Stack {
       memorySize: deployment.function.memoryMb,
       reservedConcurrentExecutions: deployment.function.reservedConcurrency,
       functionUrlAuth: deployment.functionUrl.auth === 'none' ? FunctionUrlAuth.none : FunctionUrlAuth.iam,
+      config: props.config.document,
       ...(this.network === undefined
         ? {}
         : { vpc: this.network.vpc, securityGroups: [this.network.functionSecurityGroup] }),
@@ -103,6 +104,7 @@ export class GatewayStack extends Stack {
         Object.entries(deployment.tiers).map(([tier, { usagePlan }]) => [tier, usagePlan]),
       ),
       authorizerResultTtl: Duration.seconds(deployment.edge.authorizerCacheTtlSeconds),
+      config: props.config.document,
     });
     this.data.grantAuthorizerAccess(this.edge.authorizerFunction);
     this.secrets.grantAuthorizerAccess(this.edge.authorizerFunction);
@@ -132,6 +134,7 @@ export class GatewayStack extends Stack {
       data: this.data,
       secrets: this.secrets,
       alarmTopic: this.observability.topic,
+      config: props.config.document,
     });
     // The gateway publishes a status change too, when a client's retrieve is the first to see it.
     this.jobs.grantPublishJobEvents(fn);
@@ -146,6 +149,11 @@ export class GatewayStack extends Stack {
       deployment.functionUrl.auth === 'none'
         ? 'Function URL (no auth: public, without WAF or usage plans; gateway key as Bearer token)'
         : 'Function URL (IAM auth: SigV4-signed requests; gateway key in x-api-key)',
+    );
+    output(
+      'GatewayFunctionArn',
+      this.gatewayFunction.fn.functionArn,
+      'The gateway function: the Resource of a Function URL caller policy (lambda:InvokeFunctionUrl and lambda:InvokeFunction)',
     );
     output('DashboardUrl', this.observability.dashboardUrl, 'CloudWatch dashboard of the gateway');
     output('AlarmTopicArn', this.observability.topic.topicArn, 'SNS topic the alarms notify');

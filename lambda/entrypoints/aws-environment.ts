@@ -9,6 +9,21 @@ export const requiredEnv = (name: string): string => {
   return value;
 };
 
-/** The config bundled into the function (`config/gateway.json`), or the `GATEWAY_CONFIG` environment variable. */
+/**
+ * The deployment's config document, which the stack compiles into the bundle (esbuild `define`, from the file
+ * `cdk deploy -c config=…` chose); undefined where nothing defined it (tests, tsx).
+ */
+declare const __GATEWAY_CONFIG__: string | undefined;
+
+/**
+ * The `GATEWAY_CONFIG` environment variable, else the config the stack compiled into the bundle, else the
+ * repository's config/gateway.json. A bundle with a compiled config drops the last (dead code).
+ */
 export const loadGatewayConfig = (): GatewayConfig =>
-  parseGatewayConfig(process.env.GATEWAY_CONFIG ? JSON.parse(process.env.GATEWAY_CONFIG) : configDocument);
+  parseGatewayConfig(
+    process.env.GATEWAY_CONFIG
+      ? JSON.parse(process.env.GATEWAY_CONFIG)
+      : typeof __GATEWAY_CONFIG__ === 'string'
+        ? JSON.parse(__GATEWAY_CONFIG__)
+        : configDocument,
+  );

@@ -18,8 +18,20 @@ export const TOKENIZER_PACKAGE = 'gpt-tokenizer';
 /** The content rules' regex engine: imported during init only when rules are enabled, so not bundled. */
 export const REGEX_PACKAGE = 're2js';
 
-/** ESM, minified, source maps without sources, the AWS SDK clients inside. */
-export const bundling = (options: { readonly withTokenizer: boolean }): BundlingOptions => ({
+/** The identifier the functions read their bundled config from (lambda/entrypoints/aws-environment.ts). */
+export const BUNDLED_CONFIG_IDENTIFIER = '__GATEWAY_CONFIG__';
+
+/**
+ * ESM, minified, source maps without sources, the AWS SDK clients inside. `config`: the deployment's config
+ * document (JSON), compiled into the bundle in place of the repository's config/gateway.json.
+ */
+export const bundling = (options: {
+  readonly withTokenizer: boolean;
+  readonly config?: string | undefined;
+}): BundlingOptions => ({
+  ...(options.config === undefined
+    ? {}
+    : { define: { [BUNDLED_CONFIG_IDENTIFIER]: JSON.stringify(options.config) } }),
   format: OutputFormat.ESM,
   target: 'node24',
   // Prefer the ESM build of a dependency: it tree-shakes, which keeps the bundle and cold start small.

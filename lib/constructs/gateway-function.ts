@@ -36,6 +36,11 @@ export interface GatewayFunctionProps {
    */
   readonly functionUrlAuth?: FunctionUrlAuthName;
   /**
+   * The deployment's config document (JSON), compiled into the function.
+   * @default - the repository's config/gateway.json
+   */
+  readonly config?: string;
+  /**
    * How long the function's log events are kept.
    * @default logs.RetentionDays.ONE_MONTH
    */
@@ -149,7 +154,7 @@ export class GatewayFunction extends Construct {
         POWERTOOLS_SERVICE_NAME: props.serviceName ?? 'llm-gateway',
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? 'LlmGateway',
       },
-      bundling: bundling({ withTokenizer: true }),
+      bundling: bundling({ withTokenizer: true, config: props.config }),
     });
 
     if (props.vpc !== undefined) {

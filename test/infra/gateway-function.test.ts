@@ -117,6 +117,23 @@ describe('GatewayFunction with defaults (in GatewayStack)', () => {
     expect(bundle).toMatch(/export\s*\{[^}]*\bas handler\b[^}]*\}/);
   });
 
+  it('compiles the deployment’s config document into the bundle, in place of the repository’s', () => {
+    // Prepare
+    const s3Key = new Capture();
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
+      Code: { S3Key: s3Key },
+    });
+    const bundle = readFileSync(
+      join(assemblyDir, `asset.${s3Key.asString().replace(/\.zip$/, '')}`, 'index.mjs'),
+      'utf8',
+    );
+
+    // Assess: the stack's document (the test config's tiers) is in it, config/gateway.json's seed rules are not.
+    expect(bundle).toContain(testStackConfig().document);
+    expect(bundle).not.toContain('cloud-access-keys');
+  });
+
   it('ships the tokenizer beside the bundle, not inside it, and the bundle stays under 600 KB', () => {
     // Prepare
     const s3Key = new Capture();

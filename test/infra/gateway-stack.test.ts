@@ -98,6 +98,7 @@ describe('GatewayStack', () => {
         'ApiUrl',
         'DashboardUrl',
         'FunctionUrl',
+        'GatewayFunctionArn',
         'JobEventBusName',
         'JobTrackerFunctionName',
         'UpstreamSecretArns',
@@ -463,6 +464,22 @@ describe('GatewayStack', () => {
     // Assess
     template.hasOutput('FunctionUrl', { Description: description });
     template.hasResourceProperties('AWS::Lambda::Url', { AuthType: auth === 'iam' ? 'AWS_IAM' : 'NONE' });
+  });
+
+  it('grants a Function URL with IAM auth to no one: callers bring both actions in their own policy', () => {
+    // Prepare
+    const template = templateOf('off');
+    const functionArn = template.findOutputs('GatewayFunctionArn').GatewayFunctionArn?.Value;
+
+    // Assess: the README's caller policy names this ARN in both statements; the function's own resource policy
+    // lets no one in through the URL (the API Gateway permission is for the REST API's invocations only).
+    expect(functionArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^GatewayFunction/), 'Arn'] });
+    const urlPermissions = Object.values(template.findResources('AWS::Lambda::Permission')).filter(
+      (permission) =>
+        permission.Properties.FunctionUrlAuthType !== undefined ||
+        permission.Properties.InvokedViaFunctionUrl !== undefined,
+    );
+    expect(urlPermissions).toEqual([]);
   });
 });
 
