@@ -106,6 +106,8 @@ export interface BenchReport {
   readonly coldStart: { readonly health: readonly ColdStartRun[]; readonly chat: readonly ColdStartRun[] };
   readonly clients: readonly ClientChoice[];
   readonly gatewayStats: Readonly<Record<string, number>>;
+  /** The stream timing table through the Lambda runtime interface client, or why it was not measured. */
+  readonly lambdaRuntime: { readonly markdown: string } | { readonly skipped: string };
 }
 
 /** The budget of DESIGN.md, "Performance budget". */
@@ -541,6 +543,17 @@ ${table(
     ms(client.latency.p99),
   ]),
 )}
+
+## Streams through the Lambda runtime interface client
+
+The bundled function run by AWS's runtime interface client (\`aws-lambda-ric\`, what the managed Node.js
+runtime runs) against a fake Runtime API on loopback, for a REST API (v1) and a Function URL event: when
+each SSE event reaches the Runtime API, measured from when the fake upstream wrote it
+(test/lambda-runtime). Events leave as they are written, each in its own chunk, padding or not, so
+\`streaming.flushPaddingBytes\` stays 0 (off) by default. What happens past the Runtime API, inside AWS, is
+not measured here.
+
+${'markdown' in report.lambdaRuntime ? report.lambdaRuntime.markdown : `Not measured: ${report.lambdaRuntime.skipped}`}
 
 ## Gateway bookkeeping at the end of the run
 

@@ -22,6 +22,7 @@ import { type CacheHitPlan, runCacheHit } from './cache-hit.ts';
 import type { ClientRunResult } from './client-runner.ts';
 import { startLambdaAws } from './lambda-aws.ts';
 import type { ProbeResult } from './lambda-probe.ts';
+import { runLambdaRuntimeBench } from './lambda-runtime.ts';
 import {
   createTarget,
   expectCacheStatus,
@@ -115,6 +116,8 @@ const PHASES = {
 const CACHE_HIT: CacheHitPlan = { warmup: count(300), requests: count(2000), rounds: 4 };
 const COLD_STARTS = 10;
 const CLIENT_SPAWNS = 10;
+/** Invocations per padding setting and event source under the Lambda runtime interface client. */
+const LAMBDA_RUNTIME_ROUNDS = 5;
 const CLIENT_WARMUP = count(500);
 const CLIENT_REQUESTS = count(5000);
 
@@ -487,6 +490,17 @@ const main = async (): Promise<void> => {
     log(`client choice: ${CLIENT_SPAWNS} fresh imports of each client`);
     const clients = await runClientChoice(bundles, upstream.origin);
     for (const server of servers) server.assertAlive();
+    const ricRounds = Math.max(2, Math.round(LAMBDA_RUNTIME_ROUNDS * scale));
+    log(
+      `lambda runtime: ${ricRounds} streamed invocations per padding and event source, under aws-lambda-ric`,
+    );
+    const lambdaRuntime = await runLambdaRuntimeBench(ricRounds).then(
+      ({ markdown }) => ({ markdown }),
+      // Without the RIC (not built on this machine, or not Linux) the rest of the bench still stands.
+      (error: unknown) => ({
+        skipped: error instanceof Error ? error.message.split('\n')[0]! : String(error),
+      }),
+    );
 
     const report: BenchReport = {
       startedAt,
@@ -522,6 +536,7 @@ const main = async (): Promise<void> => {
       coldStart: { health: coldStart.health, chat: coldStart.chat },
       clients,
       gatewayStats,
+      lambdaRuntime,
     };
     const markdown = renderReport(report);
     process.stdout.write(markdown);

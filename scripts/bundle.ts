@@ -2,7 +2,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { type BuildOptions, build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -38,24 +38,29 @@ const packageOf = (input: string): string => {
   return match?.[1] ?? '(own code)';
 };
 
+/** The Lambda entry's esbuild options, written to `outfile`: what `npm run build`, the bench and tests bundle. */
+export const lambdaBuildOptions = (outfile: string): BuildOptions => ({
+  entryPoints: [LAMBDA_ENTRY],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node22',
+  // As the CDK construct bundles it (lib/constructs/gateway-function.ts): ESM builds tree-shake better.
+  mainFields: ['module', 'main'],
+  external: [...LAMBDA_EXTERNALS],
+  alias: { ...CREDENTIALS_ALIAS },
+  minify: true,
+  legalComments: 'none',
+  banner: { js: CJS_IN_ESM_BANNER },
+  logLevel: 'warning',
+});
+
 export const bundleLambda = async (): Promise<BundleResult> => {
   const { metafile } = await build({
-    entryPoints: [LAMBDA_ENTRY],
-    outfile: LAMBDA_OUTFILE,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    // As the CDK construct bundles it (lib/constructs/gateway-function.ts): ESM builds tree-shake better.
-    mainFields: ['module', 'main'],
-    external: [...LAMBDA_EXTERNALS],
-    alias: { ...CREDENTIALS_ALIAS },
-    minify: true,
+    ...lambdaBuildOptions(LAMBDA_OUTFILE),
     sourcemap: 'external',
-    legalComments: 'none',
-    banner: { js: CJS_IN_ESM_BANNER },
     metafile: true,
-    logLevel: 'warning',
   });
   const totals = new Map<string, number>();
   for (const output of Object.values(metafile.outputs)) {
