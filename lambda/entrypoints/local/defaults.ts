@@ -107,6 +107,11 @@ export const PRICES = {
   },
   'text-embedding-3-small': { input: 0.02, output: 0 },
   'text-embedding-3-large': { input: 0.13, output: 0 },
+  // Image and audio models billed by tokens: the dearer input rate (image or audio input) holds for all input.
+  'gpt-image-1': { input: 10, output: 40 },
+  'gpt-4o-mini-tts': { input: 0.6, output: 12 },
+  'gpt-4o-transcribe': { input: 6, output: 10 },
+  'gpt-4o-mini-transcribe': { input: 3, output: 5 },
   'omni-moderation*': { free: true as const },
   'whisper*': { free: true as const },
   'tts-*': { free: true as const },
