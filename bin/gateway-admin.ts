@@ -33,6 +33,9 @@ The config (tiers, prices) is read from --config, else $GATEWAY_CONFIG_FILE, els
 \`usage replay\` writes the usage records the gateway logged as 'usage record not stored' into the ledger;
 running it again does not count a request twice.
 
+In the usage and invoice tables REQUESTS counts every request the gateway answered; of those, REFUSED were
+refused (a 4xx answer, not charged), FAILED failed upstream or timed out, ABORTED were left by the client.
+
 Commands:
   tenants create <id> --tier <t> [--name N] [--budget-usd X]
   tenants list
@@ -43,7 +46,7 @@ Commands:
   keys revoke <keyId>
   usage --tenant <id> [--month YYYY-MM]        (default: the current month, UTC)
   usage replay --file <path>                   (the gateway's JSON log lines, '-' for stdin)
-  invoice --tenant <id> --month YYYY-MM
+  invoice --tenant <id> [--month YYYY-MM]      (default: the current month, UTC)
 
 Options:
   --stack <name>      CloudFormation stack of the gateway (AWS mode)
@@ -95,7 +98,7 @@ const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   'keys revoke': { positionals: ['<keyId>'], options: {}, required: [] },
   usage: { positionals: [], options: { tenant: text, month: text }, required: ['tenant'] },
   'usage replay': { positionals: [], options: { file: text }, required: ['file'] },
-  invoice: { positionals: [], options: { tenant: text, month: text }, required: ['tenant', 'month'] },
+  invoice: { positionals: [], options: { tenant: text, month: text }, required: ['tenant'] },
 };
 
 type OptionsConfig = Readonly<
@@ -373,14 +376,25 @@ const keyRow = (k: KeyRecord) => [
 
 const USAGE_COLUMNS: Column[] = [
   { title: 'MODEL' },
-  ...['REQUESTS', 'INPUT', 'CACHED', 'OUTPUT', 'REASONING', 'COST', 'ESTIMATED'].map((title) => ({
-    title,
-    right: true,
-  })),
+  ...[
+    'REQUESTS',
+    'REFUSED',
+    'FAILED',
+    'ABORTED',
+    'INPUT',
+    'CACHED',
+    'OUTPUT',
+    'REASONING',
+    'COST',
+    'ESTIMATED',
+  ].map((title) => ({ title, right: true })),
 ];
 const usageRow = (model: string, r: UsageRollup) => [
   model,
   String(r.requests),
+  String(r.refusedRequests),
+  String(r.failedRequests),
+  String(r.abortedRequests),
   String(r.inputTokens),
   String(r.cachedInputTokens),
   String(r.outputTokens),
@@ -393,21 +407,15 @@ const usageJson = (usage: MonthlyUsage) => ({
   byModel: Object.fromEntries(usage.byModel),
 });
 
-const sumRollups = (rollups: readonly UsageRollup[]): UsageRollup =>
-  rollups.reduce(
-    (sum, r) => ({
-      requests: sum.requests + r.requests,
-      inputTokens: sum.inputTokens + r.inputTokens,
-      cachedInputTokens: sum.cachedInputTokens + r.cachedInputTokens,
-      outputTokens: sum.outputTokens + r.outputTokens,
-      reasoningTokens: sum.reasoningTokens + r.reasoningTokens,
-      trainedTokens: sum.trainedTokens + r.trainedTokens,
-      costMicroUsd: sum.costMicroUsd + r.costMicroUsd,
-      cacheHits: sum.cacheHits + r.cacheHits,
-      estimatedRequests: sum.estimatedRequests + r.estimatedRequests,
-    }),
+/** Counter by counter (every field of a rollup is one). */
+const sumRollups = (rollups: readonly UsageRollup[]): UsageRollup => {
+  const counters = Object.keys(EMPTY_ROLLUP) as Array<keyof UsageRollup>;
+  return rollups.reduce(
+    (sum, r) =>
+      Object.fromEntries(counters.map((name) => [name, sum[name] + r[name]])) as unknown as UsageRollup,
     EMPTY_ROLLUP,
   );
+};
 
 const percent = (bps: number) => `${bps / 100}%`;
 
@@ -447,8 +455,9 @@ const newKeyText = (heading: string, key: string, after = ''): string =>
 const run = async (admin: Admin, command: ParsedCommand): Promise<{ json: unknown; text: string }> => {
   const { args, options } = command;
   const arg = (i: number) => args[i] ?? '';
-  const month = (fallback?: string) => {
-    const value = options.month ?? fallback ?? '';
+  /** --month, or the current month (UTC). */
+  const month = () => {
+    const value = options.month ?? billingMonthOf(Date.now());
     if (!isBillingMonth(value)) throw new UsageError(`--month must be YYYY-MM, got: ${value}`);
     return value;
   };
@@ -544,7 +553,7 @@ const run = async (admin: Admin, command: ParsedCommand): Promise<{ json: unknow
       };
     }
     case 'usage': {
-      const result = await admin.usage(options.tenant ?? '', month(billingMonthOf(Date.now())));
+      const result = await admin.usage(options.tenant ?? '', month());
       const rows = [...result.usage.byModel.entries()]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
         .map(([model, rollup]) => usageRow(model, rollup));

@@ -218,7 +218,14 @@ export interface UsageRecord {
 
 /** Monthly totals for a tenant, or a tenant and a model. All integers. */
 export interface UsageRollup {
+  /** Every request answered, whatever its outcome: the three counts below are parts of it. */
   readonly requests: number;
+  /** Requests the gateway refused (outcome `rejected`: a 4xx of the gateway or passed on from the upstream). */
+  readonly refusedRequests: number;
+  /** Requests that failed on the gateway's or the upstream's side (outcomes `upstream_error` and `timeout`). */
+  readonly failedRequests: number;
+  /** Requests the client gave up on before the answer ended (outcome `client_abort`); billed for what was spent. */
+  readonly abortedRequests: number;
   readonly inputTokens: number;
   readonly cachedInputTokens: number;
   readonly outputTokens: number;

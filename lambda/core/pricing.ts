@@ -1,6 +1,12 @@
 // Money: the price of a request, the worst case a budget holds for it, billing months and the invoice.
 // Amounts are integer micro-USD; catalogue prices are integer micro-USD per 1M tokens.
-import type { MonthlyUsage, TokenUsage, UsageRollup } from '../ports.ts';
+import {
+  type MonthlyUsage,
+  RequestOutcome,
+  type RequestOutcomeKind,
+  type TokenUsage,
+  type UsageRollup,
+} from '../ports.ts';
 import type { PriceConfig, TierConfig } from './config.ts';
 
 const MILLION = 1_000_000n;
@@ -138,6 +144,9 @@ export const formatUsd = (microUsd: number): string => {
 
 export const EMPTY_ROLLUP: UsageRollup = {
   requests: 0,
+  refusedRequests: 0,
+  failedRequests: 0,
+  abortedRequests: 0,
   inputTokens: 0,
   cachedInputTokens: 0,
   outputTokens: 0,
@@ -231,9 +240,20 @@ export const computeInvoice = (
 /** Adds a record's figures to a rollup (the in-memory twin and tests share this arithmetic). */
 export const addToRollup = (
   rollup: UsageRollup,
-  record: { usage: TokenUsage; costMicroUsd: number; cacheHit: boolean; exact: boolean },
+  record: {
+    usage: TokenUsage;
+    costMicroUsd: number;
+    cacheHit: boolean;
+    exact: boolean;
+    outcome: RequestOutcomeKind;
+  },
 ): UsageRollup => ({
   requests: rollup.requests + 1,
+  refusedRequests: rollup.refusedRequests + (record.outcome === RequestOutcome.rejected ? 1 : 0),
+  failedRequests:
+    rollup.failedRequests +
+    (record.outcome === RequestOutcome.upstreamError || record.outcome === RequestOutcome.timeout ? 1 : 0),
+  abortedRequests: rollup.abortedRequests + (record.outcome === RequestOutcome.clientAbort ? 1 : 0),
   inputTokens: rollup.inputTokens + record.usage.inputTokens,
   cachedInputTokens: rollup.cachedInputTokens + record.usage.cachedInputTokens,
   outputTokens: rollup.outputTokens + record.usage.outputTokens,

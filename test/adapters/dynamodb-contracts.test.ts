@@ -6,6 +6,7 @@ import {
   DescribeTimeToLiveCommand,
   type DynamoDBClient,
   GetItemCommand,
+  PutItemCommand,
   ScanCommand,
   TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -19,6 +20,7 @@ import {
   DynamoUsageLedger,
   itemKeys,
 } from '../../lambda/adapters/dynamodb/index.ts';
+import { EMPTY_ROLLUP } from '../../lambda/core/pricing.ts';
 import { OwnedKind, type OwnedObject, StoreConflictError } from '../../lambda/ports.ts';
 import { dynamoClientFor, type MotoServer, startMotoServer } from '../fixtures/moto-server.ts';
 import { aHold, describeBudgetStoreContract } from './contracts/budget-store.contract.ts';
@@ -190,6 +192,64 @@ describe('DynamoDB adapters', () => {
     // Assess: an ADD of zeros would have created the item.
     expect(await getItem(tables.budgets, itemKeys.budget('acme', '2025-03'))).toBeUndefined();
     expect((await ledger.monthlyUsage('acme', '2025-03')).total.requests).toBe(1);
+  });
+
+  it('reads the outcome counters a rollup item written before them lacks as 0, and adds to them from 0', async () => {
+    // Prepare: the rollup items of a month as written before refusedRequests, failedRequests and abortedRequests.
+    const ledger = new DynamoUsageLedger(client, tables);
+    const counters = {
+      requests: 3,
+      inputTokens: 300,
+      cachedInputTokens: 60,
+      outputTokens: 150,
+      reasoningTokens: 0,
+      trainedTokens: 0,
+      costMicroUsd: 3_600,
+      cacheHits: 1,
+      estimatedRequests: 1,
+    };
+    const pk = itemKeys.rollupPartition('acme', '2025-03');
+    await client.send(
+      new PutItemCommand({
+        TableName: tables.usage,
+        Item: marshall({ pk, sk: itemKeys.rollupTotalSort, ...counters }),
+      }),
+    );
+    await client.send(
+      new PutItemCommand({
+        TableName: tables.usage,
+        Item: marshall({
+          pk,
+          sk: itemKeys.rollupModelSort('gpt-4o-mini'),
+          model: 'gpt-4o-mini',
+          ...counters,
+        }),
+      }),
+    );
+
+    // Act
+    const before = await ledger.monthlyUsage('acme', '2025-03');
+    await ledger.record(
+      aRecord({
+        requestId: 'r-timeout',
+        status: 504,
+        outcome: 'timeout',
+        usage: { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0 },
+        costMicroUsd: 0,
+      }),
+    );
+    const after = await ledger.monthlyUsage('acme', '2025-03');
+
+    // Assess
+    const old = { ...EMPTY_ROLLUP, ...counters };
+    expect(before).toStrictEqual({ total: old, byModel: new Map([['gpt-4o-mini', old]]) });
+    const added = { ...old, requests: 4, failedRequests: 1 };
+    expect(after).toStrictEqual({ total: added, byModel: new Map([['gpt-4o-mini', added]]) });
+    expect(await getItem(tables.usage, { pk, sk: itemKeys.rollupTotalSort })).toMatchObject({
+      refusedRequests: 0,
+      failedRequests: 1,
+      abortedRequests: 0,
+    });
   });
 
   it('releases a hold placed between its read and the record transaction', async () => {

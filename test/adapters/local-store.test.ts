@@ -10,8 +10,10 @@ import { DEV_TENANT_ID, ensureDevTenantKey, openLocalStore } from '../../lambda/
 import { MemorySecretSource } from '../../lambda/adapters/memory/index.ts';
 import type { TierConfig } from '../../lambda/core/config.ts';
 import { createKeyVerifier, generateKey, hashKey, keyIdOf } from '../../lambda/core/keys.ts';
+import { EMPTY_ROLLUP } from '../../lambda/core/pricing.ts';
 import {
   KeyStatus,
+  RequestOutcome,
   StoreConflictError,
   type TenantRecord,
   TenantStatus,
@@ -144,6 +146,44 @@ await Promise.all(Array.from({ length: 50 }, (_, i) => store.ledger.record({ ...
     expect(replay).toBe('duplicate');
     expect((await a.ledger.monthlyUsage('acme', '2025-05')).total.requests).toBe(1);
     expect(stateOf().writeId).toBe(writeId); // nothing changed, nothing saved
+  });
+
+  it('reads the outcome counters a state file written before them lacks as 0, and counts from there', async () => {
+    // Prepare: a file whose rollups have no refusedRequests, failedRequests nor abortedRequests.
+    await openLocalStore(dir).ledger.record(usageRecord('r1'));
+    const NEW_COUNTERS = ['refusedRequests', 'failedRequests', 'abortedRequests'];
+    const withoutNew = (rollup: Record<string, number>) =>
+      Object.fromEntries(Object.entries(rollup).filter(([name]) => !NEW_COUNTERS.includes(name)));
+    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+    state.writeId = 'a'.repeat(24);
+    state.rollups = state.rollups.map(
+      ([id, total, byModel]: [string, Record<string, number>, Array<[string, Record<string, number>]>]) => [
+        id,
+        withoutNew(total),
+        byModel.map(([model, rollup]) => [model, withoutNew(rollup)]),
+      ],
+    );
+    writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
+    const store = openLocalStore(dir);
+
+    // Act
+    const old = await store.ledger.monthlyUsage('acme', '2025-05');
+    await store.ledger.record(
+      aRecord({
+        ...usageRecord('r2', 0),
+        status: 429,
+        outcome: RequestOutcome.rejected,
+        usage: { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0 },
+      }),
+    );
+    const now = await store.ledger.monthlyUsage('acme', '2025-05');
+
+    // Assess
+    const r1 = { ...EMPTY_ROLLUP, requests: 1, inputTokens: 10, outputTokens: 5, costMicroUsd: 10 };
+    expect(old).toStrictEqual({ total: r1, byModel: new Map([['gpt-4o-mini', r1]]) });
+    const both = { ...r1, requests: 2, refusedRequests: 1 };
+    expect(now).toStrictEqual({ total: both, byModel: new Map([['gpt-4o-mini', both]]) });
+    expect(stateOf().writeId).not.toBe(state.writeId);
   });
 
   it('keeps at most maxRecords usage records in the file, and every rollup', async () => {

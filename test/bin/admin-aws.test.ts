@@ -324,6 +324,7 @@ describe('gateway-admin --stack', () => {
      *   band above $1000, 20% off $234.385186 = 46.8770372                -$46.877037  (rounded down)
      *   usage after discounts                                            $1137.508149
      *   commitment $1000 → overage $137.508149, unused $0, total         $1137.508149
+     * and, at no cost: r4 refused (a 429 of the budget), r5 timed out before any answer.
      */
     beforeAll(async () => {
       const ledger = new DynamoUsageLedger(dynamo, tables);
@@ -351,6 +352,9 @@ describe('gateway-admin --stack', () => {
           reasoningTokens: 7e6,
         }),
       );
+      const noTokens = { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0 };
+      await ledger.record({ ...record('r4', 'gpt-4o', noTokens), status: 429, outcome: 'rejected' });
+      await ledger.record({ ...record('r5', 'gpt-4o-mini', noTokens), status: 504, outcome: 'timeout' });
     });
 
     it(
@@ -363,9 +367,10 @@ describe('gateway-admin --stack', () => {
         expect(usage.code).toBe(0);
         expect(usage.stdout).toContain(
           [
-            'gpt-4o              2  120000000  40000000   80000000          0      $1050.00          1',
-            'gpt-4o-mini         1    1234567         0  307000000    7000000   $184.385186          0',
-            'TOTAL               3  121234567  40000000  387000000    7000000  $1234.385186          1',
+            'MODEL        REQUESTS  REFUSED  FAILED  ABORTED      INPUT    CACHED     OUTPUT  REASONING          COST  ESTIMATED',
+            'gpt-4o              3        1       0        0  120000000  40000000   80000000          0      $1050.00          1',
+            'gpt-4o-mini         2        0       1        0    1234567         0  307000000    7000000   $184.385186          0',
+            'TOTAL               5        1       1        0  121234567  40000000  387000000    7000000  $1234.385186          1',
           ].join('\n'),
         );
         expect(usage.stdout).toContain('Budget 2025-05: $1234.385186 spent of $2000.50 limit');
@@ -382,6 +387,16 @@ describe('gateway-admin --stack', () => {
         // Assess
         expect(invoice.code).toBe(0);
         expect(JSON.parse(invoice.stdout)).toMatchObject({
+          lines: [
+            {
+              model: 'gpt-4o',
+              usage: { requests: 3, refusedRequests: 1, failedRequests: 0, abortedRequests: 0 },
+            },
+            {
+              model: 'gpt-4o-mini',
+              usage: { requests: 2, refusedRequests: 0, failedRequests: 1, abortedRequests: 0 },
+            },
+          ],
           listMicroUsd: 1_234_385_186,
           bands: [
             { amountMicroUsd: 500_000_000, discountMicroUsd: 50_000_000 },

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { openLocalStore } from '../../lambda/adapters/file/local-store.ts';
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
 import { hashKey } from '../../lambda/core/keys.ts';
-import { costOf, priceFor } from '../../lambda/core/pricing.ts';
-import type { TokenUsage, UsageRecord } from '../../lambda/ports.ts';
+import { billingMonthOf, costOf, EMPTY_ROLLUP, priceFor } from '../../lambda/core/pricing.ts';
+import { RequestOutcome, type TokenUsage, type UsageRecord } from '../../lambda/ports.ts';
 import { CLI_TIMEOUT_MS, ADMIN_TEST_CONFIG as CONFIG, KEY_FORMAT, runCli } from '../fixtures/admin-cli.ts';
 import { aRecord, unstoredRecordLines } from '../fixtures/usage-records.ts';
 
@@ -46,7 +46,12 @@ describe('gateway-admin, local mode', () => {
     // Assess
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: gateway-admin \[--stack <name> \[--region <r>\]\]/);
-    expect(help.stdout).toContain('  invoice --tenant <id> --month YYYY-MM\n');
+    expect(help.stdout).toContain(
+      '  usage --tenant <id> [--month YYYY-MM]        (default: the current month, UTC)\n',
+    );
+    expect(help.stdout).toContain(
+      '  invoice --tenant <id> [--month YYYY-MM]      (default: the current month, UTC)\n',
+    );
     expect(none).toEqual({
       code: 2,
       stdout: '',
@@ -319,7 +324,13 @@ describe('gateway-admin, local mode', () => {
 
   describe('usage and invoice of records written by the gateway', () => {
     const prices = parseGatewayConfig(CONFIG).prices;
-    const record = (requestId: string, model: string, usage: TokenUsage, month = '2025-05'): UsageRecord =>
+    const record = (
+      requestId: string,
+      model: string,
+      usage: TokenUsage,
+      month = '2025-05',
+      overrides: Partial<UsageRecord> = {},
+    ): UsageRecord =>
       aRecord({
         requestId,
         keyId,
@@ -333,7 +344,14 @@ describe('gateway-admin, local mode', () => {
         startedAt: Date.UTC(2025, Number(month.slice(5)) - 1, 10),
         latencyMs: 100,
         ttfbMs: 10,
+        ...overrides,
       });
+    const NO_TOKENS: TokenUsage = {
+      inputTokens: 0,
+      cachedInputTokens: 0,
+      outputTokens: 0,
+      reasoningTokens: 0,
+    };
     /**
      * Worked by hand (prices per 1M tokens: gpt-4o $2.50 in, $1.25 cached in, $10 out; gpt-4o-mini $0.15 in, $0.60 out):
      *   r1 gpt-4o       60M × 2.50 + 40M cached × 1.25 + 50M × 10      = $700.000000
@@ -344,6 +362,8 @@ describe('gateway-admin, local mode', () => {
      *   band above $1000, 20% off $234.385186 = 46.8770372                -$46.877037  (rounded down)
      *   usage after discounts                                            $1137.508149
      *   commitment $1000 → overage $137.508149, unused $0, total         $1137.508149
+     * and, at no cost: r5 refused (a 429 of the budget), r6 failed (a 502), r7 left by its client before any
+     * upstream had it.
      */
     const records = [
       record('r1', 'gpt-4o', {
@@ -364,6 +384,12 @@ describe('gateway-admin, local mode', () => {
         outputTokens: 307e6,
         reasoningTokens: 7e6,
       }),
+      record('r5', 'gpt-4o', NO_TOKENS, '2025-05', { status: 429, outcome: RequestOutcome.rejected }),
+      record('r6', 'gpt-4o-mini', NO_TOKENS, '2025-05', {
+        status: 502,
+        outcome: RequestOutcome.upstreamError,
+      }),
+      record('r7', 'gpt-4o', NO_TOKENS, '2025-05', { status: 499, outcome: RequestOutcome.clientAbort }),
       // Another month: in neither figure below.
       record(
         'r4',
@@ -379,7 +405,9 @@ describe('gateway-admin, local mode', () => {
     });
 
     it('priced the records as worked out by hand', () => {
-      expect(records.map((r) => r.costMicroUsd)).toEqual([700_000_000, 350_000_000, 184_385_186, 2_500_000]);
+      expect(records.map((r) => r.costMicroUsd)).toEqual([
+        700_000_000, 350_000_000, 184_385_186, 0, 0, 0, 2_500_000,
+      ]);
     });
 
     it(
@@ -395,10 +423,10 @@ describe('gateway-admin, local mode', () => {
           [
             'Usage of tenant acme in 2025-05',
             '',
-            'MODEL        REQUESTS      INPUT    CACHED     OUTPUT  REASONING          COST  ESTIMATED',
-            'gpt-4o              2  120000000  40000000   80000000          0      $1050.00          1',
-            'gpt-4o-mini         1    1234567         0  307000000    7000000   $184.385186          0',
-            'TOTAL               3  121234567  40000000  387000000    7000000  $1234.385186          1',
+            'MODEL        REQUESTS  REFUSED  FAILED  ABORTED      INPUT    CACHED     OUTPUT  REASONING          COST  ESTIMATED',
+            'gpt-4o              4        1       0        1  120000000  40000000   80000000          0      $1050.00          1',
+            'gpt-4o-mini         2        0       1        0    1234567         0  307000000    7000000   $184.385186          0',
+            'TOTAL               6        1       1        1  121234567  40000000  387000000    7000000  $1234.385186          1',
             '',
             'Budget 2025-05: $1234.385186 spent of $2000.50 limit ($0.00 held by requests in flight); resets 2025-06-01T00:00:00Z',
             '',
@@ -406,11 +434,20 @@ describe('gateway-admin, local mode', () => {
         );
         const parsed = JSON.parse(json.stdout);
         expect(parsed.total).toMatchObject({
-          requests: 3,
+          requests: 6,
+          refusedRequests: 1,
+          failedRequests: 1,
+          abortedRequests: 1,
           costMicroUsd: 1_234_385_186,
           estimatedRequests: 1,
         });
-        expect(parsed.byModel['gpt-4o-mini']).toMatchObject({ requests: 1, reasoningTokens: 7e6 });
+        expect(parsed.byModel['gpt-4o-mini']).toMatchObject({
+          requests: 2,
+          refusedRequests: 0,
+          failedRequests: 1,
+          abortedRequests: 0,
+          reasoningTokens: 7e6,
+        });
         expect(parsed.budget).toMatchObject({
           month: '2025-05',
           state: { spentMicroUsd: 1_234_385_186, committedMicroUsd: 1_234_385_186 },
@@ -433,10 +470,10 @@ describe('gateway-admin, local mode', () => {
           [
             'Invoice of tenant acme for 2025-05 (tier pro)',
             '',
-            'MODEL        REQUESTS      INPUT    CACHED     OUTPUT  REASONING          COST  ESTIMATED',
-            'gpt-4o              2  120000000  40000000   80000000          0      $1050.00          1',
-            'gpt-4o-mini         1    1234567         0  307000000    7000000   $184.385186          0',
-            'TOTAL               3  121234567  40000000  387000000    7000000  $1234.385186          1',
+            'MODEL        REQUESTS  REFUSED  FAILED  ABORTED      INPUT    CACHED     OUTPUT  REASONING          COST  ESTIMATED',
+            'gpt-4o              4        1       0        1  120000000  40000000   80000000          0      $1050.00          1',
+            'gpt-4o-mini         2        0       1        0    1234567         0  307000000    7000000   $184.385186          0',
+            'TOTAL               6        1       1        1  121234567  40000000  387000000    7000000  $1234.385186          1',
             '',
             'List subtotal                                     $1234.385186',
             'Volume band $500.00 to $1000.00: 10% off $500.00       -$50.00',
@@ -453,6 +490,16 @@ describe('gateway-admin, local mode', () => {
           tenantId: 'acme',
           month: '2025-05',
           tier: 'pro',
+          lines: [
+            {
+              model: 'gpt-4o',
+              usage: { requests: 4, refusedRequests: 1, failedRequests: 0, abortedRequests: 1 },
+            },
+            {
+              model: 'gpt-4o-mini',
+              usage: { requests: 2, refusedRequests: 0, failedRequests: 1, abortedRequests: 0 },
+            },
+          ],
           listMicroUsd: 1_234_385_186,
           bands: [
             { amountMicroUsd: 500_000_000, discountMicroUsd: 50_000_000 },
@@ -510,6 +557,51 @@ describe('gateway-admin, local mode', () => {
         expect(text.stdout).not.toContain('\u202e');
         // One table line per model, and the heading, total and summary lines: no line the name added.
         expect(text.stdout.split('\n').filter((line) => line.startsWith('TOTAL'))).toHaveLength(1);
+      },
+      CLI_TIMEOUT_MS,
+    );
+
+    it(
+      'shows and bills the current month (UTC) without --month, as with it',
+      async () => {
+        // Prepare: a request of this month, refused.
+        const before = billingMonthOf(Date.now());
+        await openLocalStore(stateDir).ledger.record(
+          record('r-now', 'gpt-4o-mini', NO_TOKENS, before, {
+            status: 403,
+            outcome: RequestOutcome.rejected,
+            startedAt: Date.now(),
+          }),
+        );
+
+        // Act
+        const usage = await cli('usage', '--tenant', 'acme');
+        const usageJson = await cli('--json', 'usage', '--tenant', 'acme');
+        const invoice = await cli('invoice', '--tenant', 'acme');
+        const invoiceJson = await cli('--json', 'invoice', '--tenant', 'acme');
+        const after = billingMonthOf(Date.now());
+
+        // Assess: the month they chose is the current one (either side of a month's end while the test ran).
+        const month: string = JSON.parse(invoiceJson.stdout).month;
+        expect([before, after]).toContain(month);
+        expect(JSON.parse(usageJson.stdout).month).toBe(month);
+        expect(usage.stdout.startsWith(`Usage of tenant acme in ${month}\n`)).toBe(true);
+        expect(invoice.stdout.startsWith(`Invoice of tenant acme for ${month} (tier pro)\n`)).toBe(true);
+        expect([usage, usageJson, invoice, invoiceJson]).toEqual([
+          await cli('usage', '--tenant', 'acme', '--month', month),
+          await cli('--json', 'usage', '--tenant', 'acme', '--month', month),
+          await cli('invoice', '--tenant', 'acme', '--month', month),
+          await cli('--json', 'invoice', '--tenant', 'acme', '--month', month),
+        ]);
+        if (month === before) {
+          expect(JSON.parse(invoiceJson.stdout).lines).toEqual([
+            {
+              model: 'gpt-4o-mini',
+              usage: { ...EMPTY_ROLLUP, requests: 1, refusedRequests: 1 },
+              costMicroUsd: 0,
+            },
+          ]);
+        }
       },
       CLI_TIMEOUT_MS,
     );

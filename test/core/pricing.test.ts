@@ -1,6 +1,7 @@
 // Money: request prices, worst cases, billing months, USD formatting and the invoice, checked to the micro-dollar.
 import type { PriceConfig, TierConfig } from '../../lambda/core/config.ts';
 import {
+  addToRollup,
   billingMonthOf,
   budgetResetAt,
   computeInvoice,
@@ -13,7 +14,7 @@ import {
   trainingCost,
   worstCaseCost,
 } from '../../lambda/core/pricing.ts';
-import type { MonthlyUsage, TokenUsage, UsageRollup } from '../../lambda/ports.ts';
+import { type MonthlyUsage, RequestOutcome, type TokenUsage, type UsageRollup } from '../../lambda/ports.ts';
 
 /** Prices are micro-USD per 1M tokens: 2_500_000 is $2.50 / 1M. */
 const price = (input: number, output: number, extra: Partial<PriceConfig> = {}): PriceConfig => ({
@@ -258,6 +259,69 @@ describe('formatUsd', () => {
     [-46_913_578, '-$46.913578'],
   ])('formats %d µ$ as %s', (micro, text) => {
     expect(formatUsd(micro)).toBe(text);
+  });
+});
+
+describe('addToRollup', () => {
+  const ended = (
+    outcome: (typeof RequestOutcome)[keyof typeof RequestOutcome],
+    extra: Partial<Parameters<typeof addToRollup>[1]> = {},
+  ) => ({
+    usage: usage(100, 50, 20, 10),
+    costMicroUsd: 1_200,
+    cacheHit: false,
+    exact: true,
+    outcome,
+    ...extra,
+  });
+
+  it('adds every figure of a record, and counts it in requests whatever its outcome', () => {
+    // Act
+    const rollup = [
+      ended(RequestOutcome.complete, { usage: { ...usage(100, 50, 20, 10), trainedTokens: 7 } }),
+      ended(RequestOutcome.complete, { cacheHit: true }),
+      ended(RequestOutcome.clientAbort, { exact: false, costMicroUsd: 300 }),
+    ].reduce(addToRollup, EMPTY_ROLLUP);
+
+    // Assess
+    expect(rollup).toStrictEqual({
+      requests: 3,
+      refusedRequests: 0,
+      failedRequests: 0,
+      abortedRequests: 1,
+      inputTokens: 300,
+      cachedInputTokens: 60,
+      outputTokens: 150,
+      reasoningTokens: 30,
+      trainedTokens: 7,
+      costMicroUsd: 2_700,
+      cacheHits: 1,
+      estimatedRequests: 1,
+    });
+  });
+
+  it.each([
+    [RequestOutcome.complete, {}],
+    [RequestOutcome.contentFiltered, {}],
+    [RequestOutcome.rejected, { refusedRequests: 1 }],
+    [RequestOutcome.upstreamError, { failedRequests: 1 }],
+    [RequestOutcome.timeout, { failedRequests: 1 }],
+    [RequestOutcome.clientAbort, { abortedRequests: 1 }],
+  ])('counts a request of outcome %s in its outcome counter', (outcome, counts) => {
+    // Act
+    const { refusedRequests, failedRequests, abortedRequests, requests } = addToRollup(
+      EMPTY_ROLLUP,
+      ended(outcome),
+    );
+
+    // Assess
+    expect({ requests, refusedRequests, failedRequests, abortedRequests }).toStrictEqual({
+      requests: 1,
+      refusedRequests: 0,
+      failedRequests: 0,
+      abortedRequests: 0,
+      ...counts,
+    });
   });
 });
 

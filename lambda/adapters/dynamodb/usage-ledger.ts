@@ -9,7 +9,7 @@ import {
   TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { EMPTY_ROLLUP } from '../../core/pricing.ts';
+import { addToRollup, EMPTY_ROLLUP } from '../../core/pricing.ts';
 import type { MonthlyUsage, UsageLedger, UsageRecord, UsageRollup } from '../../ports.ts';
 import { type DynamoTables, itemKeys } from './tables.ts';
 import { CONDITION_FAILED, sendTransaction } from './transactions.ts';
@@ -30,29 +30,14 @@ const SECONDS_PER_DAY = 86_400;
 const HOLD_ITEM = 1;
 /** Reads of the hold again when it changed between the read and the transaction (a hold placed or settled meanwhile). */
 const HOLD_CHANGE_RETRIES = 3;
-const ROLLUP_COUNTERS = [
-  'requests',
-  'inputTokens',
-  'cachedInputTokens',
-  'outputTokens',
-  'reasoningTokens',
-  'trainedTokens',
-  'costMicroUsd',
-  'cacheHits',
-  'estimatedRequests',
-] as const satisfies ReadonlyArray<keyof UsageRollup>;
+/**
+ * The counters of a rollup item: every field of UsageRollup. Items written before a counter existed lack its
+ * attribute: it reads as 0, and the first ADD to it starts from 0.
+ */
+const ROLLUP_COUNTERS = Object.keys(EMPTY_ROLLUP) as ReadonlyArray<keyof UsageRollup>;
 
-const increments = (record: UsageRecord): UsageRollup => ({
-  requests: 1,
-  inputTokens: record.usage.inputTokens,
-  cachedInputTokens: record.usage.cachedInputTokens,
-  outputTokens: record.usage.outputTokens,
-  reasoningTokens: record.usage.reasoningTokens,
-  trainedTokens: record.usage.trainedTokens ?? 0,
-  costMicroUsd: record.costMicroUsd,
-  cacheHits: record.cacheHit ? 1 : 0,
-  estimatedRequests: record.exact ? 0 : 1,
-});
+/** What one record adds to each counter: the memory twin's arithmetic, from zero. */
+const increments = (record: UsageRecord): UsageRollup => addToRollup(EMPTY_ROLLUP, record);
 
 /** `ADD requests :requests, inputTokens :inputTokens, …` and its values. */
 const addCounters = (record: UsageRecord) => {

@@ -59,7 +59,14 @@ export class MemoryDatabase {
     for (const key of json.keys) db.keys.set(key.keyId, key);
     for (const [id, budget] of json.budgets) db.budgets.set(id, budget);
     for (const hold of json.holds) db.holds.set(hold.requestId, hold);
-    for (const [id, total, byModel] of json.rollups) db.rollups.set(id, { total, byModel: new Map(byModel) });
+    // Rollups saved before a counter existed lack it: it reads as 0.
+    const rollupOf = (saved: Partial<UsageRollup>): UsageRollup => ({ ...EMPTY_ROLLUP, ...saved });
+    for (const [id, total, byModel] of json.rollups) {
+      db.rollups.set(id, {
+        total: rollupOf(total),
+        byModel: new Map(byModel.map(([model, rollup]) => [model, rollupOf(rollup)])),
+      });
+    }
     for (const record of json.records) db.records.set(record.requestId, record);
     for (const object of json.owned ?? []) db.owned.set(`${object.kind}#${object.id}`, object);
     return db;
@@ -73,7 +80,8 @@ export interface MemoryDatabaseJson {
   readonly keys: KeyRecord[];
   readonly budgets: Array<[string, BudgetState]>;
   readonly holds: BudgetHold[];
-  readonly rollups: Array<[string, UsageRollup, Array<[string, UsageRollup]>]>;
+  /** Counters added since a state file was written are absent from it. */
+  readonly rollups: Array<[string, Partial<UsageRollup>, Array<[string, Partial<UsageRollup>]>]>;
   readonly records: UsageRecord[];
 }
 

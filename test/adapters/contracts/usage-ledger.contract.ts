@@ -192,12 +192,56 @@ export function describeUsageLedgerContract(name: string, setup: () => Promise<U
 
       // Assess
       expect(result).toBe('recorded');
-      expect((await ledger.monthlyUsage('acme', '2025-03')).total).toStrictEqual(rollup({ requests: 1 }));
+      expect(await ledger.monthlyUsage('acme', '2025-03')).toStrictEqual({
+        total: rollup({ requests: 1, refusedRequests: 1 }),
+        byModel: new Map([['gpt-4o-mini', rollup({ requests: 1, refusedRequests: 1 })]]),
+      });
       expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
         spentMicroUsd: 0,
         committedMicroUsd: 0,
       });
     });
+
+    it.each([
+      ['complete', 200, {}],
+      ['content_filtered', 200, {}],
+      ['rejected', 404, { refusedRequests: 1 }],
+      ['upstream_error', 502, { failedRequests: 1 }],
+      ['timeout', 504, { failedRequests: 1 }],
+      ['client_abort', 499, { abortedRequests: 1 }],
+    ] as const)(
+      'counts a request of outcome %s once in the outcome counters of both rollups, replayed or not',
+      async (outcome, status, counts) => {
+        // Prepare
+        const record = aRecord({ status, outcome, costMicroUsd: 0 });
+        const other = aRecord({ requestId: 'r-o3', model: 'o3', status, outcome, costMicroUsd: 0 });
+
+        // Act
+        const results = [
+          await ledger.record(record),
+          await ledger.record(other),
+          await ledger.record(record),
+        ];
+
+        // Assess
+        const expected = (requests: number) =>
+          rollup({
+            requests,
+            inputTokens: 100 * requests,
+            cachedInputTokens: 20 * requests,
+            outputTokens: 50 * requests,
+            ...Object.fromEntries(Object.entries(counts).map(([name, count]) => [name, count * requests])),
+          });
+        expect(results).toStrictEqual(['recorded', 'recorded', 'duplicate']);
+        expect(await ledger.monthlyUsage('acme', '2025-03')).toStrictEqual({
+          total: expected(2),
+          byModel: new Map([
+            ['gpt-4o-mini', expected(1)],
+            ['o3', expected(1)],
+          ]),
+        });
+      },
+    );
 
     it('releases a hold once when a record that claimed no reservation is replayed', async () => {
       // Prepare
