@@ -237,10 +237,10 @@ describe('parseStackConfig', () => {
     expect(problems.filter((problem) => problem.includes('unknown field'))).toEqual([]);
   });
 
-  it("accepts the README's example config document", () => {
+  it("accepts the configuration guide's example config document", () => {
     // Prepare
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const example = /### The config document\s+```json\n([\s\S]*?)\n```/.exec(readme)?.[1];
+    const guide = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    const example = /## The config document\s+```json\n([\s\S]*?)\n```/.exec(guide)?.[1];
 
     // Act / Assess
     expect(example).toBeDefined();

@@ -471,7 +471,7 @@ describe('GatewayStack', () => {
     const template = templateOf('off');
     const functionArn = template.findOutputs('GatewayFunctionArn').GatewayFunctionArn?.Value;
 
-    // Assess: the README's caller policy names this ARN in both statements; the function's own resource policy
+    // Assess: the deploy guide's caller policy names this ARN in both statements; the function's own resource policy
     // lets no one in through the URL (the API Gateway permission is for the REST API's invocations only).
     expect(functionArn).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^GatewayFunction/), 'Arn'] });
     const urlPermissions = Object.values(template.findResources('AWS::Lambda::Permission')).filter(
