@@ -9,6 +9,7 @@ import {
   type DynamoTables,
   itemKeys,
 } from '../lambda/adapters/dynamodb/index.ts';
+import { EnvVar } from '../lambda/environment.ts';
 import { startMotoServer } from '../test/fixtures/moto-server.ts';
 import { BENCH_PEPPER, seedBenchTenant } from './shared.ts';
 
@@ -43,10 +44,11 @@ export const startLambdaAws = async (): Promise<LambdaAws> => {
   }
   return {
     env: {
-      KEYS_TABLE: TABLES.keys,
-      USAGE_TABLE: TABLES.usage,
-      BUDGETS_TABLE: TABLES.budgets,
-      PEPPER_SECRET_ID,
+      // What the stack sets (lambda/environment.ts), then what Lambda sets, pointed at moto.
+      [EnvVar.KEYS_TABLE]: TABLES.keys,
+      [EnvVar.USAGE_TABLE]: TABLES.usage,
+      [EnvVar.BUDGETS_TABLE]: TABLES.budgets,
+      [EnvVar.PEPPER_SECRET_ID]: PEPPER_SECRET_ID,
       AWS_ENDPOINT_URL: moto.endpoint,
       AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,

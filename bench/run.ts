@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { EnvVar } from '../lambda/environment.ts';
 import { bundleLambda, tokenizerFootprint } from '../scripts/bundle.ts';
 import { type RedisCluster, startRedisCluster } from '../test/fixtures/redis-cluster.ts';
 import { type BenchBundles, buildBenchBundles, CLIENTS, type ClientName } from './build.ts';
@@ -286,7 +287,7 @@ const runColdStarts = async (
   try {
     const env = {
       ...aws.env,
-      GATEWAY_CONFIG: JSON.stringify(benchGatewayConfig(upstreamOrigin)),
+      [EnvVar.GATEWAY_CONFIG]: JSON.stringify(benchGatewayConfig(upstreamOrigin)),
       AWS_LAMBDA_FUNCTION_NAME: 'llm-gateway-bench',
     };
     const health: ColdStartRun[] = [];

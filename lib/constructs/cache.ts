@@ -6,6 +6,7 @@ import * as elasticache from 'aws-cdk-lib/aws-elasticache';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { EnvVar } from '../../lambda/environment.ts';
 import { CACHE_ECPU_PER_SECOND, CACHE_STORAGE_GB } from '../service-limits.ts';
 import type { GatewayNetwork } from './network.ts';
 
@@ -214,10 +215,10 @@ export class GatewayCache extends Construct {
         );
       }
     }
-    fn.addEnvironment('CACHE_ENDPOINT', `${this.endpointAddress}:${this.endpointPort}`);
-    fn.addEnvironment('CACHE_NAME', this.cacheName);
-    fn.addEnvironment('CACHE_USER', this.userId);
-    fn.addEnvironment('CACHE_MODE', this.mode);
+    fn.addEnvironment(EnvVar.CACHE_ENDPOINT, `${this.endpointAddress}:${this.endpointPort}`);
+    fn.addEnvironment(EnvVar.CACHE_NAME, this.cacheName);
+    fn.addEnvironment(EnvVar.CACHE_USER, this.userId);
+    fn.addEnvironment(EnvVar.CACHE_MODE, this.mode);
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['elasticache:Connect'],

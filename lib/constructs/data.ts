@@ -4,6 +4,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
 import type { DynamoTables } from '../../lambda/adapters/dynamodb/tables.ts';
+import { EnvVar } from '../../lambda/environment.ts';
 
 export interface GatewayDataProps {
   /**
@@ -102,15 +103,15 @@ export class GatewayData extends Construct {
 
   /** The REQUEST authorizer: `KEYS_TABLE` and GetItem on Keys, nothing else. */
   grantAuthorizerAccess(fn: lambda.Function): void {
-    fn.addEnvironment('KEYS_TABLE', this.tableNames.keys);
+    fn.addEnvironment(EnvVar.KEYS_TABLE, this.tableNames.keys);
     this.keys.grant(fn, ...KEY_LOOKUP_ACTIONS);
   }
 
   /** `KEYS_TABLE`, `USAGE_TABLE`, `BUDGETS_TABLE`: GetItem on Keys, read/write on Usage and Budgets. */
   private grantMeteringAccess(fn: lambda.Function): void {
-    fn.addEnvironment('KEYS_TABLE', this.tableNames.keys);
-    fn.addEnvironment('USAGE_TABLE', this.tableNames.usage);
-    fn.addEnvironment('BUDGETS_TABLE', this.tableNames.budgets);
+    fn.addEnvironment(EnvVar.KEYS_TABLE, this.tableNames.keys);
+    fn.addEnvironment(EnvVar.USAGE_TABLE, this.tableNames.usage);
+    fn.addEnvironment(EnvVar.BUDGETS_TABLE, this.tableNames.budgets);
     this.keys.grant(fn, ...KEY_LOOKUP_ACTIONS);
     this.usage.grantReadWriteData(fn);
     this.budgets.grantReadWriteData(fn);
@@ -118,7 +119,7 @@ export class GatewayData extends Construct {
 
   /** `OWNERSHIP_TABLE`: read/write on Ownership. */
   private grantOwnershipAccess(fn: lambda.Function): void {
-    fn.addEnvironment('OWNERSHIP_TABLE', this.ownership.tableName);
+    fn.addEnvironment(EnvVar.OWNERSHIP_TABLE, this.ownership.tableName);
     this.ownership.grantReadWriteData(fn);
   }
 }

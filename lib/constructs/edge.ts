@@ -6,6 +6,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { EnvVar } from '../../lambda/environment.ts';
 import { bundling, depsLockFilePath, entryPoint, projectRoot } from './bundling.ts';
 
 export type QuotaPeriod = 'DAY' | 'WEEK' | 'MONTH';
@@ -522,9 +523,9 @@ export class GatewayEdge extends Construct {
       role,
       logGroup,
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: 'llm-gateway-authorizer',
-        ...(configDocument === undefined ? {} : { GATEWAY_CONFIG: configDocument }),
+        [EnvVar.NODE_OPTIONS]: '--enable-source-maps',
+        [EnvVar.POWERTOOLS_SERVICE_NAME]: 'llm-gateway-authorizer',
+        ...(configDocument === undefined ? {} : { [EnvVar.GATEWAY_CONFIG]: configDocument }),
       },
       // The gateway function's bundling, without the tokenizer the authorizer never loads.
       bundling: bundling({ withTokenizer: false, config: props.config }),

@@ -7,6 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { EnvVar } from '../../lambda/environment.ts';
 import { LAMBDA_MEMORY_MB } from '../service-limits.ts';
 import { bundling, depsLockFilePath, entryPoint, projectRoot } from './bundling.ts';
 
@@ -150,9 +151,9 @@ export class GatewayFunction extends Construct {
             securityGroups: props.securityGroups,
           }),
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: props.serviceName ?? 'llm-gateway',
-        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? 'LlmGateway',
+        [EnvVar.NODE_OPTIONS]: '--enable-source-maps',
+        [EnvVar.POWERTOOLS_SERVICE_NAME]: props.serviceName ?? 'llm-gateway',
+        [EnvVar.POWERTOOLS_METRICS_NAMESPACE]: props.metricsNamespace ?? 'LlmGateway',
       },
       bundling: bundling({ withTokenizer: true, config: props.config }),
     });

@@ -15,6 +15,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { EnvVar } from '../../lambda/environment.ts';
 import { LAMBDA_MEMORY_MB } from '../service-limits.ts';
 import { bundling, depsLockFilePath, entryPoint, projectRoot } from './bundling.ts';
 import type { GatewayData } from './data.ts';
@@ -210,7 +211,7 @@ export class GatewayJobs extends Construct {
 
   /** `JOB_EVENTS_BUS` (the bus name) and events:PutEvents on this bus only. */
   grantPublishJobEvents(fn: lambda.Function): void {
-    fn.addEnvironment('JOB_EVENTS_BUS', this.eventBus.eventBusName);
+    fn.addEnvironment(EnvVar.JOB_EVENTS_BUS, this.eventBus.eventBusName);
     this.eventBus.grantPutEventsTo(fn);
   }
 
@@ -281,9 +282,9 @@ export class GatewayJobs extends Construct {
       role,
       logGroup: this.logGroup,
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
-        POWERTOOLS_SERVICE_NAME: this.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: this.metricsNamespace,
+        [EnvVar.NODE_OPTIONS]: '--enable-source-maps',
+        [EnvVar.POWERTOOLS_SERVICE_NAME]: this.serviceName,
+        [EnvVar.POWERTOOLS_METRICS_NAMESPACE]: this.metricsNamespace,
       },
       // The gateway function's bundling, without the tokenizer the tracker never loads.
       bundling: bundling({ withTokenizer: false, config: props.config }),

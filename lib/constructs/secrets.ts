@@ -3,6 +3,7 @@ import { RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import { EnvVar } from '../../lambda/environment.ts';
 
 export interface GatewaySecretsProps {
   /**
@@ -107,13 +108,13 @@ export class GatewaySecrets extends Construct {
    */
   grantUpstreamAccess(fn: lambda.Function): void {
     const ids = Object.fromEntries([...this.upstream].map(([name, secret]) => [name, secret.secretArn]));
-    fn.addEnvironment('SECRET_IDS', Stack.of(this).toJsonString(ids));
+    fn.addEnvironment(EnvVar.SECRET_IDS, Stack.of(this).toJsonString(ids));
     for (const secret of this.upstream.values()) secret.grantRead(fn);
   }
 
   /** The REQUEST authorizer: `PEPPER_SECRET_ID` and read on the pepper only; it never calls a provider. */
   grantAuthorizerAccess(fn: lambda.Function): void {
-    fn.addEnvironment('PEPPER_SECRET_ID', this.pepper.secretArn);
+    fn.addEnvironment(EnvVar.PEPPER_SECRET_ID, this.pepper.secretArn);
     this.pepper.grantRead(fn);
   }
 }

@@ -11,6 +11,7 @@ import {
   type DynamoTables,
 } from '../../lambda/adapters/dynamodb/index.ts';
 import { displayPrefixOf, hashKey, keyIdOf } from '../../lambda/core/keys.ts';
+import { EnvVar } from '../../lambda/environment.ts';
 import {
   type FakeRuntimeApi,
   type InvocationResult,
@@ -253,10 +254,11 @@ const startAws = async (): Promise<AwsSide> => {
       moto,
       keyId,
       env: {
-        KEYS_TABLE: TABLES.keys,
-        USAGE_TABLE: TABLES.usage,
-        BUDGETS_TABLE: TABLES.budgets,
-        PEPPER_SECRET_ID,
+        // What the stack sets (lambda/environment.ts), then what Lambda sets, pointed at moto.
+        [EnvVar.KEYS_TABLE]: TABLES.keys,
+        [EnvVar.USAGE_TABLE]: TABLES.usage,
+        [EnvVar.BUDGETS_TABLE]: TABLES.budgets,
+        [EnvVar.PEPPER_SECRET_ID]: PEPPER_SECRET_ID,
         AWS_ENDPOINT_URL: moto.endpoint,
         AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
@@ -317,7 +319,7 @@ export const startStreamTimingHarness = async (
         runtimeApi: runtimeApi.address,
         env: {
           ...aws.env,
-          GATEWAY_CONFIG: JSON.stringify(gatewayConfig(upstream, padding)),
+          [EnvVar.GATEWAY_CONFIG]: JSON.stringify(gatewayConfig(upstream, padding)),
           POWERTOOLS_LOG_LEVEL: 'WARN',
         },
       });

@@ -7,18 +7,20 @@ import { DynamoKeyStore } from '../../adapters/dynamodb/index.ts';
 import { secretsManagerSource } from '../../adapters/secrets-manager/secret-source.ts';
 import { systemClock } from '../../adapters/system/clock.ts';
 import { createKeyVerifier } from '../../core/keys.ts';
-import { loadGatewayConfig, requiredEnv } from '../aws-environment.ts';
+import { EnvVar, FunctionEnv } from '../../environment.ts';
+import { environmentOf, loadGatewayConfig } from '../aws-environment.ts';
 import { createAuthorizer } from './authorize.ts';
 
+const env = environmentOf(FunctionEnv.authorizer);
 const config = loadGatewayConfig();
 const logger = powertoolsLogger(
-  new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'llm-gateway-authorizer' }),
+  new Logger({ serviceName: env.optional(EnvVar.POWERTOOLS_SERVICE_NAME) ?? 'llm-gateway-authorizer' }),
 );
 
 // The authorizer only reads keys and tenants: it needs neither the usage nor the budgets table.
-const store = new DynamoKeyStore(new DynamoDBClient({}), { keys: requiredEnv('KEYS_TABLE') });
+const store = new DynamoKeyStore(new DynamoDBClient({}), { keys: env.required(EnvVar.KEYS_TABLE) });
 const secrets = secretsManagerSource(new SecretsManagerClient({}), {
-  secretIds: { [config.keys.pepperSecretName]: requiredEnv('PEPPER_SECRET_ID') },
+  secretIds: { [config.keys.pepperSecretName]: env.required(EnvVar.PEPPER_SECRET_ID) },
 });
 
 const verifier = createKeyVerifier({

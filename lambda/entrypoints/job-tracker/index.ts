@@ -15,24 +15,27 @@ import { systemClock } from '../../adapters/system/clock.ts';
 import { createNodeHttpUpstream } from '../../adapters/upstream/node-http.ts';
 import { createJobObserver, trackJobs } from '../../core/jobs.ts';
 import { createTargetClient } from '../../core/targets.ts';
-import { loadGatewayConfig, requiredEnv } from '../aws-environment.ts';
+import { EnvVar, FunctionEnv } from '../../environment.ts';
+import { environmentOf, loadGatewayConfig } from '../aws-environment.ts';
 
+const env = environmentOf(FunctionEnv.jobTracker);
 const config = loadGatewayConfig();
-const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'llm-gateway-job-tracker';
+const serviceName = env.optional(EnvVar.POWERTOOLS_SERVICE_NAME) ?? 'llm-gateway-job-tracker';
 const logger = powertoolsLogger(new Logger({ serviceName }));
 const metrics = emfMetrics(
-  new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'LlmGateway', serviceName }),
+  new Metrics({ namespace: env.optional(EnvVar.POWERTOOLS_METRICS_NAMESPACE) ?? 'LlmGateway', serviceName }),
 );
 
 const dynamodb = new DynamoDBClient({});
 const tables = {
-  keys: requiredEnv('KEYS_TABLE'),
-  usage: requiredEnv('USAGE_TABLE'),
-  budgets: requiredEnv('BUDGETS_TABLE'),
+  keys: env.required(EnvVar.KEYS_TABLE),
+  usage: env.required(EnvVar.USAGE_TABLE),
+  budgets: env.required(EnvVar.BUDGETS_TABLE),
 };
-const ownership = new DynamoOwnershipStore(dynamodb, requiredEnv('OWNERSHIP_TABLE'));
-const secretIds: Record<string, string> = process.env.SECRET_IDS
-  ? (JSON.parse(process.env.SECRET_IDS) as Record<string, string>)
+const ownership = new DynamoOwnershipStore(dynamodb, env.required(EnvVar.OWNERSHIP_TABLE));
+const upstreamSecretIds = env.optional(EnvVar.SECRET_IDS);
+const secretIds: Record<string, string> = upstreamSecretIds
+  ? (JSON.parse(upstreamSecretIds) as Record<string, string>)
   : {};
 const targets = createTargetClient({
   config,
@@ -43,7 +46,7 @@ const observer = createJobObserver({
   config,
   ownership,
   ledger: new DynamoUsageLedger(dynamodb, tables),
-  events: eventBridgeJobEvents(new EventBridgeClient({}), { busName: requiredEnv('JOB_EVENTS_BUS') }),
+  events: eventBridgeJobEvents(new EventBridgeClient({}), { busName: env.required(EnvVar.JOB_EVENTS_BUS) }),
   keys: new DynamoKeyStore(dynamodb, tables),
   clock: systemClock,
   logger,

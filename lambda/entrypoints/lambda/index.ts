@@ -17,35 +17,38 @@ import { createNodeHttpUpstream } from '../../adapters/upstream/node-http.ts';
 import { elastiCacheClient } from '../../adapters/valkey/clients.ts';
 import { valkeyResponseCache } from '../../adapters/valkey/response-cache.ts';
 import { createGateway } from '../../core/pipeline.ts';
-import { loadGatewayConfig, requiredEnv } from '../aws-environment.ts';
+import { EnvVar, FunctionEnv, LambdaEnvVar } from '../../environment.ts';
+import { environmentOf, loadGatewayConfig } from '../aws-environment.ts';
 import { createLambdaHandler } from './handler.ts';
 
+const env = environmentOf(FunctionEnv.gateway);
 const config = loadGatewayConfig();
-const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'llm-gateway';
+const serviceName = env.optional(EnvVar.POWERTOOLS_SERVICE_NAME) ?? 'llm-gateway';
 const logger = powertoolsLogger(new Logger({ serviceName }));
 
 const dynamodb = new DynamoDBClient({});
 const tables = {
-  keys: requiredEnv('KEYS_TABLE'),
-  usage: requiredEnv('USAGE_TABLE'),
-  budgets: requiredEnv('BUDGETS_TABLE'),
+  keys: env.required(EnvVar.KEYS_TABLE),
+  usage: env.required(EnvVar.USAGE_TABLE),
+  budgets: env.required(EnvVar.BUDGETS_TABLE),
 };
 // Secret names in the config (upstream keys, the key pepper) → Secrets Manager ids, set by the stack.
+const upstreamSecretIds = env.optional(EnvVar.SECRET_IDS);
 const secretIds: Record<string, string> = {
-  ...(process.env.SECRET_IDS ? (JSON.parse(process.env.SECRET_IDS) as Record<string, string>) : {}),
-  [config.keys.pepperSecretName]: requiredEnv('PEPPER_SECRET_ID'),
+  ...(upstreamSecretIds ? (JSON.parse(upstreamSecretIds) as Record<string, string>) : {}),
+  [config.keys.pepperSecretName]: env.required(EnvVar.PEPPER_SECRET_ID),
 };
 
 // The response cache when the stack created one (CACHE_ENDPOINT set with its grant): connecting starts now,
 // during init, so the first request finds it ready; until then a lookup fails fast and counts as a miss.
 const cache = (() => {
-  const endpoint = process.env.CACHE_ENDPOINT;
+  const endpoint = env.optional(EnvVar.CACHE_ENDPOINT);
   if (!endpoint) return undefined;
   const client = elastiCacheClient({
     endpoint,
-    cacheName: requiredEnv('CACHE_NAME'),
-    userId: requiredEnv('CACHE_USER'),
-    region: requiredEnv('AWS_REGION'),
+    cacheName: env.required(EnvVar.CACHE_NAME),
+    userId: env.required(EnvVar.CACHE_USER),
+    region: env.required(LambdaEnvVar.AWS_REGION),
   });
   client.connect().catch(() => {});
   return valkeyResponseCache(client);
@@ -56,6 +59,10 @@ const filters = await loadContentFilters(config.filters);
 
 // Loaded after the first response, not during it (see createGptTokenCounter): until then counts are upper bounds.
 const tokens = createGptTokenCounter({ eager: false });
+
+// Files and fine-tuning, when the stack gave the function the ownership table and the job event bus.
+const ownershipTable = env.optional(EnvVar.OWNERSHIP_TABLE);
+const jobEventsBus = env.optional(EnvVar.JOB_EVENTS_BUS);
 const gateway = createGateway({
   config,
   keys: new DynamoKeyStore(dynamodb, tables),
@@ -64,17 +71,17 @@ const gateway = createGateway({
   tokens,
   cache,
   filters,
-  // Files and fine-tuning, when the stack gave the function the ownership table and the job event bus.
-  ownership: process.env.OWNERSHIP_TABLE
-    ? new DynamoOwnershipStore(dynamodb, process.env.OWNERSHIP_TABLE)
-    : undefined,
-  jobEvents: process.env.JOB_EVENTS_BUS
-    ? eventBridgeJobEvents(new EventBridgeClient({}), { busName: process.env.JOB_EVENTS_BUS })
+  ownership: ownershipTable ? new DynamoOwnershipStore(dynamodb, ownershipTable) : undefined,
+  jobEvents: jobEventsBus
+    ? eventBridgeJobEvents(new EventBridgeClient({}), { busName: jobEventsBus })
     : undefined,
   secrets: secretsManagerSource(new SecretsManagerClient({}), { secretIds }),
   upstream: createNodeHttpUpstream(),
   metrics: emfMetrics(
-    new Metrics({ namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'LlmGateway', serviceName }),
+    new Metrics({
+      namespace: env.optional(EnvVar.POWERTOOLS_METRICS_NAMESPACE) ?? 'LlmGateway',
+      serviceName,
+    }),
   ),
   logger,
   clock: systemClock,
