@@ -15,7 +15,7 @@ import { createNodeHttpUpstream } from '../lambda/adapters/upstream/node-http.ts
 import { localRedisClient } from '../lambda/adapters/valkey/clients.ts';
 import { valkeyResponseCache } from '../lambda/adapters/valkey/response-cache.ts';
 import { parseGatewayConfig } from '../lambda/core/config.ts';
-import { createGateway } from '../lambda/core/pipeline.ts';
+import { createGateway } from '../lambda/core/gateway.ts';
 import { createLocalServer } from '../lambda/entrypoints/local/server.ts';
 import { whenReady } from '../test/fixtures/redis-cluster.ts';
 import { serveFromChild } from './child.ts';

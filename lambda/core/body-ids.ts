@@ -7,7 +7,7 @@
 // environment variables), so that an id the OpenAI API adds to a new item or tool type is still found: `file_id`
 // is a file wherever it appears. A field named like an id (`…_id`, `…_ids`) that the gateway does not know is
 // refused rather than passed on unchecked.
-import { ErrorType, GatewayError } from './errors.ts';
+import { unsupportedIdField } from './errors.ts';
 
 export const IdKind = {
   file: 'file',
@@ -97,12 +97,6 @@ const isObject = (value: unknown): value is Json =>
 const ITEM_PATH = /^(?:input|items)\[\d+\]$/;
 const AUDIO_PATH = /^messages\[\d+\]\.audio$/;
 
-export const unknownIdField = (param: string) =>
-  new GatewayError(
-    `The field '${param}' looks like the id of a stored object, and the gateway cannot check who owns it: it does not pass it on. Leave it out, or ask the gateway's operator to support it.`,
-    { status: 400, type: ErrorType.invalidRequest, code: 'unsupported_id_field', param },
-  );
-
 /**
  * The kind of a plain `id` (or a `conversation` or `container` string) at `holderPath`, by position; undefined
  * where an `id` names nothing stored (a chat tool call's, a safety check's).
@@ -163,7 +157,7 @@ export const idsInRequest = (shape: IdShapeName, body: Json): IdReference[] => {
         }
       }
       if ((key.endsWith('_id') || key.endsWith('_ids')) && !NOT_OBJECT_IDS.has(key)) {
-        if (typeof child === 'string' || Array.isArray(child)) throw unknownIdField(param);
+        if (typeof child === 'string' || Array.isArray(child)) throw unsupportedIdField(param);
       }
       if (typeof child === 'object') visit(child, param);
     }

@@ -1,7 +1,8 @@
 // Which requests the response cache may answer or store, for how long, and under which key.
 import { createHash } from 'node:crypto';
 import type { GatewayConfig, RouteConfig, TierConfig } from './config.ts';
-import type { Endpoint } from './endpoints.ts';
+import type { Endpoint } from './endpoints/catalogue.ts';
+import type { RequestHeaders } from './exchange.ts';
 import { TokenShape } from './metering.ts';
 
 export const CacheStatus = { hit: 'hit', miss: 'miss', bypass: 'bypass' } as const;
@@ -105,7 +106,7 @@ export interface CachePlanInput {
   readonly route: RouteConfig;
   readonly tier: TierConfig | undefined;
   readonly body: Record<string, unknown>;
-  readonly headers: Headers;
+  readonly headers: RequestHeaders;
   readonly config: GatewayConfig['cache'];
   /**
    * Answers are stored as the response content rules left them: entries stored under other rules are not
@@ -128,7 +129,7 @@ export const planCache = (input: CachePlanInput): CachePlan | undefined => {
   const optIn = (input.headers.get('x-gateway-cache') ?? '').trim().toLowerCase();
   if (optIn === 'off') return undefined;
   if (tierMode !== 'always' && optIn !== 'on' && !isDeterministic(shape, body)) return undefined;
-  const control = parseCacheControl(input.headers.get('cache-control'));
+  const control = parseCacheControl(input.headers.get('cache-control') ?? null);
   if (control.noStore) return undefined;
   // `max-age=0` accepts nothing older than 0 s (RFC 9111 5.2.1.1): a refresh, like no-cache. The new answer
   // is stored with the default TTL, since an entry that lives 0 s would be no entry.

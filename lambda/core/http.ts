@@ -1,14 +1,16 @@
-// Small HTTP helpers shared by the pipeline: JSON responses, Retry-After, body reading with a limit.
+// Small HTTP helpers the stages share: error responses, Retry-After, body limits, the gateway key, media types.
 import { type GatewayError, payloadTooLarge, toErrorBody } from './errors.ts';
+import { type GatewayResponse, jsonResponse, type RequestHeaders } from './exchange.ts';
 
-export const jsonResponse = (status: number, body: unknown, headers: Record<string, string>): Response =>
-  new Response(JSON.stringify(body), { status, headers: { ...headers, 'content-type': 'application/json' } });
-
+/** The OpenAI error JSON of `error`, with the error's own headers (Retry-After, Allow) over `headers`. */
 export const errorResponse = (
   error: GatewayError,
   requestId: string,
   headers: Record<string, string>,
-): Response => jsonResponse(error.status, toErrorBody(error, requestId), { ...headers, ...error.headers });
+): GatewayResponse => {
+  for (const name in error.headers) headers[name] = error.headers[name]!;
+  return jsonResponse(error.status, toErrorBody(error, requestId), headers);
+};
 
 /** Retry-After as milliseconds from `now`: delta-seconds or an HTTP date. Undefined when absent or unreadable. */
 export const parseRetryAfter = (value: string | undefined, now: number): number | undefined => {
@@ -19,21 +21,23 @@ export const parseRetryAfter = (value: string | undefined, now: number): number 
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 };
 
-/** Reads a request body (or takes the bytes the entry point read), refusing it past `limit` bytes (declared or actual). */
-export const readBodyWithLimit = async (
-  request: Request,
+/**
+ * The request's body, refused past `limit` bytes, declared (Content-Length: the entry point then did not read
+ * it) or actual. No body reads as an empty one.
+ */
+export const bodyWithinLimit = (
+  headers: RequestHeaders,
+  body: Uint8Array | undefined,
   limit: number,
-  preRead?: Uint8Array,
-): Promise<Uint8Array> => {
-  const declared = request.headers.get('content-length');
-  if (declared !== null && Number(declared) > limit) throw payloadTooLarge(limit);
-  if (preRead !== undefined) {
-    if (preRead.byteLength > limit) throw payloadTooLarge(limit);
-    return preRead;
-  }
-  if (request.body === null) return new Uint8Array(0);
-  return readToEnd(request.body.getReader(), limit, () => payloadTooLarge(limit));
+): Uint8Array => {
+  const declared = headers.get('content-length');
+  if (declared !== undefined && Number(declared) > limit) throw payloadTooLarge(limit);
+  if (body === undefined) return EMPTY;
+  if (body.byteLength > limit) throw payloadTooLarge(limit);
+  return body;
 };
+
+const EMPTY = new Uint8Array(0);
 
 /** What `readToEnd` reads: a web stream's reader, or the gateway's lighter upstream body reader. */
 interface ChunkReader {
@@ -70,18 +74,20 @@ export const readToEnd = async (
 };
 
 /** The media type of a Content-Type header, lower-cased, without parameters. */
-export const mediaType = (contentType: string | null): string | null =>
-  contentType === null ? null : (contentType.split(';', 1)[0] ?? '').trim().toLowerCase();
+export const mediaType = (contentType: string | null | undefined): string | null =>
+  contentType === null || contentType === undefined
+    ? null
+    : (contentType.split(';', 1)[0] ?? '').trim().toLowerCase();
 
 /**
  * The gateway key: `Authorization: Bearer <key>` (what the SDKs send), else `x-api-key`. Behind a Function URL
  * with IAM auth, Authorization holds the caller's SigV4 signature and the key comes in x-api-key.
  */
-export const bearerToken = (headers: Headers): string | undefined => {
+export const bearerToken = (headers: RequestHeaders): string | undefined => {
   const authorization = headers.get('authorization');
-  if (authorization !== null) {
+  if (authorization !== undefined) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (match?.[1] !== undefined) return match[1];
   }
-  return headers.get('x-api-key') ?? undefined;
+  return headers.get('x-api-key');
 };

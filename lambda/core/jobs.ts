@@ -20,7 +20,7 @@ import type { GatewayConfig } from './config.ts';
 import { ZERO_USAGE } from './metering.ts';
 import { updateOwned } from './ownership.ts';
 import { billingMonthOf, costOf, priceFor } from './pricing.ts';
-import { readBody, type TargetClient } from './targets.ts';
+import { readBody, type TargetClient } from './upstream/client.ts';
 
 export const JobStatus = {
   validatingFiles: 'validating_files',

@@ -12,7 +12,7 @@ import {
   TenantStatus,
 } from '../ports.ts';
 import type { TierConfig } from './config.ts';
-import { ErrorType, forbidden, GatewayError, serverError } from './errors.ts';
+import { forbidden, tierNotConfigured, unauthorized } from './errors.ts';
 
 export const KEY_PREFIX = 'sk-gw-';
 const KEY_ID_LENGTH = 16;
@@ -121,8 +121,7 @@ export const modelAllowed = (model: string, allowed: readonly string[] | undefin
   allowed === undefined ||
   allowed.some((entry) => (entry.endsWith('*') ? model.startsWith(entry.slice(0, -1)) : entry === model));
 
-const invalidKey = (message: string) =>
-  new GatewayError(message, { status: 401, type: ErrorType.invalidRequest, code: 'invalid_api_key' });
+const invalidKey = unauthorized;
 
 export const redactKey = (key: string): string =>
   key.length <= 10 ? '****' : `${key.slice(0, 6)}****${key.slice(-4)}`;
@@ -230,7 +229,7 @@ export const createKeyVerifier = (options: KeyVerifierOptions) => {
     const tier = options.tiers[tenant.tier];
     if (tier === undefined) {
       // Operator error: the tenant's tier is missing from the deployed config.
-      throw serverError(500, 'tier_not_configured', 'The gateway is not configured for this tenant.');
+      throw tierNotConfigured();
     }
     return {
       key,

@@ -19,7 +19,7 @@ export interface UsageWriterOptions {
 export const createUsageWriter = ({ ledger, logger, metrics, clock }: UsageWriterOptions) => {
   const background = createBackgroundWork();
 
-  const store = async (record: UsageRecord): Promise<void> => {
+  const store = async (record: UsageRecord, metricModel: string): Promise<void> => {
     let lastError: unknown;
     for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length; attempt += 1) {
       try {
@@ -34,7 +34,7 @@ export const createUsageWriter = ({ ledger, logger, metrics, clock }: UsageWrite
     try {
       logger.error('usage record not stored', { usageRecord: record, error: String(lastError) });
       metrics.emit({
-        dimensions: { model: record.model },
+        dimensions: { model: metricModel },
         values: [{ name: 'UsageRecordsNotStored', value: 1, unit: 'Count' }],
       });
     } catch {
@@ -42,11 +42,15 @@ export const createUsageWriter = ({ ledger, logger, metrics, clock }: UsageWrite
     }
   };
 
-  const write = (record: Promise<UsageRecord>): void =>
+  /** `metricModel`: the route's name, the only model a metric may carry. */
+  const write = (record: Promise<UsageRecord>, metricModel: string): void =>
     background.add(
-      record.then(store, (error: unknown) => {
-        logger.error('usage record could not be built', { error: String(error) });
-      }),
+      record.then(
+        (built) => store(built, metricModel),
+        (error: unknown) => {
+          logger.error('usage record could not be built', { error: String(error) });
+        },
+      ),
     );
 
   return { write, drain: background.drain };

@@ -1,7 +1,7 @@
 // Request limits checked before a body is parsed (charset, UTF-8, nesting, array sizes) and after (n and
 // output-token caps per tier and model). Each refusal is a 4xx that names the limit and the value.
 import type { GatewayConfig, TierConfig } from './config.ts';
-import { ErrorType, GatewayError, invalidRequest, unsupportedMediaType } from './errors.ts';
+import { aboveConfiguredMaximum, invalidRequest, unsupportedMediaType } from './errors.ts';
 import { TokenShape, type TokenShapeName } from './metering.ts';
 
 const fatalDecoder = new TextDecoder('utf-8', { fatal: true });
@@ -121,14 +121,6 @@ const OUTPUT_FIELDS: Partial<
   [TokenShape.responses]: { fields: ['max_output_tokens'], set: 'max_output_tokens' },
 };
 
-const aboveMax = (param: string, max: number, got: unknown, scope: string) =>
-  new GatewayError(`\`${param}\` must be at most ${max} ${scope}, got: ${JSON.stringify(got)}.`, {
-    status: 400,
-    type: ErrorType.invalidRequest,
-    code: 'integer_above_max_value',
-    param,
-  });
-
 const checkPositiveInteger = (body: Record<string, unknown>, param: string): number | undefined => {
   const value = body[param];
   if (value === undefined || value === null) return undefined;
@@ -154,7 +146,8 @@ export const enforceParameterLimits = (input: {
   const maxN = tier?.maxN ?? input.config.limits.maxN;
   for (const param of ['n', 'best_of']) {
     const value = checkPositiveInteger(body, param);
-    if (value !== undefined && value > maxN) throw aboveMax(param, maxN, value, `for tier '${tierName}'`);
+    if (value !== undefined && value > maxN)
+      throw aboveConfiguredMaximum(param, maxN, value, `for tier '${tierName}'`);
   }
   const output = OUTPUT_FIELDS[input.shape];
   if (output === undefined) return false;
@@ -165,7 +158,7 @@ export const enforceParameterLimits = (input: {
     if (value === undefined) continue;
     asked = true;
     if (cap !== undefined && value > cap)
-      throw aboveMax(param, cap, value, `for model '${model}' on tier '${tierName}'`);
+      throw aboveConfiguredMaximum(param, cap, value, `for model '${model}' on tier '${tierName}'`);
   }
   if (asked || cap === undefined) return false;
   body[output.set] = cap;

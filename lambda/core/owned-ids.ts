@@ -15,7 +15,13 @@ import {
 } from '../ports.ts';
 import { IdKind, type IdKindName, type IdReference } from './body-ids.ts';
 import type { TargetConfig } from './config.ts';
-import { ErrorType, GatewayError, serverError } from './errors.ts';
+import {
+  type GatewayError,
+  invalidRequest,
+  objectNotFound,
+  ownershipUnavailable,
+  upstreamUnavailable,
+} from './errors.ts';
 
 /** Kinds the gateway records for tenants; the others (vector stores, skills, …) are never a tenant's. */
 const RECORDED: Readonly<Partial<Record<IdKindName, OwnedKindName>>> = {
@@ -69,12 +75,7 @@ export const idNotFound = (reference: IdReference): GatewayError => {
       : reference.param === 'previous_response_id'
         ? `Previous response with id '${reference.id}' not found.`
         : `${NOUN[reference.kind]} with id '${reference.id}' not found${never === undefined ? '' : `: ${never}`}.`;
-  return new GatewayError(message, {
-    status: 404,
-    type: ErrorType.invalidRequest,
-    code: null,
-    param: reference.param,
-  });
+  return objectNotFound(message, reference.param);
 };
 
 /** Ownership records by `<kind>#<id>`, as one check found them. */
@@ -142,11 +143,9 @@ export const createOwnedIds = (deps: OwnedIdsDeps): OwnedIds => {
           wanted.map((reference) => lookUp(RECORDED[reference.kind]!, reference.id)),
         );
       } catch (error) {
-        logger.error('ownership records could not be read', { error: String(error) });
-        throw serverError(
-          503,
-          'ownership_unavailable',
+        throw ownershipUnavailable(
           'The gateway could not check the ids in your request. Try again shortly.',
+          error,
         );
       }
       const found = new Map<string, OwnedObject>();
@@ -205,25 +204,23 @@ export const targetsHolding = (
   for (const record of records.values()) {
     const holder = targetById(record.targetId);
     if (holder === undefined)
-      throw serverError(
-        502,
-        'upstream_unavailable',
-        'The upstream that holds an object you named is not configured.',
-      );
+      throw upstreamUnavailable('The upstream that holds an object you named is not configured.');
     accounts.add(accountOf(holder));
   }
   if (accounts.size > 1) {
-    throw new GatewayError(
+    throw invalidRequest(
       'The ids in the request name objects held by different upstreams: one request can use the objects of one upstream only.',
-      { status: 400, type: ErrorType.invalidRequest, code: 'objects_on_different_upstreams' },
+      null,
+      'objects_on_different_upstreams',
     );
   }
   const [account] = accounts;
   const holding = targets.filter((target) => accountOf(target) === account);
   if (holding.length === 0) {
-    throw new GatewayError(
+    throw invalidRequest(
       `The objects named in the request are held by an upstream that does not serve the model '${model}'.`,
-      { status: 400, type: ErrorType.invalidRequest, code: 'objects_on_other_upstream', param: 'model' },
+      'model',
+      'objects_on_other_upstream',
     );
   }
   return holding;

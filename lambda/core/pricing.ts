@@ -120,8 +120,24 @@ export const worstCaseCost = (
 export const trainingCost = (trainedTokens: number, price: PriceConfig | undefined): number =>
   price?.training === undefined ? 0 : microUsdCeil([[trainedTokens, price.training]]);
 
+/** The month `billingMonthOf` answered last, and the times it covers: every request of a month reuses it. */
+let lastMonth = { from: 0, until: 0, month: '' };
+
 /** The billing month (`YYYY-MM`, UTC) of a time in ms since the epoch. */
-export const billingMonthOf = (time: number): string => new Date(time).toISOString().slice(0, 7);
+export const billingMonthOf = (time: number): string => {
+  if (time >= lastMonth.from && time < lastMonth.until) return lastMonth.month;
+  const date = new Date(time);
+  const month = date.toISOString().slice(0, 7);
+  // A time outside the years toISOString writes as YYYY is not cached (its month has no fixed width).
+  if (month.length === 7 && /^\d{4}-\d{2}$/.test(month)) {
+    lastMonth = {
+      from: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1),
+      until: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1),
+      month,
+    };
+  }
+  return month;
+};
 
 /** When a billing month's budget resets: the first instant of the next month (UTC). */
 export const budgetResetAt = (month: string): Date => {

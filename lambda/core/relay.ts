@@ -1,26 +1,30 @@
 // The client-facing body of a proxied response: upstream bytes passed on as they arrive, never buffered whole.
-import { RequestOutcome, type RequestOutcomeKind, type TokenUsage, type UpstreamBody } from '../ports.ts';
+// Pull-based with no read-ahead: a chunk is read from upstream only when the consumer asks for one, and handed
+// on at once; an SSE answer goes out event by event, with heartbeats while the upstream is silent.
+import {
+  RequestOutcome,
+  type RequestOutcomeKind,
+  type TokenUsage,
+  type UpstreamBody,
+  type UpstreamBodyReader,
+} from '../ports.ts';
 import type { AnswerRecorder } from './answer-ids.ts';
 import type { StreamFilter } from './content-fields.ts';
-import { contentFiltered, serverError, toErrorBody } from './errors.ts';
+import { contentFiltered, toErrorBody, upstreamError, upstreamTimeout } from './errors.ts';
+import type { BodySource, ReadResult } from './exchange.ts';
 import { streamedText } from './metering.ts';
 import { createSseRelay, type EventCapture, formatSseError, SSE_HEARTBEAT } from './sse.ts';
+import type { BodyEnd } from './state.ts';
 import { usageFromJsonTail } from './usage.ts';
 
 const encoder = new TextEncoder();
 const HEARTBEAT_BYTES = encoder.encode(SSE_HEARTBEAT);
 /** OpenAI puts `usage` last; this much of a JSON body's end is kept to find it. */
 const JSON_TAIL_BYTES = 16 * 1024;
+const DONE: ReadResult = { done: true };
+const DONE_PROMISE = Promise.resolve(DONE);
 
-export interface RelayEnd {
-  readonly outcome: RequestOutcomeKind;
-  readonly usage: TokenUsage | undefined;
-  /** Time the first body byte arrived from upstream, if any did. */
-  readonly firstByteAt: number | undefined;
-  /**
-   * For a body that ended without usage: the output tokens produced so far, counted with `count` (stream:
-   * the text of the events; JSON: the kept tail, scaled to the bytes received).
-   */
+export interface RelayEnd extends BodyEnd {
   readonly estimateOutputTokens: (count: (text: string) => number) => number;
   /** The whole answer, when `captureMaxBytes` was set and it fit: JSON text, or the SSE events' data. */
   readonly captured: { readonly json: string } | { readonly events: readonly string[] } | undefined;
@@ -35,217 +39,303 @@ export interface RelayOptions {
   /** Look for `usage` in a JSON body. */
   readonly jsonUsage: boolean;
   /** Keep the whole answer up to this size, for the response cache. @default - nothing kept */
-  readonly captureMaxBytes?: number;
+  readonly captureMaxBytes?: number | undefined;
   /** Response content rules over an SSE answer. @default - none */
   readonly filter?: StreamFilter | undefined;
-  /**
-   * Records the ids an SSE answer creates; the stream's last event waits until they are recorded. @default - none
-   */
+  /** Records the ids an SSE answer creates; the stream's last event waits until they are recorded. */
   readonly recorder?: AnswerRecorder | undefined;
   readonly heartbeatMs: number;
   readonly idleTimeoutMs: number;
   readonly requestId: string;
   readonly now: () => number;
-  /** Aborts the upstream request (client gone, idle timeout). */
+  /** Aborts the upstream request (client gone, idle timeout, a blocking rule). */
   readonly abortUpstream: (reason: string) => void;
   /** Called once, when the body ended for any reason. */
   readonly onEnd: (end: RelayEnd) => void;
 }
 
-/**
- * Builds the response body. Pull-based with no read-ahead (highWaterMark 0): a chunk is read from
- * upstream only when the client side is ready for it, and handed on at once.
- */
-export const relayBody = (options: RelayOptions): ReadableStream<Uint8Array> => {
-  const reader = options.upstream.getReader();
-  const decoder = new TextDecoder();
-  let usage: TokenUsage | undefined;
-  const keptEvents: string[] = [];
-  const capture: EventCapture | undefined =
-    options.captureMaxBytes === undefined
-      ? undefined
-      : { events: [], maxChars: options.captureMaxBytes, chars: 0, overflowed: false };
-  const bodyChunks: Uint8Array[] | undefined = capture === undefined || options.sse ? undefined : [];
-  const sseRelay = options.sse
-    ? createSseRelay({
-        dropUsageChunk: options.dropUsageChunk,
-        onUsage: (reported) => {
-          usage = reported;
-        },
-        keepEvents: keptEvents,
-        ...(capture === undefined ? {} : { capture }),
-        filter: options.filter,
-        observe: options.recorder?.event,
-      })
-    : undefined;
-  const recorder = options.recorder;
-  const tail: Uint8Array[] = [];
-  let tailBytes = 0;
-  let bodyBytes = 0;
-  let firstByteAt: number | undefined;
-  /** When the current wait for upstream bytes began; only time spent waiting counts as silence. */
-  let waitingSince = 0;
-  let reading = false;
-  let ended = false;
-  let silenceTimer: NodeJS.Timeout | undefined;
-  let stream: ReadableStreamDefaultController<Uint8Array> | undefined;
+type Consumer = { resolve: (result: ReadResult) => void; reject: (error: unknown) => void };
+type UpstreamRead =
+  | { readonly done: false; readonly value: Uint8Array }
+  | { readonly done: true; readonly value?: undefined };
 
-  const end = (outcome: RequestOutcomeKind) => {
-    if (ended) return;
-    ended = true;
-    clearTimeout(silenceTimer);
-    options.onEnd({ outcome, usage, firstByteAt, estimateOutputTokens, captured: capturedAnswer() });
-  };
+class RelayBody implements BodySource {
+  private readonly reader: UpstreamBodyReader;
+  private readonly decoder = new TextDecoder();
+  private readonly sseRelay: ReturnType<typeof createSseRelay> | undefined;
+  private readonly capture: EventCapture | undefined;
+  private readonly bodyChunks: Uint8Array[] | undefined;
+  private readonly keptEvents: string[] = [];
+  private readonly tail: Uint8Array[] = [];
+  private readonly silenceMs: number;
+  private usage: TokenUsage | undefined;
+  private tailBytes = 0;
+  private bodyBytes = 0;
+  private firstByteAt: number | undefined;
+  /** Bytes owed to the consumer after the end (a final error event). */
+  private outbox: Uint8Array | undefined;
+  /** A JSON body that failed part way: every later read fails too. */
+  private failure: Error | undefined;
+  private ended = false;
+  /** No more reads: the end was delivered (or the body failed). */
+  private closed = false;
+  private consumer: Consumer | undefined;
+  private inFlight = false;
+  private waitingSince = 0;
+  private timer: NodeJS.Timeout | undefined;
 
-  const capturedAnswer = (): RelayEnd['captured'] => {
-    if (capture === undefined || capture.overflowed) return undefined;
-    if (options.sse) return { events: capture.events };
-    if (bodyChunks === undefined) return undefined;
-    return { json: new TextDecoder().decode(Buffer.concat(bodyChunks)) };
-  };
+  constructor(private readonly options: RelayOptions) {
+    this.reader = options.upstream.getReader() as UpstreamBodyReader;
+    this.capture =
+      options.captureMaxBytes === undefined
+        ? undefined
+        : { events: [], maxChars: options.captureMaxBytes, chars: 0, overflowed: false };
+    this.bodyChunks = this.capture === undefined || options.sse ? undefined : [];
+    this.sseRelay = options.sse
+      ? createSseRelay({
+          dropUsageChunk: options.dropUsageChunk,
+          onUsage: (reported) => {
+            this.usage = reported;
+          },
+          keepEvents: this.keptEvents,
+          ...(this.capture === undefined ? {} : { capture: this.capture }),
+          filter: options.filter,
+          observe: options.recorder?.event,
+        })
+      : undefined;
+    this.silenceMs = options.sse
+      ? Math.min(options.heartbeatMs, options.idleTimeoutMs)
+      : options.idleTimeoutMs;
+  }
 
-  const estimateOutputTokens = (count: (text: string) => number): number => {
-    if (options.sse) return count(streamedText(keptEvents));
-    if (tailBytes === 0) return 0;
-    const tokens = count(new TextDecoder().decode(Buffer.concat(tail)));
-    return Math.ceil((tokens * bodyBytes) / tailBytes);
-  };
-
-  const fail = (controller: ReadableStreamDefaultController<Uint8Array>, outcome: RequestOutcomeKind) => {
-    reader.cancel().catch(() => {});
-    end(outcome);
-    if (options.sse) {
-      const error =
-        outcome === RequestOutcome.timeout
-          ? serverError(504, 'upstream_timeout', 'The upstream provider stopped sending data.')
-          : serverError(502, 'upstream_error', 'The upstream provider failed while streaming the response.');
-      controller.enqueue(encoder.encode(formatSseError(toErrorBody(error, options.requestId))));
-      controller.close();
-    } else {
-      // A JSON body cannot carry an error once started: an abrupt end is the honest signal.
-      controller.error(new Error(`upstream ${outcome}`));
+  read(): Promise<ReadResult> {
+    const owed = this.outbox;
+    if (owed !== undefined) {
+      this.outbox = undefined;
+      return Promise.resolve({ done: false, value: owed });
     }
-  };
+    if (this.failure !== undefined) return Promise.reject(this.failure);
+    if (this.closed) return DONE_PROMISE;
+    return new Promise<ReadResult>((resolve, reject) => {
+      this.consumer = { resolve, reject };
+      this.pump();
+    });
+  }
 
-  /** A response rule blocked the answer: what was sent stays sent, the rest is an error event. */
-  const failFiltered = (controller: ReadableStreamDefaultController<Uint8Array>, rule: string) => {
-    options.abortUpstream('content filtered');
-    reader.cancel().catch(() => {});
-    end(RequestOutcome.contentFiltered);
-    controller.enqueue(
-      encoder.encode(formatSseError(toErrorBody(contentFiltered(rule, 'response'), options.requestId))),
-    );
-    controller.close();
-  };
+  async cancel(): Promise<void> {
+    if (this.closed && this.ended) return;
+    // The client went away: stop the upstream generation, which would otherwise run (and bill) on.
+    this.options.abortUpstream('client disconnected');
+    this.reader.cancel().catch(() => {});
+    this.finish(RequestOutcome.clientAbort);
+  }
 
-  // One timer per stream, re-armed rather than re-created: it sends heartbeats (SSE) and enforces the
-  // idle timeout. A client that is slow to read is backpressure, not upstream silence.
-  // A timer that fires while no read is pending lapses; the next read re-arms it, so an abandoned body
-  // leaves no timer behind.
-  const onSilence = () => {
-    if (ended || !reading || stream === undefined) return;
-    if (options.now() - waitingSince >= options.idleTimeoutMs) {
-      options.abortUpstream('idle timeout');
-      fail(stream, RequestOutcome.timeout);
+  /** Reads from upstream unless a read is already on its way; one timer per body, re-armed for each wait. */
+  private pump(): void {
+    if (this.inFlight || this.closed) return;
+    this.inFlight = true;
+    this.waitingSince = this.options.now();
+    if (this.timer === undefined) this.timer = setTimeout(this.onSilence, this.silenceMs);
+    else this.timer.refresh();
+    this.reader.read().then(this.onRead, this.onReadError);
+  }
+
+  private readonly onSilence = (): void => {
+    // Only a read of the upstream's counts: a client slow to ask for more is backpressure, not silence (the timer
+    // lapses, and the next read arms it again).
+    if (this.closed || !this.inFlight) return;
+    if (this.options.now() - this.waitingSince >= this.options.idleTimeoutMs) {
+      this.options.abortUpstream('idle timeout');
+      this.fail(RequestOutcome.timeout);
       return;
     }
-    if (options.sse) stream.enqueue(HEARTBEAT_BYTES);
-    silenceTimer?.refresh();
+    if (this.options.sse && this.consumer !== undefined) this.deliver(HEARTBEAT_BYTES);
+    this.timer?.refresh();
   };
-  const silenceMs = options.sse
-    ? Math.min(options.heartbeatMs, options.idleTimeoutMs)
-    : options.idleTimeoutMs;
 
-  const keepTail = (chunk: Uint8Array) => {
-    tail.push(chunk);
-    tailBytes += chunk.byteLength;
-    while (tail.length > 1 && tailBytes - (tail[0]?.byteLength ?? 0) >= JSON_TAIL_BYTES) {
-      tailBytes -= tail.shift()?.byteLength ?? 0;
+  private readonly onReadError = (): void => {
+    this.inFlight = false;
+    if (!this.closed) this.fail(RequestOutcome.upstreamError);
+  };
+
+  private readonly onRead = (result: UpstreamRead): void => {
+    this.inFlight = false;
+    if (this.closed) return;
+    if (result.done) {
+      void this.onUpstreamEnd();
+      return;
     }
+    const chunk = result.value;
+    this.firstByteAt ??= this.options.now();
+    const sse = this.sseRelay;
+    if (sse === undefined) {
+      this.keepJson(chunk);
+      this.deliver(chunk);
+      return;
+    }
+    const text = sse.push(this.decoder.decode(chunk, { stream: true }));
+    if (sse.blockedBy !== undefined) {
+      if (text !== '') this.deliver(encoder.encode(text));
+      this.failFiltered(sse.blockedBy);
+      return;
+    }
+    // No whole event yet: read on without making the consumer ask again.
+    if (text === '') this.pump();
+    else void this.deliverRecorded(encoder.encode(text));
   };
 
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        stream ??= controller;
-        for (;;) {
-          reading = true;
-          waitingSince = options.now();
-          if (silenceTimer === undefined) silenceTimer = setTimeout(onSilence, silenceMs);
-          else silenceTimer.refresh();
-          let result: Awaited<ReturnType<typeof reader.read>>;
-          try {
-            result = await reader.read();
-          } catch {
-            reading = false;
-            if (!ended) fail(controller, RequestOutcome.upstreamError);
-            return;
-          }
-          reading = false;
-          if (ended) return;
-          if (result.done) {
-            if (sseRelay !== undefined) {
-              const rest = sseRelay.push(decoder.decode()) + sseRelay.finish();
-              if (recorder !== undefined) {
-                await recorder.flush();
-                if (ended) return;
-              }
-              if (rest !== '') controller.enqueue(encoder.encode(rest));
-              if (sseRelay.blockedBy !== undefined) {
-                failFiltered(controller, sseRelay.blockedBy);
-                return;
-              }
-              if (options.sseEndsWithDone && !sseRelay.sawDone) {
-                fail(controller, RequestOutcome.upstreamError);
-                return;
-              }
-            } else if (options.jsonUsage && tailBytes > 0) {
-              usage = usageFromJsonTail(decoder.decode(Buffer.concat(tail)));
-            }
-            end(RequestOutcome.complete);
-            controller.close();
-            return;
-          }
-          const chunk = result.value;
-          firstByteAt ??= options.now();
-          if (sseRelay === undefined) {
-            bodyBytes += chunk.byteLength;
-            keepTail(chunk);
-            if (bodyChunks !== undefined && capture !== undefined && !capture.overflowed) {
-              capture.chars += chunk.byteLength;
-              if (capture.chars > capture.maxChars) {
-                capture.overflowed = true;
-                bodyChunks.length = 0;
-              } else bodyChunks.push(chunk);
-            }
-            controller.enqueue(chunk);
-            return;
-          }
-          const text = sseRelay.push(decoder.decode(chunk, { stream: true }));
-          if (sseRelay.blockedBy !== undefined) {
-            if (text !== '') controller.enqueue(encoder.encode(text));
-            failFiltered(controller, sseRelay.blockedBy);
-            return;
-          }
-          if (text !== '') {
-            // The last event names ids the client may use at once: they are recorded first.
-            if (recorder?.holding === true) {
-              await recorder.flush();
-              if (ended) return;
-            }
-            controller.enqueue(encoder.encode(text));
-            return;
-          }
-          // No whole event yet: read on without making the client wait for a pull.
-        }
-      },
-      cancel() {
-        // The client went away: stop the upstream generation, which would otherwise run (and bill) on.
-        options.abortUpstream('client disconnected');
-        reader.cancel().catch(() => {});
-        end(RequestOutcome.clientAbort);
-      },
-    },
-    { highWaterMark: 0 },
-  );
+  private async onUpstreamEnd(): Promise<void> {
+    const sse = this.sseRelay;
+    if (sse !== undefined) {
+      const rest = sse.push(this.decoder.decode()) + sse.finish();
+      if (this.options.recorder !== undefined) {
+        await this.options.recorder.flush();
+        if (this.closed) return;
+      }
+      if (sse.blockedBy !== undefined) {
+        if (rest !== '') this.deliver(encoder.encode(rest));
+        this.failFiltered(sse.blockedBy);
+        return;
+      }
+      if (this.options.sseEndsWithDone && !sse.sawDone) {
+        if (rest !== '') this.deliver(encoder.encode(rest));
+        this.fail(RequestOutcome.upstreamError);
+        return;
+      }
+      this.finish(RequestOutcome.complete);
+      if (rest !== '') this.deliver(encoder.encode(rest));
+      else this.deliverDone();
+      return;
+    }
+    if (this.options.jsonUsage && this.tailBytes > 0) {
+      this.usage = usageFromJsonTail(this.decoder.decode(Buffer.concat(this.tail)));
+    }
+    this.finish(RequestOutcome.complete);
+    this.deliverDone();
+  }
+
+  /** The last event names ids the client may use at once: they are recorded before it leaves. */
+  private async deliverRecorded(bytes: Uint8Array): Promise<void> {
+    const recorder = this.options.recorder;
+    if (recorder?.holding === true) {
+      await recorder.flush();
+      if (this.closed && this.ended) return;
+    }
+    this.deliver(bytes);
+  }
+
+  /**
+   * Bytes for the consumer: to the waiting read now, or kept for the next one (a heartbeat may have answered the
+   * read this chunk was meant for).
+   */
+  private deliver(bytes: Uint8Array): void {
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    if (consumer !== undefined) consumer.resolve({ done: false, value: bytes });
+    else this.outbox = this.outbox === undefined ? bytes : Buffer.concat([this.outbox, bytes]);
+  }
+
+  private deliverDone(): void {
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    consumer?.resolve(DONE);
+  }
+
+  private keepJson(chunk: Uint8Array): void {
+    this.bodyBytes += chunk.byteLength;
+    this.tail.push(chunk);
+    this.tailBytes += chunk.byteLength;
+    while (this.tail.length > 1 && this.tailBytes - (this.tail[0]?.byteLength ?? 0) >= JSON_TAIL_BYTES) {
+      this.tailBytes -= this.tail.shift()?.byteLength ?? 0;
+    }
+    const capture = this.capture;
+    if (this.bodyChunks !== undefined && capture !== undefined && !capture.overflowed) {
+      capture.chars += chunk.byteLength;
+      if (capture.chars > capture.maxChars) {
+        capture.overflowed = true;
+        this.bodyChunks.length = 0;
+      } else this.bodyChunks.push(chunk);
+    }
+  }
+
+  /** The upstream failed (or went silent) after the first byte: SSE ends with an error event, JSON is cut. */
+  private fail(outcome: RequestOutcomeKind): void {
+    this.reader.cancel().catch(() => {});
+    this.finish(outcome);
+    if (this.options.sse) {
+      const error =
+        outcome === RequestOutcome.timeout
+          ? upstreamTimeout('The upstream provider stopped sending data.')
+          : upstreamError('The upstream provider failed while streaming the response.');
+      this.deliver(encoder.encode(formatSseError(toErrorBody(error, this.options.requestId))));
+      return;
+    }
+    // A JSON body cannot carry an error once started: an abrupt end is the honest signal.
+    this.failure = new Error(`upstream ${outcome}`);
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    consumer?.reject(this.failure);
+  }
+
+  /** A response rule blocked the answer: what was sent stays sent, the rest is an error event. */
+  private failFiltered(rule: string): void {
+    this.options.abortUpstream('content filtered');
+    this.reader.cancel().catch(() => {});
+    this.finish(RequestOutcome.contentFiltered);
+    this.deliver(
+      encoder.encode(formatSseError(toErrorBody(contentFiltered(rule, 'response'), this.options.requestId))),
+    );
+  }
+
+  private finish(outcome: RequestOutcomeKind): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    if (this.ended) return;
+    this.ended = true;
+    this.options.onEnd({
+      outcome,
+      usage: this.usage,
+      firstByteAt: this.firstByteAt,
+      estimateOutputTokens: this.estimateOutputTokens,
+      captured: this.capturedAnswer(),
+    });
+  }
+
+  private capturedAnswer(): RelayEnd['captured'] {
+    const capture = this.capture;
+    if (capture === undefined || capture.overflowed) return undefined;
+    if (this.options.sse) return { events: capture.events };
+    if (this.bodyChunks === undefined) return undefined;
+    return { json: new TextDecoder().decode(Buffer.concat(this.bodyChunks)) };
+  }
+
+  private readonly estimateOutputTokens = (count: (text: string) => number): number => {
+    if (this.options.sse) return count(streamedText(this.keptEvents));
+    if (this.tailBytes === 0) return 0;
+    const tokens = count(new TextDecoder().decode(Buffer.concat(this.tail)));
+    return Math.ceil((tokens * this.bodyBytes) / this.tailBytes);
+  };
+}
+
+/** The relayed body of an upstream answer. */
+export const relayBody = (options: RelayOptions): BodySource => new RelayBody(options);
+
+/**
+ * Reads a body source to its end: the bytes, or undefined when it failed part way (the relay has noted how it
+ * ended). Used to read a JSON answer whole (for content rules and ids) through the relay's timeouts and metering.
+ */
+export const readWhole = async (source: BodySource): Promise<Uint8Array | undefined> => {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const result = await source.read();
+      if (result.done) break;
+      chunks.push(result.value);
+      total += result.value.byteLength;
+    }
+  } catch {
+    return undefined;
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
 };

@@ -1,7 +1,15 @@
 // The fields of a proxied JSON request that the gateway reads (to route, hold a budget, cache, filter, check
 // ownership), checked for type, presence and range before anything else reads them, with OpenAI's error shape
 // and `param`. Fields the gateway does not read pass through untouched: the upstream validates those.
-import { ErrorType, GatewayError } from './errors.ts';
+import {
+  duplicateParameter,
+  invalidModelName,
+  invalidType,
+  invalidValue,
+  missingParameter,
+  outOfRange,
+  streamNotBoolean,
+} from './errors.ts';
 import { TokenShape, type TokenShapeName } from './metering.ts';
 
 type Json = Record<string, unknown>;
@@ -16,61 +24,12 @@ const MAX_N = 128;
 /** Model names: printable ASCII without spaces, as every provider's names are; anything else never routes. */
 const MODEL_NAME = /^[\x21-\x7e]{1,256}$/;
 
-const describe = (value: unknown): string => {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'string') return 'a string';
-  if (typeof value === 'number') return Number.isInteger(value) ? 'an integer' : 'a number';
-  return `a ${typeof value}`;
-};
-
-export const missingParameter = (param: string) =>
-  new GatewayError(`Missing required parameter: '${param}'.`, {
-    status: 400,
-    type: ErrorType.invalidRequest,
-    code: 'missing_required_parameter',
-    param,
-  });
-
-export const invalidType = (param: string, expected: string, got: unknown) =>
-  new GatewayError(`Invalid type for '${param}': expected ${expected}, but got ${describe(got)} instead.`, {
-    status: 400,
-    type: ErrorType.invalidRequest,
-    code: 'invalid_type',
-    param,
-  });
-
-const outOfRange = (param: string, integer: boolean, bound: 'min' | 'max', limit: number, got: number) =>
-  new GatewayError(
-    `Invalid '${param}': ${integer ? 'integer' : 'decimal'} ${bound === 'min' ? 'below minimum' : 'above maximum'} value. Expected a value ${bound === 'min' ? '>=' : '<='} ${limit}, but got ${JSON.stringify(got)} instead.`,
-    {
-      status: 400,
-      type: ErrorType.invalidRequest,
-      code: `${integer ? 'integer' : 'decimal'}_${bound === 'min' ? 'below_min' : 'above_max'}_value`,
-      param,
-    },
-  );
-
-const invalidValue = (param: string, message: string) =>
-  new GatewayError(`Invalid value for '${param}': ${message}`, {
-    status: 400,
-    type: ErrorType.invalidRequest,
-    code: 'invalid_value',
-    param,
-  });
-
 /**
  * The client's model name, refused unless it is 1 to 256 printable ASCII characters. The name goes into logs,
  * usage records, metrics and the admin CLI's tables: nothing else may reach them.
  */
 export const checkModelName = (model: string): void => {
-  if (MODEL_NAME.test(model)) return;
-  const shown = JSON.stringify(model.length > 64 ? `${model.slice(0, 64)}…` : model);
-  throw new GatewayError(
-    `Invalid 'model': a model name is 1 to 256 printable ASCII characters without spaces, got ${model.length === 0 ? 'an empty string' : `${shown} (${model.length} characters)`}.`,
-    { status: 400, type: ErrorType.invalidRequest, code: 'invalid_value', param: 'model' },
-  );
+  if (!MODEL_NAME.test(model)) throw invalidModelName(model);
 };
 
 /** Fields a multipart body may carry once: two could be read differently here and upstream. */
@@ -78,14 +37,7 @@ const SINGLE_FIELDS = ['model', 'purpose'] as const;
 
 export const refuseRepeatedFields = (form: FormData): void => {
   for (const field of SINGLE_FIELDS) {
-    if (form.getAll(field).length > 1) {
-      throw new GatewayError(`The multipart body has more than one '${field}' field: send it once.`, {
-        status: 400,
-        type: ErrorType.invalidRequest,
-        code: 'duplicate_parameter',
-        param: field,
-      });
-    }
+    if (form.getAll(field).length > 1) throw duplicateParameter(field);
   }
 };
 
@@ -149,15 +101,8 @@ const checkObjects = (items: readonly unknown[], param: string): void => {
 
 /** `stream` and `stream_options`, which the gateway reads on every endpoint that streams. */
 const checkStreaming = (body: Json): void => {
-  if ('stream' in body && typeof body.stream !== 'boolean') {
-    // Kept from the first release: a null stream flag was refused then, and clients rely on the message.
-    throw new GatewayError(`'stream' must be a boolean, got: ${JSON.stringify(body.stream)}.`, {
-      status: 400,
-      type: ErrorType.invalidRequest,
-      code: 'invalid_type',
-      param: 'stream',
-    });
-  }
+  // Kept from the first release: a null stream flag was refused then, and clients rely on the message.
+  if ('stream' in body && typeof body.stream !== 'boolean') throw streamNotBoolean(body.stream);
   const options = checkObject(body, 'stream_options');
   if (options !== undefined && !isAbsent(options.include_usage) && typeof options.include_usage !== 'boolean')
     throw invalidType('stream_options.include_usage', 'a boolean', options.include_usage);

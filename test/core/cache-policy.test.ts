@@ -1,7 +1,8 @@
 // Cache policy: canonical keys, request directives, and which requests the cache may answer.
 import { cacheKey, canonicalJson, parseCacheControl, planCache } from '../../lambda/core/cache-policy.ts';
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
-import { PROXIED_ENDPOINTS } from '../../lambda/core/endpoints.ts';
+import { PROXIED_ENDPOINTS } from '../../lambda/core/endpoints/catalogue.ts';
+import { headersOf } from '../../lambda/core/exchange.ts';
 
 const config = parseGatewayConfig({
   routes: [
@@ -19,7 +20,7 @@ const plan = (body: Record<string, unknown>, headers: Record<string, string> = {
     route,
     tier: config.tiers[tier],
     body,
-    headers: new Headers(headers),
+    headers: headersOf(Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]))),
     config: config.cache,
   });
 const seeded = { model: 'gpt-test', messages: [{ role: 'user', content: 'hi' }], seed: 1 };
@@ -141,7 +142,7 @@ describe('planCache', () => {
       tenantId: 'acme',
       route,
       tier: config.tiers.default,
-      headers: new Headers(),
+      headers: headersOf({}),
       config: config.cache,
     };
     const responses = PROXIED_ENDPOINTS.get('/v1/responses')!;
@@ -170,7 +171,7 @@ describe('planCache', () => {
       route,
       tier: config.tiers.default,
       body,
-      headers: new Headers(),
+      headers: headersOf({}),
       config: config.cache,
     });
 

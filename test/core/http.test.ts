@@ -1,5 +1,6 @@
 import { GatewayError } from '../../lambda/core/errors.ts';
-import { bearerToken, mediaType, parseRetryAfter, readBodyWithLimit } from '../../lambda/core/http.ts';
+import { headersOf } from '../../lambda/core/exchange.ts';
+import { bearerToken, bodyWithinLimit, mediaType, parseRetryAfter } from '../../lambda/core/http.ts';
 
 describe('parseRetryAfter', () => {
   const now = Date.parse('2026-11-29T12:00:00Z');
@@ -16,26 +17,20 @@ describe('parseRetryAfter', () => {
   });
 });
 
-describe('readBodyWithLimit', () => {
-  const streamOf = (...chunks: string[]) =>
-    new Request('http://x/', {
-      method: 'POST',
-      body: new ReadableStream({
-        start(controller) {
-          for (const chunk of chunks) controller.enqueue(new TextEncoder().encode(chunk));
-          controller.close();
-        },
-      }),
-      duplex: 'half',
-    } as RequestInit);
+describe('bodyWithinLimit', () => {
+  const body = new TextEncoder().encode('abcdef');
 
-  it('joins a body sent in pieces', async () => {
-    expect(new TextDecoder().decode(await readBodyWithLimit(streamOf('ab', 'cd', 'e'), 5))).toBe('abcde');
+  it('passes a body within the limit, and reads no body as an empty one', () => {
+    expect(bodyWithinLimit(headersOf({}), body, 6)).toBe(body);
+    expect(bodyWithinLimit(headersOf({}), undefined, 6)).toEqual(new Uint8Array(0));
   });
 
-  it('refuses a streamed body as soon as it passes the limit', async () => {
-    await expect(readBodyWithLimit(streamOf('abc', 'def'), 5)).rejects.toMatchObject({ status: 413 });
-    await expect(readBodyWithLimit(streamOf('abc', 'def'), 5)).rejects.toBeInstanceOf(GatewayError);
+  it('refuses a body past the limit, by its size or by its Content-Length (then it was never read)', () => {
+    expect(() => bodyWithinLimit(headersOf({}), body, 5)).toThrow(GatewayError);
+    expect(() => bodyWithinLimit(headersOf({}), body, 5)).toThrow(expect.objectContaining({ status: 413 }));
+    expect(() => bodyWithinLimit(headersOf({ 'content-length': '7' }), undefined, 6)).toThrow(
+      expect.objectContaining({ status: 413, code: 'request_too_large' }),
+    );
   });
 });
 
@@ -57,7 +52,7 @@ describe('header helpers', () => {
     [{ 'x-api-key': 'sk-gw-3' }, 'sk-gw-3'],
     [{}, undefined],
   ])('reads the key from %j', (headers, expected) => {
-    expect(bearerToken(new Headers(headers))).toBe(expected);
+    expect(bearerToken(headersOf(headers))).toBe(expected);
   });
 
   it('reads the media type without parameters', () => {

@@ -20,7 +20,7 @@ import {
   JobTrackingError,
   trackJobs,
 } from '../../lambda/core/jobs.ts';
-import { createTargetClient } from '../../lambda/core/targets.ts';
+import { createTargetClient } from '../../lambda/core/upstream/client.ts';
 import { OwnedKind, type OwnedObject, type OwnershipStore, type UsageLedger } from '../../lambda/ports.ts';
 import { FakeClock } from '../fixtures/fake-clock.ts';
 import { type FakePlatform, startFakePlatform } from '../fixtures/fake-platform.ts';

@@ -85,7 +85,7 @@ describe('createUsageWriter: retries', () => {
       const { writer, logger, metrics, sleeps } = prepareWriter(flaky.ledger);
 
       // Act
-      writer.write(Promise.resolve(RECORD));
+      writer.write(Promise.resolve(RECORD), RECORD.model);
       await writer.drain();
 
       // Assess
@@ -102,8 +102,8 @@ describe('createUsageWriter: retries', () => {
     const flaky = flakyLedger(Number.POSITIVE_INFINITY);
     const { writer, logger, metrics, sleeps } = prepareWriter(flaky.ledger);
 
-    // Act
-    writer.write(Promise.resolve(RECORD));
+    // Act: the metric names the route (`gpt-4o-*`), never the model the record names
+    writer.write(Promise.resolve(RECORD), 'gpt-4o-*');
     await writer.drain();
 
     // Assess
@@ -120,7 +120,7 @@ describe('createUsageWriter: retries', () => {
     expect(metrics.sum('UsageRecordsNotStored')).toBe(1);
     expect(metrics.batches).toEqual([
       {
-        dimensions: { model: 'gpt-4o-mini' },
+        dimensions: { model: 'gpt-4o-*' },
         values: [{ name: 'UsageRecordsNotStored', value: 1, unit: 'Count' }],
       },
     ]);
@@ -132,7 +132,7 @@ describe('createUsageWriter: retries', () => {
     const { writer, logger, metrics } = prepareWriter(flaky.ledger);
 
     // Act
-    writer.write(Promise.reject(new Error('price lookup failed')));
+    writer.write(Promise.reject(new Error('price lookup failed')), RECORD.model);
     await writer.drain();
 
     // Assess
@@ -205,7 +205,7 @@ describe('createUsageWriter: drain', () => {
     const { writer } = prepareWriter(gated.ledger);
     const first = { ...RECORD, requestId: 'req-1' };
     const second = { ...RECORD, requestId: 'req-2' };
-    writer.write(Promise.resolve(first));
+    writer.write(Promise.resolve(first), first.model);
     await gated.reached('req-1');
 
     // Act
@@ -215,7 +215,7 @@ describe('createUsageWriter: drain', () => {
     });
     await settle();
     const whileFirstHeld = drained;
-    writer.write(Promise.resolve(second));
+    writer.write(Promise.resolve(second), second.model);
     await gated.reached('req-2');
     gated.release('req-1');
     await settle();
@@ -241,6 +241,7 @@ describe('createUsageWriter: drain', () => {
       new Promise<UsageRecord>((resolve) => {
         build = resolve;
       }),
+      RECORD.model,
     );
 
     // Act

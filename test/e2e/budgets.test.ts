@@ -19,8 +19,8 @@ import {
 import { systemClock } from '../../lambda/adapters/system/clock.ts';
 import { createNodeHttpUpstream } from '../../lambda/adapters/upstream/node-http.ts';
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
+import { createGateway } from '../../lambda/core/gateway.ts';
 import { displayPrefixOf, hashKey, keyIdOf } from '../../lambda/core/keys.ts';
-import { createGateway } from '../../lambda/core/pipeline.ts';
 import { billingMonthOf } from '../../lambda/core/pricing.ts';
 import {
   type BudgetStore,

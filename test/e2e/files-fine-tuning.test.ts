@@ -5,7 +5,7 @@ import { MemoryKeyStore } from '../../lambda/adapters/memory/index.ts';
 import { createNodeHttpUpstream } from '../../lambda/adapters/upstream/node-http.ts';
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
 import { createJobObserver, fineTuneRequestId, trackJobs } from '../../lambda/core/jobs.ts';
-import { createTargetClient } from '../../lambda/core/targets.ts';
+import { createTargetClient } from '../../lambda/core/upstream/client.ts';
 import { OwnedKind } from '../../lambda/ports.ts';
 import { FakeClock } from '../fixtures/fake-clock.ts';
 import { type FakePlatform, platformAnswer, startFakePlatform } from '../fixtures/fake-platform.ts';

@@ -246,6 +246,7 @@ describe('response rules', () => {
     });
     expect(gateway.ledger.records.at(before)).toMatchObject({
       status: 400,
+      outcome: RequestOutcome.contentFiltered,
       exact: true,
       usage: { outputTokens: 7 },
     });

@@ -11,7 +11,7 @@ import {
 import { systemClock } from '../../lambda/adapters/system/clock.ts';
 import { createNodeHttpUpstream } from '../../lambda/adapters/upstream/node-http.ts';
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
-import { createGateway } from '../../lambda/core/pipeline.ts';
+import { createGateway } from '../../lambda/core/gateway.ts';
 import { billingMonthOf } from '../../lambda/core/pricing.ts';
 import type { UsageLedger, UsageRecord } from '../../lambda/ports.ts';
 import { type FakeUpstream, startFakeUpstream, streamChat } from '../fixtures/fake-upstream.ts';

@@ -7,9 +7,9 @@ import OpenAI, { toFile } from 'openai';
 import { MemoryKeyStore } from '../../lambda/adapters/memory/index.ts';
 import { createNodeHttpUpstream } from '../../lambda/adapters/upstream/node-http.ts';
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
+import { UNKNOWN_MODEL } from '../../lambda/core/gateway.ts';
 import { createJobObserver, trackJobs } from '../../lambda/core/jobs.ts';
-import { UNKNOWN_MODEL } from '../../lambda/core/pipeline.ts';
-import { createTargetClient } from '../../lambda/core/targets.ts';
+import { createTargetClient } from '../../lambda/core/upstream/client.ts';
 import { FakeClock } from '../fixtures/fake-clock.ts';
 import { type FakePlatform, platformAnswer, startFakePlatform } from '../fixtures/fake-platform.ts';
 import {

@@ -10,7 +10,7 @@ import {
 } from '../../lambda/adapters/memory/index.ts';
 import { systemClock } from '../../lambda/adapters/system/clock.ts';
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
-import { createGateway } from '../../lambda/core/pipeline.ts';
+import { createGateway } from '../../lambda/core/gateway.ts';
 import type { GatewayEvent } from '../../lambda/entrypoints/lambda/events.ts';
 import { createLambdaHandler } from '../../lambda/entrypoints/lambda/handler.ts';
 import type { UsageLedger } from '../../lambda/ports.ts';

@@ -1,6 +1,6 @@
 // The caller as the REST API's authorizer passed it, and the client address, read from Lambda events.
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
-import { principalFromAuthorizer, toWebRequest } from '../../lambda/entrypoints/lambda/events.ts';
+import { principalFromAuthorizer, toGatewayRequest } from '../../lambda/entrypoints/lambda/events.ts';
 import type { Principal } from '../../lambda/ports.ts';
 import { functionUrlEvent, restEvent } from '../fixtures/lambda-events.ts';
 
@@ -95,7 +95,7 @@ const urlEvent = (sourceIp: string, extra: Record<string, unknown> = {}): APIGat
   } as APIGatewayProxyEventV2;
 };
 
-describe('toWebRequest: client address and principal', () => {
+describe('toGatewayRequest: client address and principal', () => {
   it.each<[string, APIGatewayProxyEvent | APIGatewayProxyEventV2, string | undefined, Principal | undefined]>(
     [
       ['a REST event with an authorizer context', authorizedRestEvent(CONTEXT), '203.0.113.7', PRINCIPAL],
@@ -125,11 +125,11 @@ describe('toWebRequest: client address and principal', () => {
     ],
   )('%s', (_name, event, clientIp, principal) => {
     // Act
-    const input = toWebRequest(event);
+    const input = toGatewayRequest(event);
 
     // Assess
     expect(input.clientIp).toBe(clientIp);
     expect(input.principal).toStrictEqual(principal);
-    expect(new URL(input.request.url).pathname).toBe('/v1/chat/completions');
+    expect(input.path).toBe('/v1/chat/completions');
   });
 });

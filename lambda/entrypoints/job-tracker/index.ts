@@ -14,7 +14,7 @@ import { secretsManagerSource } from '../../adapters/secrets-manager/secret-sour
 import { systemClock } from '../../adapters/system/clock.ts';
 import { createNodeHttpUpstream } from '../../adapters/upstream/node-http.ts';
 import { createJobObserver, trackJobs } from '../../core/jobs.ts';
-import { createTargetClient } from '../../core/targets.ts';
+import { createTargetClient } from '../../core/upstream/client.ts';
 import { EnvVar, FunctionEnv } from '../../environment.ts';
 import { environmentOf, loadGatewayConfig } from '../aws-environment.ts';
 

@@ -1,12 +1,13 @@
-// API Gateway REST (v1 proxy) and Function URL (v2) events, normalised into one web Request.
+// API Gateway REST (v1 proxy) and Function URL (v2) events, normalised into the gateway's request.
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
+import { type GatewayRequest, headersOf, splitTarget } from '../../core/exchange.ts';
 import type { Principal } from '../../ports.ts';
 
 export type GatewayEvent = APIGatewayProxyEvent | APIGatewayProxyEventV2;
 
 /**
- * A header value as node:http would hand it over: its UTF-8 bytes read as Latin-1. Lambda events carry
- * header values as decoded strings, but a web Headers only takes byte strings (it throws above U+00FF).
+ * A header value as node:http would hand it over: its UTF-8 bytes read as Latin-1. Lambda events carry header
+ * values as decoded strings; a value above U+00FF could not be sent on upstream (Node takes byte strings only).
  */
 const byteString = (value: string): string =>
   /[\u0100-\uffff]/.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
@@ -16,15 +17,6 @@ const isV2 = (event: GatewayEvent): event is APIGatewayProxyEventV2 =>
 
 const bodyOf = (body: string | null | undefined, base64: boolean): Buffer | undefined =>
   body === null || body === undefined ? undefined : Buffer.from(body, base64 ? 'base64' : 'utf8');
-
-export interface GatewayInput {
-  /** The request line and headers; the body travels beside it (see RequestContext.body). */
-  readonly request: Request;
-  readonly body: Uint8Array | undefined;
-  readonly clientIp: string | undefined;
-  /** The caller as the REST API's authorizer verified it; never taken from a Function URL event. */
-  readonly principal: Principal | undefined;
-}
 
 /**
  * The principal from the API Gateway authorizer's context (set by API Gateway, not by the client). Values
@@ -62,45 +54,55 @@ export const principalFromAuthorizer = (
   };
 };
 
-export const toWebRequest = (event: GatewayEvent): GatewayInput => {
-  const headers = new Headers();
+/** An API Gateway or Function URL event as the gateway's request. */
+export const toGatewayRequest = (event: GatewayEvent): GatewayRequest => {
+  const headers: Record<string, string> = {};
+  /** Names lower-cased, repeats joined with `, ` (as node:http and web Headers read them). */
+  const add = (name: string, value: string) => {
+    const key = name.toLowerCase();
+    const previous = headers[key];
+    headers[key] = previous === undefined ? byteString(value) : `${previous}, ${byteString(value)}`;
+  };
   let method: string;
-  let url: string;
+  let target: string;
+  let query: string;
   let body: Buffer | undefined;
   let clientIp: string | undefined;
   let principal: Principal | undefined;
   if (isV2(event)) {
     clientIp = event.requestContext.http.sourceIp;
     for (const [name, value] of Object.entries(event.headers ?? {}))
-      if (value !== undefined) headers.set(name, byteString(value));
-    if (event.cookies?.length) headers.set('cookie', event.cookies.join('; '));
+      if (value !== undefined) add(name, value);
+    if (event.cookies?.length) headers.cookie = event.cookies.join('; ');
     method = event.requestContext.http.method;
-    const host = headers.get('host') ?? event.requestContext.domainName;
-    url = `https://${host}${event.rawPath}${event.rawQueryString ? `?${event.rawQueryString}` : ''}`;
+    target = event.rawPath;
+    query = event.rawQueryString ?? '';
     body = bodyOf(event.body, event.isBase64Encoded);
   } else {
     const multi = event.multiValueHeaders ?? {};
-    for (const [name, values] of Object.entries(multi))
-      for (const value of values ?? []) headers.append(name, byteString(value));
+    for (const [name, values] of Object.entries(multi)) for (const value of values ?? []) add(name, value);
     for (const [name, value] of Object.entries(event.headers ?? {})) {
-      if (value !== undefined && !(name in multi)) headers.set(name, byteString(value));
+      if (value !== undefined && !(name in multi)) add(name, value);
     }
     method = event.httpMethod;
     clientIp = event.requestContext.identity?.sourceIp ?? undefined;
     principal = principalFromAuthorizer(event.requestContext.authorizer);
     // The REST API's stage is `v1`, so `/chat/completions` on the stage is the SDK's `/v1/chat/completions`.
-    const path = `/${event.requestContext.stage}${event.path}`;
-    const query = new URLSearchParams();
+    target = `/${event.requestContext.stage}${event.path}`;
+    const search = new URLSearchParams();
     for (const [name, values] of Object.entries(event.multiValueQueryStringParameters ?? {})) {
-      for (const value of values ?? []) query.append(name, value);
+      for (const value of values ?? []) search.append(name, value);
     }
-    const host = headers.get('host') ?? event.requestContext.domainName ?? 'localhost';
-    url = `https://${host}${path}${query.size > 0 ? `?${query}` : ''}`;
+    query = search.toString();
     body = bodyOf(event.body, event.isBase64Encoded);
   }
+  const { path } = splitTarget(target);
   const hasBody = body !== undefined && method !== 'GET' && method !== 'HEAD';
   return {
-    request: new Request(url, { method, headers }),
+    method,
+    path,
+    query,
+    headers: headersOf(headers),
     body: hasBody ? body : undefined,
     clientIp,
     principal,

@@ -1,11 +1,11 @@
 // The streaming Lambda handler: a thin adapter from API Gateway / Function URL events to the core gateway.
 import { pipeline, Readable } from 'node:stream';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import { invalidRequest, toErrorBody } from '../../core/errors.ts';
-import type { Gateway } from '../../core/pipeline.ts';
-import { type GatewayEvent, type GatewayInput, toWebRequest } from './events.ts';
+import type { BodySource, GatewayRequest } from '../../core/exchange.ts';
+import type { Gateway } from '../../core/gateway.ts';
+import { type GatewayEvent, toGatewayRequest } from './events.ts';
 import { flushPadding } from './flush.ts';
 
 export interface LambdaHandlerOptions {
@@ -23,14 +23,46 @@ export interface StreamingResult {
   readonly body: Readable | string;
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A whole body as middy writes it best: a string in one write, unless its bytes are not text. */
+const wholeBody = (bytes: Uint8Array): Readable | string => {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return Readable.from([bytes]);
+  }
+};
+
+/**
+ * A body source as a Node stream, read only as fast as the response stream takes it. Destroying it (the client
+ * left) cancels the source, which stops the upstream.
+ */
+const readableOf = (source: BodySource): Readable =>
+  new Readable({
+    highWaterMark: 0,
+    read() {
+      source.read().then(
+        (result) => this.push(result.done ? null : result.value),
+        (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),
+      );
+    },
+    destroy(error, callback) {
+      source.cancel(error ?? undefined).then(
+        () => callback(error),
+        () => callback(error),
+      );
+    },
+  });
+
 export const createLambdaHandler = (gateway: Gateway, options: LambdaHandlerOptions) =>
   middy(
     async (event: GatewayEvent): Promise<StreamingResult> => {
-      let input: GatewayInput;
+      let request: GatewayRequest;
       try {
-        input = toWebRequest(event);
+        request = toGatewayRequest(event);
       } catch {
-        // Only a malformed event (e.g. an invalid Host header) gets here; the core handles everything else.
+        // Only a malformed event gets here; the core handles everything else.
         const requestId = crypto.randomUUID();
         const error = invalidRequest('The request could not be read: its URL or headers are malformed.');
         return {
@@ -39,25 +71,15 @@ export const createLambdaHandler = (gateway: Gateway, options: LambdaHandlerOpti
           body: JSON.stringify(toErrorBody(error, requestId)),
         };
       }
-      const response = await gateway.handle(input.request, {
-        body: input.body,
-        ...(input.clientIp === undefined ? {} : { clientIp: input.clientIp }),
-        ...(input.principal === undefined ? {} : { principal: input.principal }),
-      });
-      const headers: Record<string, string> = {};
-      response.headers.forEach((value, name) => {
-        headers[name] = value;
-      });
-      if (response.body === null) return { statusCode: response.status, headers, body: '' };
-      // When the client disconnects, the pipeline destroys this Readable, which cancels the web stream
-      // and so aborts the upstream request.
-      let body: Readable = Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>, {
-        highWaterMark: 0,
-      });
+      const response = await gateway.serve(request);
+      const { status, headers, body } = response;
+      if (body === undefined) return { statusCode: status, headers, body: '' };
+      if (body instanceof Uint8Array) return { statusCode: status, headers, body: wholeBody(body) };
+      let stream = readableOf(body);
       if (options.flushPaddingBytes > 0 && (headers['content-type'] ?? '').startsWith('text/event-stream')) {
         // pipeline, not pipe: destroying the padded stream must reach the source too.
-        body = pipeline(
-          body,
+        stream = pipeline(
+          stream,
           flushPadding({
             bytes: options.flushPaddingBytes,
             afterIdleMs: options.flushPaddingAfterIdleMs,
@@ -66,7 +88,7 @@ export const createLambdaHandler = (gateway: Gateway, options: LambdaHandlerOpti
           () => {},
         );
       }
-      return { statusCode: response.status, headers, body };
+      return { statusCode: status, headers, body: stream };
     },
     {
       executionMode: executionModeStreamifyResponse,

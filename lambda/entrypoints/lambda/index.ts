@@ -16,7 +16,7 @@ import { createGptTokenCounter } from '../../adapters/tokenizer/gpt-tokenizer.ts
 import { createNodeHttpUpstream } from '../../adapters/upstream/node-http.ts';
 import { elastiCacheClient } from '../../adapters/valkey/clients.ts';
 import { valkeyResponseCache } from '../../adapters/valkey/response-cache.ts';
-import { createGateway } from '../../core/pipeline.ts';
+import { createGateway } from '../../core/gateway.ts';
 import { EnvVar, FunctionEnv, LambdaEnvVar } from '../../environment.ts';
 import { environmentOf, loadGatewayConfig } from '../aws-environment.ts';
 import { createLambdaHandler } from './handler.ts';

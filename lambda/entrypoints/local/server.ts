@@ -1,7 +1,7 @@
 // The local entry point's HTTP server: node:http in front of the core gateway, streaming both ways.
 //
 // Every request Node accepts gets an answer and no request can take the process down: each step (target,
-// headers, body, Request, the core, writing) turns a failure into a response, or, once the status line is
+// headers, body, the core, writing) turns a failure into a response, or, once the status line is
 // out, into a cut connection. Requests Node's own parser refuses are answered from the 'clientError' event.
 
 import { randomUUID } from 'node:crypto';
@@ -9,8 +9,15 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { asGatewayError, ErrorType } from '../../core/errors.ts';
+import {
+  type BodySource,
+  type GatewayResponse,
+  headersOf,
+  isBodySource,
+  splitTarget,
+} from '../../core/exchange.ts';
+import type { Gateway } from '../../core/gateway.ts';
 import { errorResponse } from '../../core/http.ts';
-import type { Gateway } from '../../core/pipeline.ts';
 
 /**
  * Connection timeouts. Node's semantics (node:http, Node 20): `headersTimeout` and `requestTimeout` run from
@@ -55,10 +62,7 @@ const DEFAULT_OPTIONS: Required<LocalServerOptions> = {
   connectionsCheckingInterval: 1_000,
 };
 
-/** The request URL's origin: fixed, since the core reads only the path and the query. Never the Host header. */
-const ORIGIN = 'http://localhost';
-
-/** Methods that Node parses but a web Request refuses (fetch's forbidden methods). */
+/** Methods that Node parses and the gateway does not serve (a tunnel, a loop-back). */
 const UNSUPPORTED_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
 
 /**
@@ -137,12 +141,6 @@ const clientErrorAnswer = (code: string | undefined): [status: number, message: 
   }
 };
 
-const toHeaders = (raw: readonly string[]): Headers => {
-  const headers = new Headers();
-  for (let i = 0; i + 1 < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
-  return headers;
-};
-
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -187,44 +185,53 @@ const markAnswering = (answering: Answering, socket: object, res: http.ServerRes
   res.once('close', () => responses.delete(res));
 };
 
-/** Streams the core's response to the client; cuts the connection if the body fails after the status. */
+/** A held reference to the body being written, so that a client leaving can cancel it (stopping the upstream). */
+interface Writing {
+  source?: BodySource;
+}
+
+/**
+ * Writes the core's response: a whole body in one write with its Content-Length, a body source as it comes (as
+ * fast as the client takes it). Cuts the connection if the body fails after the status.
+ */
 const writeResponse = async (
   res: http.ServerResponse,
-  response: Response,
+  response: GatewayResponse,
   signal: AbortSignal,
   answering: Answering,
-  reading: { reader?: ReadableStreamDefaultReader<Uint8Array> },
+  writing: Writing,
 ): Promise<void> => {
-  const headers: Record<string, string> = {};
-  response.headers.forEach((value, name) => {
-    headers[name] = value;
-  });
+  const { body, headers } = response;
+  if (body instanceof Uint8Array) headers['content-length'] = String(body.byteLength);
   try {
     res.writeHead(response.status, headers);
   } catch {
     // A status or header value Node refuses: nothing is sent yet, so the client gets a 500 instead.
-    await response.body?.cancel().catch(() => {});
+    if (isBodySource(body)) await body.cancel().catch(() => {});
     sendError(res, 500, 'The gateway had an internal error.', 'internal_error');
     return;
   }
-  if (response.body === null) {
+  if (body === undefined) {
     res.end();
+    return;
+  }
+  if (body instanceof Uint8Array) {
+    res.end(body);
     return;
   }
   markAnswering(answering, res.req.socket, res);
   // Known to serve()'s close handler, which cancels it when the client leaves (stopping the upstream work).
-  const reader = response.body.getReader();
-  reading.reader = reader;
+  writing.source = body;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      if (!res.write(value)) await once(res, 'drain', { signal });
+      const result = await body.read();
+      if (result.done) break;
+      if (!res.write(result.value)) await once(res, 'drain', { signal });
     }
     if (!signal.aborted) res.end();
   } catch {
     // The body failed after the status was sent: cutting the connection is the only honest signal left.
-    reader.cancel().catch(() => {});
+    body.cancel().catch(() => {});
     res.destroy();
   }
 };
@@ -237,12 +244,12 @@ const serve = async (
   answering: Answering,
 ): Promise<void> => {
   const disconnected = new AbortController();
-  const reading: { reader?: ReadableStreamDefaultReader<Uint8Array> } = {};
+  const writing: Writing = {};
   res.on('close', () => {
     if (res.writableFinished) return;
     // The client left before the response was complete: stop the upstream work.
     disconnected.abort();
-    reading.reader?.cancel().catch(() => {});
+    writing.source?.cancel().catch(() => {});
   });
   const method = req.method ?? 'GET';
   const target = pathAndQuery(req.url ?? '');
@@ -265,13 +272,6 @@ const serve = async (
     sendError(res, 501, `The method ${method} is not supported.`, 'unsupported_method');
     return;
   }
-  let headers: Headers;
-  try {
-    headers = toHeaders(req.rawHeaders);
-  } catch {
-    sendError(res, 400, 'A request header has a name or value that is not allowed.', 'invalid_header');
-    return;
-  }
   let body: Uint8Array | undefined;
   if (method !== 'GET' && method !== 'HEAD') {
     try {
@@ -282,31 +282,29 @@ const serve = async (
       return;
     }
   }
-  // The body travels beside the Request, not inside it: a web body stream costs more than the bytes.
-  let request: Request;
-  try {
-    request = new Request(`${ORIGIN}${target}`, { method, headers });
-  } catch {
-    sendError(res, 400, 'The request could not be read.', 'invalid_request');
-    return;
-  }
+  const { path, query } = splitTarget(target);
   // The core turns every failure into a response; this guard only keeps a bug from killing the process.
-  let response: Response;
+  let response: GatewayResponse;
   try {
-    response = await gateway.handle(request, {
-      signal: disconnected.signal,
+    response = await gateway.serve({
+      method,
+      path,
+      query,
+      // Node has checked every header name and value, lower-cased the names and joined repeats.
+      headers: headersOf(req.headers),
       body,
-      ...(req.socket.remoteAddress === undefined ? {} : { clientIp: req.socket.remoteAddress }),
+      clientIp: req.socket.remoteAddress,
+      signal: disconnected.signal,
     });
   } catch (error) {
     const requestId = randomUUID();
     response = errorResponse(asGatewayError(error), requestId, { 'x-request-id': requestId });
   }
   if (disconnected.signal.aborted) {
-    await response.body?.cancel().catch(() => {});
+    if (isBodySource(response.body)) await response.body.cancel().catch(() => {});
     return;
   }
-  await writeResponse(res, response, disconnected.signal, answering, reading);
+  await writeResponse(res, response, disconnected.signal, answering, writing);
 };
 
 /**

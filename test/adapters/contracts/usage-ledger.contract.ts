@@ -278,9 +278,8 @@ export function describeUsageLedgerContract(name: string, setup: () => Promise<U
         metrics: new MemoryMetrics(),
         clock: new FakeClock(),
       });
-      writer.write(
-        Promise.resolve(aRecord({ requestId: 'r1', costMicroUsd: 1_200, reservedMicroUsd: 5_000 })),
-      );
+      const record = aRecord({ requestId: 'r1', costMicroUsd: 1_200, reservedMicroUsd: 5_000 });
+      writer.write(Promise.resolve(record), record.model);
       await writer.drain();
       const budgetAfterCrash = await budgets.budget('acme', '2025-03');
       const line = logger.lines.find((entry) => entry.message === 'usage record not stored');

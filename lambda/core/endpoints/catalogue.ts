@@ -1,6 +1,7 @@
-// The OpenAI-compatible surface the gateway serves, and what each endpoint needs.
-import { TextShape, type TextShapeName } from './content-fields.ts';
-import { TokenShape, type TokenShapeName } from './metering.ts';
+// The proxied endpoints of OpenAI's API the gateway serves, and what each needs: its body, where its tokens and
+// texts are, how its streams end.
+import { TextShape, type TextShapeName } from '../content-fields.ts';
+import { TokenShape, type TokenShapeName } from '../metering.ts';
 
 export const BodyKind = { json: 'json', multipart: 'multipart', none: 'none' } as const;
 export type BodyKindName = (typeof BodyKind)[keyof typeof BodyKind];
@@ -54,8 +55,3 @@ export const PROXIED_ENDPOINTS: ReadonlyMap<string, Endpoint> = new Map<string, 
   ['/v1/audio/speech', proxied('/audio/speech', BodyKind.json, TextShape.speech)],
   ['/v1/audio/transcriptions', proxied('/audio/transcriptions', BodyKind.multipart, TextShape.none)],
 ]);
-
-export const HEALTH_PATH = '/health';
-/** Behind API Gateway every path sits under the `v1` stage, health included. */
-export const V1_HEALTH_PATH = '/v1/health';
-export const MODELS_PATH = '/v1/models';

@@ -1,0 +1,130 @@
+// Files and uploads: created on the files target and recorded as the tenant's; parts and completion only on the
+// tenant's own uploads, with only the parts it added; lists from the tenant's records.
+import { OwnedKind } from '../../ports.ts';
+import { invalidRequest, objectNotFound, ownershipUnavailable } from '../errors.ts';
+import { jsonResponse } from '../exchange.ts';
+import type { RouteSpec } from '../route-table.ts';
+import { type Json, type OwnedCommon, type OwnedHandler, route } from './common.ts';
+
+export const fileRoutes = (o: OwnedCommon): RouteSpec[] => {
+  const createFile: OwnedHandler = async (call) => {
+    const target = o.newObjectsTarget();
+    const body = await o.readFileBody(call, 'file');
+    const created = await o.createOwned(
+      call,
+      OwnedKind.file,
+      target,
+      { path: '/files', headers: o.forwardedHeaders(call.request), body },
+      (id) => ({ method: 'DELETE', path: `/files/${encodeURIComponent(id)}` }),
+    );
+    if (!created.ok) return created.response;
+    return jsonResponse(created.status, created.record.object, call.headers());
+  };
+
+  const listFiles: OwnedHandler = async (call) => {
+    const purpose = call.query.get('purpose');
+    const { data, hasMore } = await o.page(
+      call.principal,
+      OwnedKind.file,
+      call.query,
+      { defaultLimit: 10_000, maxLimit: 10_000, order: true },
+      (file) => purpose === null || file.object.purpose === purpose,
+    );
+    const first = data[0] as Json | undefined;
+    const last = data.at(-1) as Json | undefined;
+    return jsonResponse(
+      200,
+      { object: 'list', data, first_id: first?.id ?? null, last_id: last?.id ?? null, has_more: hasMore },
+      call.headers(),
+    );
+  };
+
+  const createUpload: OwnedHandler = async (call) => {
+    const target = o.newObjectsTarget();
+    const { bytes } = o.readJson(call);
+    const created = await o.createOwned(
+      call,
+      OwnedKind.upload,
+      target,
+      { path: '/uploads', headers: { 'content-type': 'application/json' }, body: bytes },
+      (id) => ({ method: 'POST', path: `/uploads/${encodeURIComponent(id)}/cancel` }),
+      () => ({ parts: [] }),
+    );
+    if (!created.ok) return created.response;
+    return jsonResponse(created.status, created.record.object, call.headers());
+  };
+
+  const addPart: OwnedHandler = async (call, id) => {
+    const upload = await o.owned(call.principal, OwnedKind.upload, id);
+    const body = await o.readFileBody(call, 'part');
+    const exchanged = await o.exchange(call, o.targetOf(upload), {
+      method: 'POST',
+      path: `/uploads/${encodeURIComponent(upload.id)}/parts`,
+      headers: o.forwardedHeaders(call.request),
+      body,
+    });
+    if (!exchanged.ok) return exchanged.response;
+    const partId = o.idOf(exchanged.object, 'part');
+    const stored = await o.refresh(upload, (current) => ({ parts: [...(current.parts ?? []), partId] }));
+    if (!stored) throw ownershipUnavailable('The gateway could not record the part. Send it again.');
+    return jsonResponse(exchanged.status, exchanged.object, call.headers());
+  };
+
+  const completeUpload: OwnedHandler = async (call, id) => {
+    const upload = await o.owned(call.principal, OwnedKind.upload, id);
+    const { bytes, body } = o.readJson(call);
+    const partIds = body.part_ids;
+    if (!Array.isArray(partIds) || partIds.some((part) => typeof part !== 'string')) {
+      throw invalidRequest("'part_ids' must be an array of part ids.", 'part_ids');
+    }
+    const known = new Set(upload.parts ?? []);
+    for (const part of partIds as string[]) {
+      if (!known.has(part)) throw objectNotFound(`No such Upload Part object: ${part}.`, 'part_ids');
+    }
+    const target = o.targetOf(upload);
+    const exchanged = await o.exchange(call, target, {
+      method: 'POST',
+      path: `/uploads/${encodeURIComponent(upload.id)}/complete`,
+      headers: { 'content-type': 'application/json' },
+      body: bytes,
+    });
+    if (!exchanged.ok) return exchanged.response;
+    const completed = exchanged.object;
+    const file = completed.file;
+    if (typeof file === 'object' && file !== null && !Array.isArray(file)) {
+      const fileId = o.idOf(file as Json, 'file');
+      await o.record(o.newRecord(call, OwnedKind.file, target, file as Json), () =>
+        o.send(target, { method: 'DELETE', path: `/files/${encodeURIComponent(fileId)}` }),
+      );
+    }
+    await o.refresh(upload, () => ({ object: completed }));
+    return jsonResponse(exchanged.status, completed, call.headers());
+  };
+
+  const cancelUpload: OwnedHandler = async (call, id) => {
+    const upload = await o.owned(call.principal, OwnedKind.upload, id);
+    const exchanged = await o.exchange(call, o.targetOf(upload), {
+      method: 'POST',
+      path: `/uploads/${encodeURIComponent(upload.id)}/cancel`,
+    });
+    if (!exchanged.ok) return exchanged.response;
+    await o.refresh(upload, () => ({ object: exchanged.object }));
+    return jsonResponse(exchanged.status, exchanged.object, call.headers());
+  };
+
+  return [
+    { path: '/v1/files', methods: { POST: route(createFile), GET: route(listFiles) } },
+    {
+      path: '/v1/files/{id}',
+      methods: {
+        GET: route(o.passThrough(OwnedKind.file, '')),
+        DELETE: route(o.deleteOwned(OwnedKind.file)),
+      },
+    },
+    { path: '/v1/files/{id}/content', methods: { GET: route(o.passThrough(OwnedKind.file, '/content')) } },
+    { path: '/v1/uploads', methods: { POST: route(createUpload) } },
+    { path: '/v1/uploads/{id}/parts', methods: { POST: route(addPart) } },
+    { path: '/v1/uploads/{id}/complete', methods: { POST: route(completeUpload) } },
+    { path: '/v1/uploads/{id}/cancel', methods: { POST: route(cancelUpload) } },
+  ];
+};

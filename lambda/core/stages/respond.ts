@@ -1,0 +1,283 @@
+// Stage: the upstream call and the answer. The request goes to the route's targets with failover (the body as
+// the client sent it, unless the gateway must change it); the answer is relayed as it arrives (an SSE stream
+// event by event), or read whole when response rules or the ids it creates need all of it; an upstream's refusal
+// of the request is passed on redacted. The request settles when its body ends, however it ends.
+import { RequestOutcome, type UpstreamResponse } from '../../ports.ts';
+import {
+  type AnswerRecorder,
+  AnswerShape,
+  type AnswerShapeName,
+  createAnswerRecorder,
+} from '../answer-ids.ts';
+import type { CachePlan } from '../cache-policy.ts';
+import { answersHaveText, createStreamFilter, redactAnswer } from '../content-fields.ts';
+import { emptyHits, type RuleHits } from '../content-rules.ts';
+import type { GatewayContext } from '../context.ts';
+import type { Endpoint } from '../endpoints/catalogue.ts';
+import { contentFiltered, invalidRequest, toErrorBody, upstreamError } from '../errors.ts';
+import type { GatewayRequest, GatewayResponse } from '../exchange.ts';
+import { errorResponse } from '../http.ts';
+import { type RelayEnd, readWhole, relayBody } from '../relay.ts';
+import { baseHeaders, type RequestState } from '../state.ts';
+import { readBody } from '../upstream/client.ts';
+import { MAX_UPSTREAM_ERROR_BYTES, redactUpstreamError } from '../upstream-errors.ts';
+import { storeAnswer } from './cache.ts';
+import { reportHits } from './content.ts';
+import type { ReadRequest } from './read-request.ts';
+import type { Resolved } from './resolve-model.ts';
+
+/** Headers a client may send that the upstream should see; everything else (the gateway key first) stays here. */
+const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'openai-beta'] as const;
+const FORWARDED_RESPONSE_HEADERS = ['content-type', 'openai-processing-ms', 'cache-control'] as const;
+/** Upstream refusals about the client's request: passed on (redacted) so the client learns what to fix. */
+const UPSTREAM_STATUS_FOR_CLIENT_FAULT = new Set([400, 404, 409, 413, 415, 422]);
+/** Stands in for the hits of a request no response rule reads: never written to. */
+const NO_HITS: RuleHits = emptyHits();
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** What an answer of this request creates that the tenant may name later; undefined: nothing. */
+const answerShapeOf = (
+  endpoint: Endpoint,
+  json: Record<string, unknown> | undefined,
+): AnswerShapeName | undefined => {
+  if (endpoint.tokens === 'responses') return AnswerShape.responses;
+  if (endpoint.tokens !== 'chat' || json === undefined) return undefined;
+  const audio = json.audio !== undefined && json.audio !== null;
+  const modalities = Array.isArray(json.modalities) && json.modalities.includes('audio');
+  return audio || modalities ? AnswerShape.chatAudio : undefined;
+};
+
+export const respond = async (
+  g: GatewayContext,
+  state: RequestState,
+  request: GatewayRequest,
+  endpoint: Endpoint,
+  read: ReadRequest,
+  resolved: Resolved,
+  plan: CachePlan | undefined,
+): Promise<GatewayResponse> => {
+  const { model, json, raw } = read;
+  const streamed = json?.stream === true;
+  const clientStreamOptions = json?.stream_options as { include_usage?: unknown } | undefined;
+  const injectUsage = streamed && endpoint.streamUsageOption && clientStreamOptions?.include_usage !== true;
+  const bodies = new Map<string, Uint8Array>();
+  const bodyFor = (upstreamModel: string): Uint8Array => {
+    // The client's bytes go upstream untouched unless the model name or stream options must change.
+    if (json === undefined || (upstreamModel === model && !injectUsage && !state.bodyRewritten)) return raw;
+    let body = bodies.get(upstreamModel);
+    if (body === undefined) {
+      const rewritten: Record<string, unknown> = { ...json, model: upstreamModel };
+      if (injectUsage) rewritten.stream_options = { ...(clientStreamOptions ?? {}), include_usage: true };
+      body = encoder.encode(JSON.stringify(rewritten));
+      bodies.set(upstreamModel, body);
+    }
+    return body;
+  };
+  const headers: Record<string, string> = { 'user-agent': 'llm-gateway' };
+  for (const name of FORWARDED_REQUEST_HEADERS) {
+    const value = request.headers.get(name);
+    if (value !== undefined) headers[name] = value;
+  }
+
+  // The upstream request stops when the client leaves, when the relay times out, or when a rule blocks the answer.
+  const upstreamAbort = new AbortController();
+  const signal = request.signal;
+  const onClientAbort = () => upstreamAbort.abort(new Error('client disconnected'));
+  if (signal?.aborted === true) onClientAbort();
+  else signal?.addEventListener('abort', onClientAbort, { once: true });
+  const release = () => signal?.removeEventListener('abort', onClientAbort);
+
+  let result: Awaited<ReturnType<GatewayContext['failover']['send']>>;
+  try {
+    result = await g.failover.send(state, {
+      route: resolved.serving,
+      model,
+      method: endpoint.method,
+      path: endpoint.upstreamPath,
+      headers,
+      bodyFor,
+      signal: upstreamAbort.signal,
+    });
+  } catch (error) {
+    release();
+    throw error;
+  }
+  if (result.kind === 'aborted') {
+    release();
+    state.abortedInFlight = result.inFlight;
+    state.status = 499;
+    g.telemetry.settle(state, {
+      outcome: RequestOutcome.clientAbort,
+      usage: undefined,
+      firstByteAt: undefined,
+    });
+    return { status: 499, headers: {}, body: undefined };
+  }
+  const { response, target } = result;
+  const status = response.status;
+  if (status >= 400) {
+    release();
+    if (!UPSTREAM_STATUS_FOR_CLIENT_FAULT.has(status)) {
+      // Any other refusal is not about the client's request: a generic 502, and the upstream body is not shown.
+      await response.body.cancel().catch(() => {});
+      g.logger.warn('upstream refused the request', {
+        requestId: state.requestId,
+        target: target.id,
+        status,
+      });
+      throw upstreamError();
+    }
+    return passOnRefusal(g, state, response, target.id);
+  }
+  state.status = status;
+  state.upstreamAccepted = true;
+  const out = baseHeaders(state, g.clock.now());
+  for (const name of FORWARDED_RESPONSE_HEADERS) {
+    const value = response.headers[name];
+    if (value !== undefined) out[name] = value;
+  }
+  out['x-gateway-cache'] = state.cacheStatus;
+  const sse = (response.headers['content-type'] ?? '').startsWith('text/event-stream');
+  if (sse) out['cache-control'] = 'no-cache';
+  // Response content rules: a stream is filtered event by event; a JSON answer is read whole, then filtered.
+  const rules = status === 200 && answersHaveText(endpoint.text) ? g.filters?.response : undefined;
+  // Only requests that response rules read pay for counting what they do.
+  const hits = rules === undefined ? NO_HITS : emptyHits();
+  // Ids the answer creates (a response and its items, an audio answer) are the tenant's from now on.
+  const answerShape = status === 200 ? answerShapeOf(endpoint, json) : undefined;
+  const recorder =
+    answerShape === undefined
+      ? undefined
+      : createAnswerRecorder(answerShape, {
+          owned: g.ownedIds,
+          principal: state.principal!,
+          targetId: target.id,
+          requestId: state.requestId,
+          now: () => g.clock.now(),
+          logger: g.logger,
+          metrics: g.metrics,
+        });
+  const whole = (rules !== undefined || recorder !== undefined) && !sse;
+  let ended: RelayEnd | undefined;
+  const settle = (end: RelayEnd) => {
+    release();
+    if (end.outcome === RequestOutcome.upstreamError || end.outcome === RequestOutcome.timeout) {
+      g.breakers.onFailure(target.id);
+    }
+    if (rules !== undefined) reportHits(g, state, 'response', hits);
+    g.telemetry.settle(state, end);
+    if (plan?.write === true && end.outcome === RequestOutcome.complete && end.captured !== undefined) {
+      storeAnswer(g, state, plan, endpoint, end.captured);
+    }
+  };
+  const body = relayBody({
+    upstream: response.body,
+    sse,
+    sseEndsWithDone: endpoint.streamEndsWithDone,
+    dropUsageChunk: injectUsage,
+    jsonUsage: !sse,
+    ...(plan?.write === true && status === 200 ? { captureMaxBytes: g.config.cache.maxEntryBytes } : {}),
+    filter: rules !== undefined && sse ? createStreamFilter(endpoint.text, rules, hits) : undefined,
+    recorder: sse ? recorder : undefined,
+    heartbeatMs: g.config.streaming.heartbeatMs,
+    idleTimeoutMs: target.timeouts.idleMs,
+    requestId: state.requestId,
+    now: () => g.clock.now(),
+    abortUpstream: (reason) => upstreamAbort.abort(new Error(reason)),
+    onEnd: (end) => {
+      if (whole) ended = end;
+      else settle(end);
+    },
+  });
+  if (!whole) {
+    // Settled by the body when it ends.
+    state.relaying = true;
+    return { status, headers: out, body };
+  }
+  return answerWhole(g, state, request, { endpoint, rules, hits, recorder }, body, out, (blocked) =>
+    // A blocked answer was generated (and billed) in full: it ends as a blocked stream does.
+    settle(blocked ? { ...ended!, outcome: RequestOutcome.contentFiltered } : ended!),
+  );
+};
+
+/**
+ * Reads a JSON answer whole (through the relay, so timeouts and metering hold), records the ids it creates,
+ * applies the response rules, and answers with the filtered JSON, or a 400 when a rule blocks it.
+ */
+const answerWhole = async (
+  g: GatewayContext,
+  state: RequestState,
+  request: GatewayRequest,
+  after: {
+    readonly endpoint: Endpoint;
+    readonly rules: NonNullable<GatewayContext['filters']>['response'];
+    readonly hits: RuleHits;
+    readonly recorder: AnswerRecorder | undefined;
+  },
+  body: ReturnType<typeof relayBody>,
+  headers: Record<string, string>,
+  settle: (blocked: boolean) => void,
+): Promise<GatewayResponse> => {
+  const { endpoint, rules, hits, recorder } = after;
+  let bytes = await readWhole(body);
+  if (bytes === undefined) {
+    // The upstream failed (or the client left) part way: the relay has noted how it ended.
+    state.status = request.signal?.aborted === true ? 499 : 502;
+    const error = upstreamError('The upstream provider failed while sending the response.');
+    state.error = error;
+    settle(false);
+    return errorResponse(error, state.requestId, baseHeaders(state, g.clock.now()));
+  }
+  let answer: unknown;
+  try {
+    answer = JSON.parse(decoder.decode(bytes));
+  } catch {
+    answer = undefined; // not JSON after all: nothing the rules can read, passed on as it came
+  }
+  if (recorder !== undefined) {
+    recorder.answer(answer);
+    await recorder.flush();
+  }
+  if (rules !== undefined && typeof answer === 'object' && answer !== null && !Array.isArray(answer)) {
+    const changed = redactAnswer(endpoint.text, rules, answer as Record<string, unknown>, hits);
+    if (hits.blockedBy !== undefined) {
+      const error = contentFiltered(hits.blockedBy, 'response');
+      state.status = 400;
+      state.error = error;
+      settle(true);
+      return errorResponse(error, state.requestId, baseHeaders(state, g.clock.now()));
+    }
+    if (changed) bytes = encoder.encode(JSON.stringify(answer));
+  }
+  settle(false);
+  return { status: state.status, headers, body: bytes };
+};
+
+/** An upstream's refusal of the client's request, redacted; the request was not accepted, so nothing is billed. */
+const passOnRefusal = async (
+  g: GatewayContext,
+  state: RequestState,
+  response: UpstreamResponse,
+  targetId: string,
+): Promise<GatewayResponse> => {
+  let bytes: Uint8Array;
+  try {
+    bytes = redactUpstreamError(await readBody(response.body, MAX_UPSTREAM_ERROR_BYTES));
+  } catch {
+    // Unreadable, or longer than any error message: the status says enough.
+    const refused = invalidRequest(`The upstream provider refused the request (status ${response.status}).`);
+    bytes = encoder.encode(JSON.stringify(toErrorBody(refused, state.requestId)));
+  }
+  g.logger.info('upstream refused the request as invalid', {
+    requestId: state.requestId,
+    target: targetId,
+    status: response.status,
+  });
+  state.status = response.status;
+  const headers = baseHeaders(state, g.clock.now());
+  headers['content-type'] = response.headers['content-type'] ?? 'application/json';
+  headers['x-gateway-cache'] = state.cacheStatus;
+  g.telemetry.settle(state, { outcome: RequestOutcome.rejected, usage: undefined, firstByteAt: undefined });
+  return { status: response.status, headers, body: bytes };
+};

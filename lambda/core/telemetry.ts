@@ -1,0 +1,176 @@
+// The one place a request is settled: when it ends (its response built, or its relayed body finished), it gets
+// exactly one log line, one batch of metrics and, for a metered endpoint with a known caller, exactly one usage
+// record. Every exit path of every stage ends here, once.
+import { type Principal, RequestOutcome, type TokenUsage, type UsageRecord } from '../ports.ts';
+import type { GatewayContext } from './context.ts';
+import { GatewayError } from './errors.ts';
+import { fileEstimateTokens, fileInputOf } from './file-inputs.ts';
+import { promptTokens, TokenShape, ZERO_USAGE } from './metering.ts';
+import { billingMonthOf, costOf } from './pricing.ts';
+import { type BodyEnd, type RequestState, UNKNOWN_MODEL } from './state.ts';
+
+const round = (ms: number): number => Math.round(ms * 100) / 100;
+
+/** What the request line says of the error it was answered with; an unexpected one's stack, once. */
+const errorFields = (error: Error | undefined): Record<string, unknown> => {
+  if (error === undefined) return {};
+  if (!(error instanceof GatewayError))
+    return { error: 'internal_error', cause: error.stack ?? String(error) };
+  const cause = error.cause;
+  return {
+    error: error.code ?? error.type,
+    ...(cause === undefined
+      ? {}
+      : { cause: cause instanceof Error ? (cause.stack ?? cause.message) : String(cause) }),
+  };
+};
+
+export interface Telemetry {
+  /** Settles the request: a second call is a no-op, so every exit path may call it. */
+  settle(state: RequestState, end: BodyEnd): void;
+}
+
+export const createTelemetry = (
+  ctx: Pick<GatewayContext, 'deps' | 'clock' | 'logger' | 'metrics' | 'usageWriter'>,
+): Telemetry => {
+  const { clock, logger, metrics } = ctx;
+  const tokens = ctx.deps.tokens;
+
+  /** The priced usage record of a finished request; tokens are estimated when the upstream reported none. */
+  const meter = async (
+    state: RequestState,
+    principal: Principal,
+    end: BodyEnd,
+    latencyMs: number,
+    ttfbMs: number | undefined,
+  ): Promise<UsageRecord> => {
+    const model = state.model ?? UNKNOWN_MODEL;
+    const metricModel = state.metricModel ?? UNKNOWN_MODEL;
+    const hit = state.cacheHit;
+    if (hit !== undefined)
+      return usageRecord(state, principal, end, hit.usage, true, hit.costMicroUsd, latencyMs, ttfbMs);
+    const reported = end.usage;
+    let usage = reported ?? ZERO_USAGE;
+    let exact = true;
+    if (
+      reported === undefined &&
+      (state.upstreamAccepted || state.abortedInFlight) &&
+      state.tokenShape !== TokenShape.other
+    ) {
+      // Cut short (or an upstream that reports no usage): count what was sent and what came back so far. A client
+      // that left while the upstream had the request is charged its prompt: the provider may bill it. A request
+      // no upstream accepted (refused, failed) is not charged.
+      await tokens.ready().catch(() => {});
+      const count = (text: string) => tokens.count(text);
+      // Counted again, not taken from the budget hold: that count may predate the tokenizer (an upper bound).
+      const inputTokens =
+        state.json === undefined
+          ? 0
+          : promptTokens(state.tokenShape, state.json, tokens, {
+              fileTokens: (part) => fileEstimateTokens(fileInputOf(part, state.records)),
+            });
+      usage = { ...ZERO_USAGE, inputTokens, outputTokens: end.estimateOutputTokens?.(count) ?? 0 };
+      exact = false;
+    }
+    const costMicroUsd = costOf(usage, state.price);
+    const values: Array<{ name: string; value: number; unit: 'Count' }> = [
+      { name: 'InputTokens', value: usage.inputTokens, unit: 'Count' },
+      { name: 'OutputTokens', value: usage.outputTokens, unit: 'Count' },
+      { name: 'CostMicroUsd', value: costMicroUsd, unit: 'Count' },
+    ];
+    if (state.price === undefined && (usage.inputTokens > 0 || usage.outputTokens > 0)) {
+      values.push({ name: 'UnpricedRequests', value: 1, unit: 'Count' });
+    }
+    if (state.reservedMicroUsd > 0 && costMicroUsd > state.reservedMicroUsd) {
+      logger.warn('request cost more than its budget hold', {
+        requestId: state.requestId,
+        tenantId: principal.tenantId,
+        model,
+        costMicroUsd,
+        reservedMicroUsd: state.reservedMicroUsd,
+      });
+      values.push({ name: 'BudgetHoldExceeded', value: 1, unit: 'Count' });
+    }
+    metrics.emit({ dimensions: { model: metricModel }, values });
+    return usageRecord(state, principal, end, usage, exact, costMicroUsd, latencyMs, ttfbMs);
+  };
+
+  const usageRecord = (
+    state: RequestState,
+    principal: Principal,
+    end: BodyEnd,
+    usage: TokenUsage,
+    exact: boolean,
+    costMicroUsd: number,
+    latencyMs: number,
+    ttfbMs: number | undefined,
+  ): UsageRecord => ({
+    requestId: state.requestId,
+    tenantId: principal.tenantId,
+    keyId: principal.keyId,
+    tier: principal.tier,
+    endpoint: state.path,
+    model: state.model ?? UNKNOWN_MODEL,
+    // A hit went to no upstream, whatever target the route would have chosen.
+    targetId: state.cacheHit === undefined ? state.targetId : undefined,
+    status: state.status,
+    outcome: end.outcome,
+    usage,
+    exact,
+    cacheHit: state.cacheHit !== undefined,
+    costMicroUsd,
+    reservedMicroUsd: state.reservedMicroUsd,
+    month: billingMonthOf(state.startedAt),
+    startedAt: state.startedAt,
+    latencyMs,
+    ttfbMs,
+  });
+
+  const settle = (state: RequestState, end: BodyEnd): void => {
+    if (state.settled) return;
+    state.settled = true;
+    state.outcome = end.outcome;
+    const latencyMs = clock.now() - state.startedAt;
+    const ttfbMs = end.firstByteAt === undefined ? undefined : end.firstByteAt - state.startedAt;
+    const model = state.metricModel ?? UNKNOWN_MODEL;
+    const status = state.status;
+    // A 5xx is the gateway's or an upstream's failure: an error line, with its cause.
+    (status >= 500 ? logger.error : logger.info).call(logger, 'request', {
+      requestId: state.requestId,
+      tenantId: state.principal?.tenantId,
+      keyId: state.principal?.keyId,
+      method: state.method,
+      path: state.path,
+      model: state.model,
+      target: state.targetId,
+      status,
+      outcome: end.outcome,
+      attempts: state.attempts,
+      latencyMs: round(latencyMs),
+      ttfbMs: ttfbMs === undefined ? undefined : round(ttfbMs),
+      overheadMs: round(latencyMs - state.upstreamMs),
+      tokens: end.usage ?? state.cacheHit?.usage,
+      ...errorFields(state.error),
+    });
+    const streamFailed =
+      end.outcome === RequestOutcome.upstreamError || end.outcome === RequestOutcome.timeout;
+    metrics.emit({
+      dimensions: { model },
+      values: [
+        { name: 'Requests', value: 1, unit: 'Count' },
+        { name: 'ClientErrors', value: status >= 400 && status < 500 ? 1 : 0, unit: 'Count' },
+        { name: 'ServerErrors', value: status >= 500 ? 1 : 0, unit: 'Count' },
+        { name: 'StreamFailures', value: streamFailed ? 1 : 0, unit: 'Count' },
+        { name: 'Failovers', value: Math.max(0, state.attempts - 1), unit: 'Count' },
+        { name: 'Latency', value: latencyMs, unit: 'Milliseconds' },
+        ...(ttfbMs === undefined
+          ? []
+          : [{ name: 'TimeToFirstByte', value: ttfbMs, unit: 'Milliseconds' as const }]),
+      ],
+    });
+    if (state.principal === undefined || !state.metered) return;
+    ctx.usageWriter.write(meter(state, state.principal, end, latencyMs, ttfbMs), model);
+  };
+
+  return { settle };
+};

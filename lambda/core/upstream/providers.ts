@@ -1,0 +1,90 @@
+// The kinds of upstream the gateway calls, each behind one interface: where a request goes, how it carries the
+// provider key, how a request and its answer translate between OpenAI's wire format and the provider's, and what
+// the client is told when the provider failed. OpenAI, Azure OpenAI and any OpenAI-compatible server speak
+// OpenAI's API (no translation); a provider that does not (Bedrock, Anthropic) implements the translations.
+import { type UpstreamError, UpstreamFailure, type UpstreamResponse } from '../../ports.ts';
+import { Provider, type ProviderName, type TargetConfig } from '../config.ts';
+import {
+  type GatewayError,
+  rateLimited,
+  upstreamAuthFailed,
+  upstreamError,
+  upstreamTimeout,
+  upstreamUnreachable,
+} from '../errors.ts';
+
+/** A request to a proxied endpoint, in the provider's terms once translated. */
+export interface ProviderRequest {
+  /** OpenAI's path after `/v1` (`/chat/completions`), or the provider's own once translated. */
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array | undefined;
+}
+
+/** How an attempt failed: an answer that is the target's failure (429, 5xx, 401/403), or no answer at all. */
+export type AttemptFailure =
+  | { readonly kind: 'status'; readonly status: number; readonly retryAfterMs: number | undefined }
+  | { readonly kind: 'error'; readonly error: UpstreamError };
+
+export interface UpstreamProvider {
+  readonly name: ProviderName;
+  /** Where a proxied endpoint's request goes; `path` is the (translated) path after `/v1`. */
+  endpointUrl(base: string, target: TargetConfig, path: string, upstreamModel: string): string;
+  /** Where an account-level path goes (files, uploads, fine-tuning jobs, responses, conversations), query included. */
+  accountUrl(base: string, target: TargetConfig, path: string): string;
+  /** The headers that carry the provider key. */
+  authHeaders(secret: string): Record<string, string>;
+  /** The client's request (OpenAI's wire format) as this provider takes it. */
+  translateRequest(request: ProviderRequest, upstreamModel: string): ProviderRequest;
+  /** The provider's answer in OpenAI's wire format: status, headers, and a JSON or SSE body. */
+  translateResponse(response: UpstreamResponse): UpstreamResponse;
+  /** What the client is told when the last attempt, on this provider, failed this way. */
+  failureError(failure: AttemptFailure, model: string): GatewayError;
+}
+
+/** OpenAI's failures as the gateway's errors: a timeout, no connection, a rate limit, refused credentials. */
+export const openAiFailureError = (failure: AttemptFailure, model: string): GatewayError => {
+  if (failure.kind === 'error') {
+    return failure.error.kind === UpstreamFailure.timeout
+      ? upstreamTimeout(undefined, failure.error)
+      : upstreamUnreachable(failure.error);
+  }
+  if (failure.status === 429) {
+    const seconds =
+      failure.retryAfterMs === undefined ? undefined : Math.max(1, Math.ceil(failure.retryAfterMs / 1000));
+    return rateLimited(
+      `The upstream provider is rate limiting requests for model '${model}'.${seconds === undefined ? '' : ` Retry after ${seconds} s.`}`,
+      seconds === undefined ? undefined : String(seconds),
+    );
+  }
+  if (failure.status === 401 || failure.status === 403) return upstreamAuthFailed();
+  return upstreamError();
+};
+
+const asIs = <T>(value: T): T => value;
+
+const openAi = (name: ProviderName): UpstreamProvider => ({
+  name,
+  endpointUrl: (base, _target, path) => `${base}${path}`,
+  accountUrl: (base, _target, path) => `${base}${path}`,
+  authHeaders: (secret) => ({ authorization: `Bearer ${secret}` }),
+  translateRequest: asIs,
+  translateResponse: asIs,
+  failureError: openAiFailureError,
+});
+
+/** Azure OpenAI: a deployment per model (the target's `model`), an `api-version` on every call, `api-key`. */
+const azureOpenAi: UpstreamProvider = {
+  ...openAi(Provider.azureOpenai),
+  endpointUrl: (base, target, path, upstreamModel) =>
+    `${base}/openai/deployments/${encodeURIComponent(upstreamModel)}${path}?api-version=${encodeURIComponent(target.apiVersion ?? '')}`,
+  accountUrl: (base, target, path) =>
+    `${base}/openai${path}${path.includes('?') ? '&' : '?'}api-version=${encodeURIComponent(target.apiVersion ?? '')}`,
+  authHeaders: (secret) => ({ 'api-key': secret }),
+};
+
+export const PROVIDERS: Readonly<Record<ProviderName, UpstreamProvider>> = {
+  [Provider.openai]: openAi(Provider.openai),
+  [Provider.openaiCompatible]: openAi(Provider.openaiCompatible),
+  [Provider.azureOpenai]: azureOpenAi,
+};
