@@ -9,7 +9,7 @@ import {
   type UpstreamBodyReader,
 } from '../ports.ts';
 import type { AnswerRecorder } from './answer-ids.ts';
-import type { StreamFilter } from './content-fields.ts';
+import type { StreamFilter } from './content-stream.ts';
 import { contentFiltered, toErrorBody, upstreamError, upstreamTimeout } from './errors.ts';
 import type { BodySource, ReadResult } from './exchange.ts';
 import { streamedText } from './metering.ts';

@@ -1,7 +1,7 @@
 // Server-sent events: re-framing an upstream stream event by event, with usage capture.
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { TokenUsage } from '../ports.ts';
-import type { StreamFilter } from './content-fields.ts';
+import type { StreamFilter } from './content-stream.ts';
 import type { OpenAIErrorBody } from './errors.ts';
 import { usageFromPayload } from './usage.ts';
 

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createParser } from 'eventsource-parser';
+import { assembleStream } from '../../lambda/core/cache-assemble.ts';
 import {
-  assembleStream,
   type CacheEntry,
   canReplaySse,
   parseEntry,

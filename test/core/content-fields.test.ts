@@ -1,13 +1,12 @@
 // Where content rules read: every text field of each endpoint's request and answer, and streamed answers.
 import {
-  createStreamFilter,
   redactAnswer,
   rewriteRequestTexts,
-  type SseEvent,
   TextShape,
   type TextShapeName,
 } from '../../lambda/core/content-fields.ts';
 import { emptyHits } from '../../lambda/core/content-rules.ts';
+import { createStreamFilter, type SseEvent } from '../../lambda/core/content-stream.ts';
 import { compileRules } from '../fixtures/content-rules.ts';
 
 const rules = compileRules([

@@ -6,13 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { createParser } from 'eventsource-parser';
 import OpenAI from 'openai';
 import { Agent, fetch as undiciFetch } from 'undici';
-import {
-  assembleStream,
-  type CacheEntry,
-  REPLAY_CHUNK_CHARS,
-  replayJson,
-  replaySse,
-} from '../../lambda/core/cache-entry.ts';
+import { assembleStream } from '../../lambda/core/cache-assemble.ts';
+import { type CacheEntry, REPLAY_CHUNK_CHARS, replayJson, replaySse } from '../../lambda/core/cache-entry.ts';
 
 type Json = Record<string, unknown>;
 type ChatChunk = OpenAI.Chat.Completions.ChatCompletionChunk;

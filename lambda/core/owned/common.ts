@@ -15,27 +15,23 @@ import type { TargetConfig } from '../config.ts';
 import type { GatewayContext } from '../context.ts';
 import {
   filesUnavailable,
-  GatewayError,
-  invalidRequest,
+  type GatewayError,
   objectNotFound,
   ownershipUnavailable,
   rateLimited,
-  tooLarge,
-  unsupportedMediaType,
   upstreamError,
   upstreamTimeout,
   upstreamUnavailable,
   upstreamUnreachable,
 } from '../errors.ts';
 import { type GatewayRequest, type GatewayResponse, jsonResponse } from '../exchange.ts';
-import { bodyWithinLimit, mediaType } from '../http.ts';
-import { checkJsonShape, decodeUtf8 } from '../limits.ts';
 import { updateOwned } from '../ownership.ts';
-import { refuseRepeatedFields } from '../request-fields.ts';
 import type { RouteHandler } from '../route-table.ts';
 import { baseHeaders } from '../state.ts';
 import { readBody, sourceOfUpstream, type TargetRequest } from '../upstream/client.ts';
 import { MAX_UPSTREAM_ERROR_BYTES, redactUpstreamError } from '../upstream-errors.ts';
+import { readFileBody, readJson } from './bodies.ts';
+import { listPage, type PageArgs } from './lists.ts';
 
 export type Json = Record<string, unknown>;
 const decoder = new TextDecoder();
@@ -252,60 +248,6 @@ export const createOwnedCommon = (g: GatewayContext) => {
     return headers;
   };
 
-  /** A multipart body (a file or a part), refused past fineTuning.maxFileBytes with the way to send more. */
-  const readFileBody = async (call: OwnedCall, what: 'file' | 'part'): Promise<Uint8Array> => {
-    const contentType = call.request.headers.get('content-type');
-    if (mediaType(contentType) !== 'multipart/form-data')
-      throw unsupportedMediaType(contentType ?? null, 'multipart/form-data');
-    const limit = policy.maxFileBytes;
-    let body: Uint8Array;
-    try {
-      body = bodyWithinLimit(call.request.headers, call.request.body, limit);
-    } catch (error) {
-      if (!(error instanceof GatewayError) || error.code !== 'request_too_large') throw error;
-      throw tooLarge(
-        what === 'file'
-          ? `POST /v1/files takes files of up to ${limit} bytes. Upload larger files in parts: POST /v1/uploads, then POST /v1/uploads/{upload_id}/parts with parts of up to ${limit} bytes each, then POST /v1/uploads/{upload_id}/complete.`
-          : `An upload part can be at most ${limit} bytes: split the file into more parts.`,
-      );
-    }
-    if (what === 'part') return body;
-    // A file whose fields could be read one way here and another upstream is refused.
-    let form: FormData;
-    try {
-      form = await new Response(body as Uint8Array<ArrayBuffer>, {
-        headers: { 'content-type': contentType ?? '' },
-      }).formData();
-    } catch (error) {
-      throw invalidRequest('The multipart/form-data body could not be parsed.', null, null, error);
-    }
-    refuseRepeatedFields(form);
-    return body;
-  };
-
-  const readJson = (call: OwnedCall): { bytes: Uint8Array; body: Json } => {
-    const contentType = call.request.headers.get('content-type');
-    if (mediaType(contentType) !== 'application/json')
-      throw unsupportedMediaType(contentType ?? null, 'application/json');
-    const bytes = bodyWithinLimit(call.request.headers, call.request.body, config.limits.maxBodyBytes);
-    checkJsonShape(bytes, config.limits);
-    let body: unknown;
-    try {
-      body = JSON.parse(decodeUtf8(bytes));
-    } catch (error) {
-      if (error instanceof GatewayError) throw error;
-      throw invalidRequest(
-        'We could not parse the JSON body of your request. Send a JSON object.',
-        null,
-        null,
-        error,
-      );
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body))
-      throw invalidRequest('The request body must be a JSON object.');
-    return { bytes, body: body as Json };
-  };
-
   /** Records a new object; when that fails, undoes it upstream (best effort) and answers 503. */
   const record = async (object: OwnedObject, undo: () => Promise<unknown>): Promise<void> => {
     try {
@@ -377,48 +319,6 @@ export const createOwnedCommon = (g: GatewayContext) => {
       () => false,
     );
 
-  /** Lists the tenant's objects, newest first by default, filtered, from the ownership records. */
-  const page = async (
-    principal: Principal,
-    kind: OwnedKindName,
-    query: URLSearchParams,
-    options: { readonly defaultLimit: number; readonly maxLimit: number; readonly order: boolean },
-    keep: (object: OwnedObject) => boolean = () => true,
-  ): Promise<{ data: unknown[]; hasMore: boolean }> => {
-    const rawLimit = query.get('limit');
-    const limit = rawLimit === null ? options.defaultLimit : Number(rawLimit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > options.maxLimit) {
-      throw invalidRequest(
-        `'limit' must be an integer from 1 to ${options.maxLimit}, got: ${JSON.stringify(rawLimit)}.`,
-        'limit',
-      );
-    }
-    const order = options.order ? (query.get('order') ?? 'desc') : 'desc';
-    if (order !== 'asc' && order !== 'desc')
-      throw invalidRequest(`'order' must be "asc" or "desc", got: ${JSON.stringify(order)}.`, 'order');
-    const after = query.get('after') ?? undefined;
-    const matched: OwnedObject[] = [];
-    // Newest first from the store; `asc` needs them all (a tenant's files, not everyone's).
-    const want = order === 'asc' ? Number.POSITIVE_INFINITY : limit + 1;
-    let cursor = order === 'asc' ? undefined : after;
-    for (;;) {
-      const batch = await store().list(principal.tenantId, kind, { after: cursor, limit: 100 });
-      for (const item of batch.items) if (keep(item)) matched.push(item);
-      const last = batch.items.at(-1);
-      if (!batch.hasMore || matched.length >= want || last === undefined) break;
-      cursor = last.id;
-    }
-    let items = matched;
-    if (order === 'asc') {
-      items = matched.reverse();
-      if (after !== undefined) {
-        const at = items.findIndex((item) => item.id === after);
-        items = at === -1 ? [] : items.slice(at + 1);
-      }
-    }
-    return { data: items.slice(0, limit).map((item) => item.object), hasMore: items.length > limit };
-  };
-
   /** A GET (or POST, DELETE) of an owned object, passed through: the upstream has the current state. */
   const passThrough =
     (kind: OwnedKindName, suffix: string, method: 'GET' | 'DELETE' | 'POST' = 'GET'): OwnedHandler =>
@@ -468,14 +368,14 @@ export const createOwnedCommon = (g: GatewayContext) => {
     send,
     exchange,
     forwardedHeaders,
-    readFileBody,
-    readJson,
+    readFileBody: (call: OwnedCall, what: 'file' | 'part') => readFileBody(config, call, what),
+    readJson: (call: OwnedCall) => readJson(config, call),
     record,
     newRecord,
     idOf,
     createOwned,
     refresh,
-    page,
+    page: (...args: PageArgs) => listPage(store(), ...args),
     passThrough,
     deleteOwned,
   };

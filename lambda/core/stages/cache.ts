@@ -3,14 +3,8 @@
 // like any request), and a completed answer stored after it was sent, as the client saw it. A cache failure never
 // fails a request: it is logged, counted, and the request goes on as a miss.
 import { type Principal, RequestOutcome } from '../../ports.ts';
-import {
-  assembleStream,
-  type CacheEntry,
-  parseEntry,
-  replayJson,
-  replaySse,
-  serializeEntry,
-} from '../cache-entry.ts';
+import { assembleStream } from '../cache-assemble.ts';
+import { type CacheEntry, parseEntry, replayJson, replaySse, serializeEntry } from '../cache-entry.ts';
 import { type CachePlan, CacheStatus, planCache } from '../cache-policy.ts';
 import { answersHaveText, redactAnswer } from '../content-fields.ts';
 import { emptyHits } from '../content-rules.ts';

@@ -10,8 +10,9 @@ import {
   createAnswerRecorder,
 } from '../answer-ids.ts';
 import type { CachePlan } from '../cache-policy.ts';
-import { answersHaveText, createStreamFilter, redactAnswer } from '../content-fields.ts';
+import { answersHaveText, redactAnswer } from '../content-fields.ts';
 import { emptyHits, type RuleHits } from '../content-rules.ts';
+import { createStreamFilter } from '../content-stream.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Endpoint } from '../endpoints/catalogue.ts';
 import { contentFiltered, invalidRequest, toErrorBody, upstreamError } from '../errors.ts';
