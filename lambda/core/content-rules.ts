@@ -2,42 +2,22 @@
 // stream with bounded hold-back. The regex engine is injected (adapters/regex): core stays free of it.
 import { createHash } from 'node:crypto';
 import { ConfigError, type GatewayConfig } from './config.ts';
-
-/** One pattern to compile: RE2 syntax. */
-export interface PatternSource {
-  readonly regex: string;
-  readonly ignoreCase: boolean;
-}
-
-export interface PatternMatch {
-  readonly start: number;
-  readonly end: number;
-  /** Index of the source (rule) that matched. */
-  readonly alternative: number;
-}
-
-/** Several sources compiled into one linear-time pattern. */
-export interface LinearPattern {
-  /** Searches one text: the leftmost-first match of any source starting at or after `from` (UTF-16 index). */
-  searcher(text: string): (from: number) => PatternMatch | undefined;
-  /** Per source: its longest match in code points; undefined when unbounded (`\d+`). */
-  readonly maxMatchCodePoints: readonly (number | undefined)[];
-}
-
-export interface PatternEngine {
-  /** Throws PatternSyntaxError naming the source it could not compile. */
-  compile(sources: readonly PatternSource[]): LinearPattern;
-}
-
-export class PatternSyntaxError extends Error {
-  constructor(
-    readonly index: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'PatternSyntaxError';
-  }
-}
+import {
+  normalize,
+  normalizedEndOf,
+  normalizeText,
+  originalEndOf,
+  originalStartOf,
+  segmentAt,
+} from './content-normalize.ts';
+import {
+  type LinearPattern,
+  type PatternEngine,
+  type PatternSource,
+  PatternSyntaxError,
+  type SearchPoint,
+  type TextSearch,
+} from './content-patterns.ts';
 
 export const FilterAction = { block: 'block', redact: 'redact' } as const;
 export type FilterActionName = (typeof FilterAction)[keyof typeof FilterAction];
@@ -151,69 +131,6 @@ export const responseRulesFingerprint = (filters: FilterConfig): string => {
     .slice(0, 16);
 };
 
-// --- Normalisation -------------------------------------------------------------------------------------------
-
-/**
- * Text as rules see it: each segment (a code point and the combining marks after it) in NFKC, with
- * default-ignorable code points (zero-width spaces and joiners, soft hyphens, …) removed, so `ｐａｓｓ`,
- * `pa\u200bss` and `pa\u0073s` all read `pass`. Every normalised unit maps back to its original segment.
- */
-export interface NormalizedText {
-  readonly text: string;
-  /** Per segment, in order: where it starts in the original and in `text`; one extra entry for the end. */
-  readonly originalStarts: readonly number[] | undefined;
-  readonly normalizedStarts: readonly number[] | undefined;
-}
-
-const ASCII = /^\p{ASCII}*$/u;
-const SEGMENT = /\P{M}\p{M}*|\p{M}+/gu;
-const IGNORABLE = /\p{Default_Ignorable_Code_Point}/gu;
-
-export const normalizeText = (original: string): NormalizedText => {
-  // ASCII is its own NFKC and holds no default-ignorable code point: the common case costs one test.
-  if (ASCII.test(original)) return { text: original, originalStarts: undefined, normalizedStarts: undefined };
-  const originalStarts: number[] = [];
-  const normalizedStarts: number[] = [];
-  let text = '';
-  for (const match of original.matchAll(SEGMENT)) {
-    originalStarts.push(match.index);
-    normalizedStarts.push(text.length);
-    text += match[0].normalize('NFKC').replace(IGNORABLE, '');
-  }
-  originalStarts.push(original.length);
-  normalizedStarts.push(text.length);
-  return { text, originalStarts, normalizedStarts };
-};
-
-/** The segment holding normalised unit `unit` (the last segment starting at or before it). */
-const segmentAt = (normalized: NormalizedText, unit: number): number => {
-  const starts = normalized.normalizedStarts!;
-  let low = 0;
-  let high = starts.length - 2;
-  while (low < high) {
-    const mid = (low + high + 1) >> 1;
-    if (starts[mid]! <= unit) low = mid;
-    else high = mid - 1;
-  }
-  // For a unit inside the text this is the segment that holds it: a segment that normalised to nothing shares
-  // its start with the next one, and the search takes the last of those.
-  return low;
-};
-
-/** Original index where the segment holding normalised unit `unit` starts. */
-const originalStartOf = (normalized: NormalizedText, unit: number): number =>
-  normalized.originalStarts === undefined ? unit : normalized.originalStarts[segmentAt(normalized, unit)]!;
-/** Original index where the segment holding normalised unit `unit` ends. */
-const originalEndOf = (normalized: NormalizedText, unit: number): number =>
-  normalized.originalStarts === undefined
-    ? unit + 1
-    : normalized.originalStarts[segmentAt(normalized, unit) + 1]!;
-/** Normalised index where the segment holding unit `unit` ends. */
-const normalizedEndOf = (normalized: NormalizedText, unit: number): number =>
-  normalized.normalizedStarts === undefined
-    ? unit + 1
-    : normalized.normalizedStarts[segmentAt(normalized, unit) + 1]!;
-
 // --- Matching ------------------------------------------------------------------------------------------------
 
 const WORD = /[\p{L}\p{N}]/u;
@@ -260,18 +177,20 @@ interface Hit {
 }
 
 /**
- * The next accepted match starting at or after `from`. A match its rule's check refuses (Luhn, word boundary)
- * is skipped and the search goes on one code point later, so the result depends only on the text.
+ * The next accepted match starting at or after `from`, if it starts before `before`. A match its rule's check
+ * refuses (Luhn, word boundary) is skipped and the search goes on one code point later, so the result depends
+ * only on the text.
  */
 const nextHit = (
   rules: RuleSet,
-  search: (from: number) => PatternMatch | undefined,
+  search: TextSearch,
   text: string,
   from: number,
+  before = Number.POSITIVE_INFINITY,
 ): Hit | undefined => {
   let position = from;
   for (;;) {
-    const match = search(position);
+    const match = search.next(position, before);
     if (match === undefined) return undefined;
     const rule = rules.rules[match.alternative]!;
     if (accepts(rule, text, match.start, match.end)) return { start: match.start, end: match.end, rule };
@@ -299,20 +218,21 @@ const note = (hits: RuleHits, rule: CompiledRule) => {
  * A blocking match stops the scan: `hits.blockedBy` names its rule and the text is not to be used.
  */
 export const redactText = (rules: RuleSet, original: string, hits: RuleHits = emptyHits()): string => {
+  // Most texts hold no match: the maps back to the original are made only once one is found.
+  const text = normalize(original, false).text;
+  const search = rules.pattern.searcher(text);
+  let hit = nextHit(rules, search, text, 0);
+  if (hit === undefined) return original;
   const normalized = normalizeText(original);
-  const search = rules.pattern.searcher(normalized.text);
   let out = '';
   let copied = 0;
-  let position = 0;
-  for (;;) {
-    const hit = nextHit(rules, search, normalized.text, position);
-    if (hit === undefined) break;
+  while (hit !== undefined) {
     note(hits, hit.rule);
     if (hit.rule.action === FilterAction.block) return original;
     const start = originalStartOf(normalized, hit.start);
     out += original.slice(copied, start) + hit.rule.mask;
     copied = originalEndOf(normalized, hit.end - 1);
-    position = normalizedEndOf(normalized, hit.end - 1);
+    hit = nextHit(rules, search, text, normalizedEndOf(normalized, hit.end - 1));
   }
   return copied === 0 ? original : out + original.slice(copied);
 };
@@ -329,11 +249,11 @@ export interface StreamRedactor {
   readonly held: string;
 }
 
-/** The last code point of a text (both halves of a surrogate pair), or the text itself when empty. */
-const lastPoint = (text: string): string => {
-  if (text === '') return '';
-  const low = text.charCodeAt(text.length - 1);
-  return text.slice(text.length - (low >= 0xdc00 && low <= 0xdfff && text.length >= 2 ? 2 : 1));
+/** The last code point of `text.slice(0, end)` (both halves of a surrogate pair), or '' when that is empty. */
+const lastPointBefore = (text: string, end: number): string => {
+  if (end <= 0) return '';
+  const low = text.charCodeAt(end - 1);
+  return text.slice(end - (low >= 0xdc00 && low <= 0xdfff && end >= 2 ? 2 : 1), end);
 };
 
 export const createStreamRedactor = (rules: RuleSet, hits: RuleHits): StreamRedactor => {
@@ -341,6 +261,8 @@ export const createStreamRedactor = (rules: RuleSet, hits: RuleHits): StreamReda
   /** The last emitted code point, normalised: matching sees it before `pending` (for `\b` and word checks). */
   let context = '';
   let blocked = false;
+  /** Where the last search stood at the end of the text this one repeats (its stable part), moved to this one. */
+  let resume: SearchPoint | undefined;
 
   const release = (final: boolean): string => {
     if (blocked || pending === '') return '';
@@ -359,12 +281,16 @@ export const createStreamRedactor = (rules: RuleSet, hits: RuleHits): StreamReda
       stableEnd = normalized.text.length - 1;
     }
     const limit = final ? normalized.text.length : stableEnd - rules.lookAhead;
-    const search = rules.pattern.searcher(text);
+    // Everything before the open segment is read again by the next search, after the new piece: this search
+    // notes where it stands there, and the next goes on from that point instead of reading that text again.
+    const search = rules.pattern.searcher(text, { record: final ? undefined : offset + stableEnd, resume });
+    resume = undefined;
     let out = '';
     let copied = 0;
     let position = offset;
     for (;;) {
-      const hit = nextHit(rules, search, text, position);
+      // A match starting at the limit or later waits for the next piece: the search need not look at it.
+      const hit = nextHit(rules, search, text, position, offset + limit);
       if (hit === undefined || hit.start - offset >= limit) break;
       note(hits, hit.rule);
       if (hit.rule.action === FilterAction.block) {
@@ -385,7 +311,10 @@ export const createStreamRedactor = (rules: RuleSet, hits: RuleHits): StreamReda
     // Before the limit no match can start any more: send that much, cut where a segment starts. (A masked
     // match may reach past the limit: then the cut is where it ends.)
     const cutUnit = Math.max(limit, position - offset);
-    if (cutUnit <= 0) return out;
+    if (cutUnit <= 0) {
+      resume = search.recorded;
+      return out;
+    }
     let cut = copied;
     let sentUnits = position - offset;
     if (cutUnit < normalized.text.length) {
@@ -399,8 +328,14 @@ export const createStreamRedactor = (rules: RuleSet, hits: RuleHits): StreamReda
       }
     }
     out += pending.slice(copied, cut);
-    if (sentUnits > 0) context = lastPoint(normalized.text.slice(0, sentUnits));
+    if (sentUnits > 0) context = lastPointBefore(normalized.text, sentUnits);
     pending = pending.slice(cut);
+    // The next text is the new context, then this one's normalised units from sentUnits (their segments are
+    // the same: the cut is at a segment's start) up to the stable end, then what the next piece changes.
+    const point = search.recorded;
+    if (point !== undefined && sentUnits <= stableEnd) {
+      resume = { state: point.state, at: point.at - (offset + sentUnits - context.length) };
+    }
     return out;
   };
 

@@ -3,11 +3,11 @@ import fc from 'fast-check';
 import { RE2JS } from 're2js';
 import { matchLengths } from '../../lambda/adapters/regex/re2js.ts';
 import { ConfigError } from '../../lambda/core/config.ts';
+import { normalizeText } from '../../lambda/core/content-normalize.ts';
 import {
   compileContentFilters,
   createStreamRedactor,
   emptyHits,
-  normalizeText,
   passesLuhn,
   type RuleSet,
   redactText,
