@@ -97,7 +97,7 @@ export class ServerChild {
     if (this.exitedEarly !== undefined) throw new Error(this.exitedEarly);
   }
 
-  private ask(type: 'cpu' | 'stats'): Promise<ChildMessage> {
+  private ask(type: 'cpu' | 'stats' | 'profile', file?: string): Promise<ChildMessage> {
     this.assertAlive();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -106,7 +106,7 @@ export class ServerChild {
         clearTimeout(timer);
         resolve(message);
       });
-      this.child.send({ type, id });
+      this.child.send(file === undefined ? { type, id } : { type, id, file });
     });
   }
 
@@ -114,6 +114,15 @@ export class ServerChild {
     const message = await this.ask('cpu');
     this.assertAlive();
     return message.type === 'cpu' ? { micros: message.user + message.system } : { micros: 0 };
+  }
+
+  /** Starts the child's CPU profiler; `stopProfile` writes what it recorded since. */
+  async startProfile(): Promise<void> {
+    await this.ask('profile');
+  }
+
+  async stopProfile(file: string): Promise<void> {
+    await this.ask('profile', file);
   }
 
   async stats(): Promise<ChildStats> {

@@ -6,8 +6,8 @@
 // loopback) and fails with moto's install hint when moto_server is missing. A 3-node Redis cluster on loopback
 // backs the gateway's response cache for the cache-hit case; without redis-server the run fails with its hint.
 //
-// BENCH_SCALE=0.2 shrinks every request count (quick check); BENCH_PROFILE=1 runs the gateway with
-// --cpu-prof and writes its profile to bench/results/profiles; BENCH_GATEWAY_LOG_LEVEL=silent skips building
+// BENCH_SCALE=0.2 shrinks every request count (quick check); BENCH_PROFILE=1 profiles the gateway during the
+// two chat phases and writes the profile to bench/results/profiles; BENCH_GATEWAY_LOG_LEVEL=silent skips building
 // log lines.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -441,12 +441,10 @@ const main = async (): Promise<void> => {
     const redisNodes = redis.nodes.map((node) => `${node.host}:${node.port}`).join(',');
     const profileDir = path.join(root, 'bench/results/profiles');
     if (profile) mkdirSync(profileDir, { recursive: true });
-    const gateway = await ServerChild.start(
-      'gateway',
-      bundles.children['gateway-server'],
-      { ...env, BENCH_REDIS_NODES: redisNodes },
-      profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
-    );
+    const gateway = await ServerChild.start('gateway', bundles.children['gateway-server'], {
+      ...env,
+      BENCH_REDIS_NODES: redisNodes,
+    });
     servers.push(gateway);
     log(
       `fake upstream :${upstream.port}, minimal proxy :${minimal.port}, gateway :${gateway.port}, redis ${redisNodes}`,
@@ -464,8 +462,11 @@ const main = async (): Promise<void> => {
     }
 
     const proxies = { 'minimal proxy': minimal, gateway };
+    // The profile covers the two chat phases only: no start-up, no tokenizer load, no smoke test.
+    if (profile) await gateway.startProfile();
     const c1 = await runPhase(PHASES.c1, targets, { upstream, proxies });
     const c32 = await runPhase(PHASES.c32, targets, { upstream, proxies });
+    if (profile) await gateway.stopProfile(path.join(profileDir, `gateway-${Date.now()}.cpuprofile`));
     const stream = await runPhase(PHASES.stream, targets, { upstream, proxies });
     const cacheHit = await runCacheHit(
       CACHE_HIT,

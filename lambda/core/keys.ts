@@ -192,22 +192,44 @@ export const createKeyVerifier = (options: KeyVerifierOptions) => {
     return record;
   };
 
+  /** A cache entry still fresh enough to use, without reading the store. */
+  const fresh = <T>(
+    cache: Map<string, Cached<T>>,
+    id: string,
+    maxAgeMs: number,
+    now: number,
+  ): Cached<T> | undefined => {
+    const cached = cache.get(id);
+    return cached !== undefined && now - cached.readAt < maxAgeMs ? cached : undefined;
+  };
+
   const keyOf = (keyId: string) => lookup(keys, keyId, keyMaxAgeMs, (id) => store.getKey(id));
+
+  /**
+   * Secrets that matched a key record, by the secret: the same secret against the same copy of the record
+   * (re-read at least every KEY_RECORD_MAX_AGE_MS) needs no second HMAC. Only a secret that matched gets here,
+   * so a caller without one gains nothing from it; a match on the previous secret lasts its grace period only.
+   */
+  const verified = new Map<string, { readonly key: KeyRecord; readonly validUntil: number }>();
+  const rememberMatch = (presented: string, key: KeyRecord, actual: Buffer) => {
+    if (options.cacheTtlMs <= 0) return;
+    const current = sameHash(key.secretHash, actual);
+    const validUntil = current
+      ? Number.POSITIVE_INFINITY
+      : (key.previousValidUntil ?? Number.NEGATIVE_INFINITY);
+    if (verified.size >= maxEntries) verified.delete(verified.keys().next().value as string);
+    verified.set(presented, { key, validUntil });
+  };
   const tenantOf = (tenantId: string) =>
     lookup(tenants, tenantId, options.cacheTtlMs, (id) => store.getTenant(id));
 
-  /** The caller behind a presented key, or a GatewayError (401 / 403) saying why not. */
-  const verify = async (presented: string, clientIp: string | undefined): Promise<VerifiedKey> => {
-    const keyId = keyIdOf(presented);
-    if (keyId === undefined) throw invalidKey(`Incorrect API key provided: ${redactKey(presented)}.`);
-    const pepper = await options.secrets.get(options.pepperSecretName);
-    const actual = createHmac('sha256', pepper).update(presented).digest();
-    const now = clock.now();
-    const key = await keyOf(keyId);
-    // The tenant is read only once the secret matched: a wrong key costs the same whether its id exists or not.
-    if (key === undefined || !secretMatches(key, actual, now)) {
-      throw invalidKey(`Incorrect API key provided: ${redactKey(presented)}.`);
-    }
+  /** What every verification checks once the secret matched: status, expiry, tenant, source address, tier. */
+  const admit = (
+    key: KeyRecord,
+    tenant: TenantRecord | undefined,
+    now: number,
+    clientIp: string | undefined,
+  ): VerifiedKey => {
     if (key.status === KeyStatus.revoked)
       throw invalidKey(`The API key ${key.displayPrefix} has been revoked.`);
     if (key.expiresAt !== undefined && key.expiresAt <= now) {
@@ -215,7 +237,6 @@ export const createKeyVerifier = (options: KeyVerifierOptions) => {
         `The API key ${key.displayPrefix} expired at ${new Date(key.expiresAt).toISOString()}.`,
       );
     }
-    const tenant = await tenantOf(key.tenantId);
     if (tenant === undefined) throw invalidKey(`The API key ${key.displayPrefix} belongs to no tenant.`);
     if (tenant.status !== TenantStatus.active) {
       throw forbidden(`The tenant '${tenant.tenantId}' is suspended.`, 'tenant_suspended');
@@ -244,6 +265,43 @@ export const createKeyVerifier = (options: KeyVerifierOptions) => {
     };
   };
 
-  return { verify, forget: (keyId: string) => keys.delete(keyId) };
+  /** The caller behind a presented key, or a GatewayError (401 / 403) saying why not. */
+  const verify = async (presented: string, clientIp: string | undefined): Promise<VerifiedKey> => {
+    const keyId = keyIdOf(presented);
+    if (keyId === undefined) throw invalidKey(`Incorrect API key provided: ${redactKey(presented)}.`);
+    const now = clock.now();
+    const key = await keyOf(keyId);
+    const matched = key === undefined ? undefined : verified.get(presented);
+    if (matched === undefined || matched.key !== key || matched.validUntil <= now) {
+      const pepper = await options.secrets.get(options.pepperSecretName);
+      const actual = createHmac('sha256', pepper).update(presented).digest();
+      // The tenant is read only once the secret matched: a wrong key costs the same whether its id exists or not.
+      if (key === undefined || !secretMatches(key, actual, now)) {
+        throw invalidKey(`Incorrect API key provided: ${redactKey(presented)}.`);
+      }
+      rememberMatch(presented, key, actual);
+    }
+    if (key.status === KeyStatus.revoked || (key.expiresAt !== undefined && key.expiresAt <= now)) {
+      return admit(key, undefined, now, clientIp);
+    }
+    return admit(key, await tenantOf(key.tenantId), now, clientIp);
+  };
+
+  /**
+   * `verify` without waiting, when everything it needs is at hand: a secret that matched this copy of its key
+   * record, and that record and its tenant's still fresh in the caches. Undefined: call `verify`.
+   */
+  const verifyCached = (presented: string, clientIp: string | undefined): VerifiedKey | undefined => {
+    const matched = verified.get(presented);
+    if (matched === undefined) return undefined;
+    const now = clock.now();
+    const key = fresh(keys, matched.key.keyId, keyMaxAgeMs, now);
+    if (key === undefined || key.record !== matched.key || matched.validUntil <= now) return undefined;
+    const tenant = fresh(tenants, matched.key.tenantId, options.cacheTtlMs, now);
+    if (tenant === undefined) return undefined;
+    return admit(matched.key, tenant.record, now, clientIp);
+  };
+
+  return { verify, verifyCached, forget: (keyId: string) => keys.delete(keyId) };
 };
 export type KeyVerifier = ReturnType<typeof createKeyVerifier>;

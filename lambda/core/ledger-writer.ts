@@ -42,15 +42,17 @@ export const createUsageWriter = ({ ledger, logger, metrics, clock }: UsageWrite
     }
   };
 
-  /** `metricModel`: the route's name, the only model a metric may carry. */
-  const write = (record: Promise<UsageRecord>, metricModel: string): void =>
+  /** `metricModel`: the route's name, the only model a metric may carry. A record still being built may be given. */
+  const write = (record: UsageRecord | Promise<UsageRecord>, metricModel: string): void =>
     background.add(
-      record.then(
-        (built) => store(built, metricModel),
-        (error: unknown) => {
-          logger.error('usage record could not be built', { error: String(error) });
-        },
-      ),
+      record instanceof Promise
+        ? record.then(
+            (built) => store(built, metricModel),
+            (error: unknown) => {
+              logger.error('usage record could not be built', { error: String(error) });
+            },
+          )
+        : store(record, metricModel),
     );
 
   return { write, drain: background.drain };

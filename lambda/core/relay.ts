@@ -22,6 +22,10 @@ const HEARTBEAT_BYTES = encoder.encode(SSE_HEARTBEAT);
 /** OpenAI puts `usage` last; this much of a JSON body's end is kept to find it. */
 const JSON_TAIL_BYTES = 16 * 1024;
 const DONE: ReadResult = { done: true };
+const decoder = new TextDecoder();
+/** Whole chunks as text (a JSON body's tail or all of it). */
+const textOf = (chunks: readonly Uint8Array[]): string =>
+  decoder.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
 const DONE_PROMISE = Promise.resolve(DONE);
 
 export interface RelayEnd extends BodyEnd {
@@ -61,7 +65,8 @@ type UpstreamRead =
 
 class RelayBody implements BodySource {
   private readonly reader: UpstreamBodyReader;
-  private readonly decoder = new TextDecoder();
+  /** Decodes an SSE body across chunk boundaries (a stream's own: it keeps a split character). */
+  private readonly decoder: TextDecoder | undefined;
   private readonly sseRelay: ReturnType<typeof createSseRelay> | undefined;
   private readonly capture: EventCapture | undefined;
   private readonly bodyChunks: Uint8Array[] | undefined;
@@ -91,6 +96,7 @@ class RelayBody implements BodySource {
         ? undefined
         : { events: [], maxChars: options.captureMaxBytes, chars: 0, overflowed: false };
     this.bodyChunks = this.capture === undefined || options.sse ? undefined : [];
+    this.decoder = options.sse ? new TextDecoder() : undefined;
     this.sseRelay = options.sse
       ? createSseRelay({
           dropUsageChunk: options.dropUsageChunk,
@@ -173,7 +179,7 @@ class RelayBody implements BodySource {
       this.deliver(chunk);
       return;
     }
-    const text = sse.push(this.decoder.decode(chunk, { stream: true }));
+    const text = sse.push(this.decoder!.decode(chunk, { stream: true }));
     if (sse.blockedBy !== undefined) {
       if (text !== '') this.deliver(encoder.encode(text));
       this.failFiltered(sse.blockedBy);
@@ -187,7 +193,7 @@ class RelayBody implements BodySource {
   private async onUpstreamEnd(): Promise<void> {
     const sse = this.sseRelay;
     if (sse !== undefined) {
-      const rest = sse.push(this.decoder.decode()) + sse.finish();
+      const rest = sse.push(this.decoder!.decode()) + sse.finish();
       if (this.options.recorder !== undefined) {
         await this.options.recorder.flush();
         if (this.closed) return;
@@ -208,7 +214,7 @@ class RelayBody implements BodySource {
       return;
     }
     if (this.options.jsonUsage && this.tailBytes > 0) {
-      this.usage = usageFromJsonTail(this.decoder.decode(Buffer.concat(this.tail)));
+      this.usage = usageFromJsonTail(textOf(this.tail));
     }
     this.finish(RequestOutcome.complete);
     this.deliverDone();
@@ -306,36 +312,16 @@ class RelayBody implements BodySource {
     if (capture === undefined || capture.overflowed) return undefined;
     if (this.options.sse) return { events: capture.events };
     if (this.bodyChunks === undefined) return undefined;
-    return { json: new TextDecoder().decode(Buffer.concat(this.bodyChunks)) };
+    return { json: textOf(this.bodyChunks) };
   }
 
   private readonly estimateOutputTokens = (count: (text: string) => number): number => {
     if (this.options.sse) return count(streamedText(this.keptEvents));
     if (this.tailBytes === 0) return 0;
-    const tokens = count(new TextDecoder().decode(Buffer.concat(this.tail)));
+    const tokens = count(textOf(this.tail));
     return Math.ceil((tokens * this.bodyBytes) / this.tailBytes);
   };
 }
 
 /** The relayed body of an upstream answer. */
 export const relayBody = (options: RelayOptions): BodySource => new RelayBody(options);
-
-/**
- * Reads a body source to its end: the bytes, or undefined when it failed part way (the relay has noted how it
- * ended). Used to read a JSON answer whole (for content rules and ids) through the relay's timeouts and metering.
- */
-export const readWhole = async (source: BodySource): Promise<Uint8Array | undefined> => {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  try {
-    for (;;) {
-      const result = await source.read();
-      if (result.done) break;
-      chunks.push(result.value);
-      total += result.value.byteLength;
-    }
-  } catch {
-    return undefined;
-  }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
-};

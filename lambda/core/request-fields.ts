@@ -4,6 +4,7 @@
 import {
   duplicateParameter,
   invalidModelName,
+  invalidRequest,
   invalidType,
   invalidValue,
   missingParameter,
@@ -39,6 +40,20 @@ export const refuseRepeatedFields = (form: FormData): void => {
   for (const field of SINGLE_FIELDS) {
     if (form.getAll(field).length > 1) throw duplicateParameter(field);
   }
+};
+
+/** A multipart/form-data body's fields, each that must come once checked; a body that does not parse is a 400. */
+export const readForm = async (body: Uint8Array, contentType: string | undefined): Promise<FormData> => {
+  let form: FormData;
+  try {
+    form = await new Response(body as Uint8Array<ArrayBuffer>, {
+      headers: { 'content-type': contentType ?? '' },
+    }).formData();
+  } catch (error) {
+    throw invalidRequest('The multipart/form-data body could not be parsed.', null, null, error);
+  }
+  refuseRepeatedFields(form);
+  return form;
 };
 
 // --- Field checks: each passes on an absent (or null, where the API allows it) value -------------------------

@@ -36,42 +36,58 @@ export const createTelemetry = (
   const { clock, logger, metrics } = ctx;
   const tokens = ctx.deps.tokens;
 
-  /** The priced usage record of a finished request; tokens are estimated when the upstream reported none. */
-  const meter = async (
+  /**
+   * The priced usage record of a finished request; tokens are estimated when the upstream reported none (after
+   * waiting for the tokenizer: then the record is a promise).
+   */
+  const meter = (
     state: RequestState,
     principal: Principal,
     end: BodyEnd,
     latencyMs: number,
     ttfbMs: number | undefined,
-  ): Promise<UsageRecord> => {
-    const model = state.model ?? UNKNOWN_MODEL;
-    const metricModel = state.metricModel ?? UNKNOWN_MODEL;
+  ): UsageRecord | Promise<UsageRecord> => {
     const hit = state.cacheHit;
     if (hit !== undefined)
       return usageRecord(state, principal, end, hit.usage, true, hit.costMicroUsd, latencyMs, ttfbMs);
-    const reported = end.usage;
-    let usage = reported ?? ZERO_USAGE;
-    let exact = true;
     if (
-      reported === undefined &&
+      end.usage === undefined &&
       (state.upstreamAccepted || state.abortedInFlight) &&
       state.tokenShape !== TokenShape.other
     ) {
       // Cut short (or an upstream that reports no usage): count what was sent and what came back so far. A client
       // that left while the upstream had the request is charged its prompt: the provider may bill it. A request
       // no upstream accepted (refused, failed) is not charged.
-      await tokens.ready().catch(() => {});
-      const count = (text: string) => tokens.count(text);
-      // Counted again, not taken from the budget hold: that count may predate the tokenizer (an upper bound).
-      const inputTokens =
-        state.json === undefined
-          ? 0
-          : promptTokens(state.tokenShape, state.json, tokens, {
-              fileTokens: (part) => fileEstimateTokens(fileInputOf(part, state.records)),
-            });
-      usage = { ...ZERO_USAGE, inputTokens, outputTokens: end.estimateOutputTokens?.(count) ?? 0 };
-      exact = false;
+      return tokens
+        .ready()
+        .catch(() => {})
+        .then(() => priced(state, principal, end, estimatedUsage(state, end), false, latencyMs, ttfbMs));
     }
+    return priced(state, principal, end, end.usage ?? ZERO_USAGE, true, latencyMs, ttfbMs);
+  };
+
+  /** Input counted again (not taken from the budget hold, which may predate the tokenizer), output from the body. */
+  const estimatedUsage = (state: RequestState, end: BodyEnd): TokenUsage => {
+    const count = (text: string) => tokens.count(text);
+    const inputTokens =
+      state.json === undefined
+        ? 0
+        : promptTokens(state.tokenShape, state.json, tokens, {
+            fileTokens: (part) => fileEstimateTokens(fileInputOf(part, state.records)),
+          });
+    return { ...ZERO_USAGE, inputTokens, outputTokens: end.estimateOutputTokens?.(count) ?? 0 };
+  };
+
+  const priced = (
+    state: RequestState,
+    principal: Principal,
+    end: BodyEnd,
+    usage: TokenUsage,
+    exact: boolean,
+    latencyMs: number,
+    ttfbMs: number | undefined,
+  ): UsageRecord => {
+    const model = state.model ?? UNKNOWN_MODEL;
     const costMicroUsd = costOf(usage, state.price);
     const values: Array<{ name: string; value: number; unit: 'Count' }> = [
       { name: 'InputTokens', value: usage.inputTokens, unit: 'Count' },
@@ -91,7 +107,7 @@ export const createTelemetry = (
       });
       values.push({ name: 'BudgetHoldExceeded', value: 1, unit: 'Count' });
     }
-    metrics.emit({ dimensions: { model: metricModel }, values });
+    metrics.emit({ dimensions: { model: state.metricModel ?? UNKNOWN_MODEL }, values });
     return usageRecord(state, principal, end, usage, exact, costMicroUsd, latencyMs, ttfbMs);
   };
 
@@ -169,7 +185,14 @@ export const createTelemetry = (
       ],
     });
     if (state.principal === undefined || !state.metered) return;
-    ctx.usageWriter.write(meter(state, state.principal, end, latencyMs, ttfbMs), model);
+    let record: UsageRecord | Promise<UsageRecord>;
+    try {
+      record = meter(state, state.principal, end, latencyMs, ttfbMs);
+    } catch (error) {
+      // Never reached by a valid request; a bug here must not take the response (or other records) with it.
+      record = Promise.reject(error);
+    }
+    ctx.usageWriter.write(record, model);
   };
 
   return { settle };

@@ -55,6 +55,28 @@ describe('createNodeHttpUpstream', () => {
     expect(fake.requests.at(-1)?.headers['content-length']).toBe('27');
   });
 
+  it('sends each request to its own URL: path and query as given, a URL’s credentials as Basic auth', async () => {
+    // Prepare: the same origin under two paths, and once with credentials in the URL
+    fake.setBehaviour(replyChat('adapter'));
+    const origin = new URL(fake.baseUrl);
+    const withCredentials = `${origin.protocol}//us%40er:p%3Ass@${origin.host}${origin.pathname}/embeddings?x=1`;
+
+    // Act
+    await readAll((await send(`${fake.baseUrl}/chat/completions?api-version=1`)).body);
+    await readAll((await send(`${fake.baseUrl}/completions`)).body);
+    await readAll((await send(withCredentials)).body);
+
+    // Assess
+    const seen = fake.requests.slice(-3);
+    expect(seen.map((request) => request.path)).toEqual([
+      `${origin.pathname}/chat/completions?api-version=1`,
+      `${origin.pathname}/completions`,
+      `${origin.pathname}/embeddings?x=1`,
+    ]);
+    expect(seen[0]?.headers.authorization).toBeUndefined();
+    expect(seen[2]?.headers.authorization).toBe(`Basic ${Buffer.from('us@er:p:ss').toString('base64')}`);
+  });
+
   it('delivers every chunk of a stream that is read slowly (chunks wait, none is lost)', async () => {
     fake.setBehaviour(streamChat({ pieces: Array.from({ length: 30 }, (_, i) => `p${i} `) }));
     const response = await send(`${fake.baseUrl}/chat/completions`);

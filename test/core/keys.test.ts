@@ -450,6 +450,72 @@ describe('createKeyVerifier: caching', () => {
   });
 });
 
+describe('createKeyVerifier: verifyCached, the answer without waiting', () => {
+  it('answers a key verified moments ago with no store read, as verify would', async () => {
+    // Prepare
+    const { reads, verifier } = await prepareVerifier();
+    const first = await verifier.verify(ISSUED_KEY, undefined);
+
+    // Act
+    const cached = verifier.verifyCached(ISSUED_KEY, undefined);
+
+    // Assess
+    expect(cached?.principal).toEqual(first.principal);
+    expect(reads).toEqual({ keys: 1, tenants: 1 });
+  });
+
+  it('knows nothing of a key never verified, nor of a wrong secret for a verified key id', async () => {
+    // Prepare
+    const { verifier } = await prepareVerifier();
+    expect(verifier.verifyCached(ISSUED_KEY, undefined)).toBeUndefined();
+    await verifier.verify(ISSUED_KEY, undefined);
+
+    // Act + Assess: a wrong secret of the same key id goes the whole way (and is refused there)
+    expect(verifier.verifyCached(WRONG_SECRET_KEY, undefined)).toBeUndefined();
+    await expect(verifier.verify(WRONG_SECRET_KEY, undefined)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('hands over to verify once the key record is a second old, so a revocation is seen as before', async () => {
+    // Prepare
+    const { store, clock, verifier } = await prepareVerifier();
+    await verifier.verify(ISSUED_KEY, undefined);
+    await store.revokeKey('aaaaaaaaaaaaaaaa', clock.now());
+
+    // Act
+    clock.advance(999);
+    const whileFresh = verifier.verifyCached(ISSUED_KEY, undefined);
+    clock.advance(1);
+    const afterASecond = verifier.verifyCached(ISSUED_KEY, undefined);
+
+    // Assess
+    expect(whileFresh?.key.status).toBe(KeyStatus.active);
+    expect(afterASecond).toBeUndefined();
+    await expect(verifier.verify(ISSUED_KEY, undefined)).rejects.toMatchObject({
+      message: 'The API key sk-gw-aaaaaaaa… has been revoked.',
+    });
+  });
+
+  it('checks the source address on every call, cached or not', async () => {
+    // Prepare
+    const { verifier } = await prepareVerifier({ key: { cidrs: ['10.0.0.0/8'] } });
+    await verifier.verify(ISSUED_KEY, '10.1.2.3');
+
+    // Act
+    const refused = (() => {
+      try {
+        verifier.verifyCached(ISSUED_KEY, '192.0.2.1');
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    })();
+
+    // Assess
+    expect(verifier.verifyCached(ISSUED_KEY, '10.9.9.9')?.principal.tenantId).toBe('acme');
+    expect(refused).toMatchObject({ status: 403, code: 'ip_not_allowed' });
+  });
+});
+
 describe('createKeyVerifier: rotation while the old record is cached', () => {
   it.each([
     ['at once', 'refused', 0, 1],

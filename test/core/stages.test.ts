@@ -20,7 +20,7 @@ import { type GatewayRequest, headersOf } from '../../lambda/core/exchange.ts';
 import { authenticate } from '../../lambda/core/stages/authenticate.ts';
 import { reserveBudget } from '../../lambda/core/stages/budget.ts';
 import { answerFromCache, planFor, storeAnswer } from '../../lambda/core/stages/cache.ts';
-import { readRequest } from '../../lambda/core/stages/read-request.ts';
+import { readMultipartRequest, readRequest } from '../../lambda/core/stages/read-request.ts';
 import { resolveModel } from '../../lambda/core/stages/resolve-model.ts';
 import { respond } from '../../lambda/core/stages/respond.ts';
 import { newRequestState } from '../../lambda/core/state.ts';
@@ -33,7 +33,6 @@ import { PEPPER_SECRET, seedKey, TEST_PEPPER, testKey } from '../fixtures/tenant
 const encoder = new TextEncoder();
 const CHAT = PROXIED_ENDPOINTS.get('/v1/chat/completions')!;
 const RESPONSES = PROXIED_ENDPOINTS.get('/v1/responses')!;
-const TRANSCRIPTIONS = PROXIED_ENDPOINTS.get('/v1/audio/transcriptions')!;
 const OPEN: Principal = { tenantId: 'open', keyId: 'k-open', tier: 'default' };
 const BUDGETED: Principal = {
   tenantId: 'budgeted',
@@ -148,6 +147,9 @@ describe('stage: authenticate', () => {
 });
 
 describe('stage: read the request', () => {
+  /** The stage as a promise, so that a refusal can be awaited like the others'. */
+  const readLater = async (...args: Parameters<typeof readRequest>) => readRequest(...args);
+
   it('reads the model and the JSON object, and keeps the bytes as sent', async () => {
     const { g } = context();
     const sent = request(chat('gpt-test'));
@@ -182,19 +184,19 @@ describe('stage: read the request', () => {
     ],
   ])('refuses %s', async (_name, sent, status, code) => {
     const { g } = context();
-    expect(await refusal(readRequest(g, sent, CHAT, OPEN))).toMatchObject({ status, code });
+    expect(await refusal(readLater(g, sent, CHAT, OPEN))).toMatchObject({ status, code });
   });
 
   it('keeps the parser’s error as the cause of a JSON body it could not read', async () => {
     const { g } = context();
-    const error = await refusal(readRequest(g, request('{"model":'), CHAT, OPEN));
+    const error = await refusal(readLater(g, request('{"model":'), CHAT, OPEN));
     expect(error.cause).toBeInstanceOf(SyntaxError);
   });
 
   it('takes a larger body from a tier that allows it', async () => {
     const { g } = context();
     const big = request(chat('gpt-test', { pad: 'x'.repeat(2_000) }));
-    await expect(readRequest(g, big, CHAT, { ...OPEN, tier: 'big' })).resolves.toMatchObject({
+    await expect(readLater(g, big, CHAT, { ...OPEN, tier: 'big' })).resolves.toMatchObject({
       model: 'gpt-test',
     });
   });
@@ -218,11 +220,11 @@ describe('stage: read the request', () => {
     twice.append('model', 'gpt-other');
 
     // Act + Assess
-    await expect(readRequest(g, await formRequest(once), TRANSCRIPTIONS, OPEN)).resolves.toMatchObject({
+    await expect(readMultipartRequest(g, await formRequest(once), OPEN)).resolves.toMatchObject({
       model: 'gpt-test',
       json: undefined,
     });
-    expect(await refusal(readRequest(g, await formRequest(twice), TRANSCRIPTIONS, OPEN))).toMatchObject({
+    expect(await refusal(readMultipartRequest(g, await formRequest(twice), OPEN))).toMatchObject({
       code: 'duplicate_parameter',
       param: 'model',
     });

@@ -13,6 +13,10 @@ export interface GptTokenCounterOptions {
   readonly eager?: boolean;
 }
 
+/** Counts of texts up to this long are remembered, at most this many (a few MB at most). */
+const REMEMBERED_MAX_CHARS = 1_024;
+const REMEMBERED_TEXTS = 2_048;
+
 /**
  * Until the encoding is loaded, counts are UTF-8 byte lengths: a byte-level BPE token covers at least one
  * byte, so that is an upper bound and a budget never holds too little.
@@ -34,8 +38,18 @@ export const createGptTokenCounter = (options: GptTokenCounterOptions = {}): Tok
     return loading;
   };
   if (options.eager ?? true) start().catch(() => {});
-  return {
-    count: (text) => (encoding === undefined ? Buffer.byteLength(text, 'utf8') : encoding.countTokens(text)),
-    ready: start,
+  // Short texts recur (system prompts, instructions, tool descriptions): their counts are remembered.
+  const counted = new Map<string, number>();
+  const count = (text: string): number => {
+    if (encoding === undefined) return Buffer.byteLength(text, 'utf8');
+    if (text.length > REMEMBERED_MAX_CHARS) return encoding.countTokens(text);
+    let tokens = counted.get(text);
+    if (tokens === undefined) {
+      tokens = encoding.countTokens(text);
+      if (counted.size >= REMEMBERED_TEXTS) counted.clear();
+      counted.set(text, tokens);
+    }
+    return tokens;
   };
+  return { count, ready: start };
 };

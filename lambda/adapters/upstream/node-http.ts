@@ -107,6 +107,45 @@ class IncomingBody implements LightUpstreamBody, UpstreamBodyReader {
   }
 }
 
+interface Target {
+  readonly secure: boolean;
+  readonly protocol: string;
+  readonly hostname: string;
+  readonly port: string;
+  readonly path: string;
+  /** `user:password` of a URL that carries them (Basic auth), as node:http would take it from the URL. */
+  readonly auth: string | undefined;
+}
+
+/**
+ * A URL as node:http's request options, parsed once: the gateway calls the same few URLs (a target's base and
+ * an endpoint path) over and over, and parsing a URL string costs more than the rest of building the request.
+ */
+const targets = new Map<string, Target>();
+const TARGETS_KEPT = 1_000;
+const targetOf = (url: string): Target => {
+  let target = targets.get(url);
+  if (target === undefined) {
+    const parsed = new URL(url);
+    const secure = parsed.protocol === 'https:';
+    target = {
+      secure,
+      protocol: parsed.protocol,
+      // node:http takes an IPv6 literal without its brackets.
+      hostname: parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname,
+      port: parsed.port === '' ? (secure ? '443' : '80') : parsed.port,
+      path: `${parsed.pathname}${parsed.search}`,
+      auth:
+        parsed.username === '' && parsed.password === ''
+          ? undefined
+          : `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`,
+    };
+    if (targets.size >= TARGETS_KEPT) targets.clear();
+    targets.set(url, target);
+  }
+  return target;
+};
+
 export const createNodeHttpUpstream = (
   options: NodeHttpUpstreamOptions = {},
 ): Upstream & { close(): void } => {
@@ -125,10 +164,16 @@ export const createNodeHttpUpstream = (
         reject(new UpstreamError(UpstreamFailure.aborted, 'aborted before sending'));
         return;
       }
-      const secure = upstreamRequest.url.startsWith('https:');
+      const target = targetOf(upstreamRequest.url);
+      const secure = target.secure;
       const headers: Record<string, string | number> = { ...upstreamRequest.headers };
       if (upstreamRequest.body !== undefined) headers['content-length'] = upstreamRequest.body.byteLength;
-      const request = (secure ? https : http).request(upstreamRequest.url, {
+      const request = (secure ? https : http).request({
+        protocol: target.protocol,
+        hostname: target.hostname,
+        port: target.port,
+        path: target.path,
+        ...(target.auth === undefined ? {} : { auth: target.auth }),
         method: upstreamRequest.method,
         headers,
         agent: secure ? httpsAgent : httpAgent,

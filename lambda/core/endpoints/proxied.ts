@@ -4,17 +4,20 @@
 import type { RouteHandler } from '../route-table.ts';
 import { reserveBudget } from '../stages/budget.ts';
 import { answerFromCache, planFor } from '../stages/cache.ts';
-import { readRequest } from '../stages/read-request.ts';
+import { readMultipartRequest, readRequest } from '../stages/read-request.ts';
 import { resolveModel } from '../stages/resolve-model.ts';
 import { respond } from '../stages/respond.ts';
-import type { Endpoint } from './catalogue.ts';
+import { BodyKind, type Endpoint } from './catalogue.ts';
 
 export const proxiedEndpoint =
   (endpoint: Endpoint): RouteHandler =>
   async (g, state, request) => {
     const principal = state.principal!;
     state.endpoint = endpoint;
-    const read = await readRequest(g, request, endpoint, principal);
+    const read =
+      endpoint.body === BodyKind.multipart
+        ? await readMultipartRequest(g, request, principal)
+        : readRequest(g, request, endpoint, principal);
     const resolved = await resolveModel(g, state, endpoint, principal, read);
     const plan = planFor(g, state, request, endpoint, principal, resolved);
     if (plan?.read === true) {

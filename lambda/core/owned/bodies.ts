@@ -4,7 +4,7 @@ import type { GatewayConfig } from '../config.ts';
 import { GatewayError, invalidRequest, tooLarge, unsupportedMediaType } from '../errors.ts';
 import { bodyWithinLimit, mediaType } from '../http.ts';
 import { checkJsonShape, decodeUtf8 } from '../limits.ts';
-import { refuseRepeatedFields } from '../request-fields.ts';
+import { readForm } from '../request-fields.ts';
 import type { Json, OwnedCall } from './common.ts';
 
 /** A multipart body (a file or a part), refused past fineTuning.maxFileBytes with the way to send more. */
@@ -31,15 +31,7 @@ export const readFileBody = async (
   }
   if (what === 'part') return body;
   // A file whose fields could be read one way here and another upstream is refused.
-  let form: FormData;
-  try {
-    form = await new Response(body as Uint8Array<ArrayBuffer>, {
-      headers: { 'content-type': contentType ?? '' },
-    }).formData();
-  } catch (error) {
-    throw invalidRequest('The multipart/form-data body could not be parsed.', null, null, error);
-  }
-  refuseRepeatedFields(form);
+  await readForm(body, contentType);
   return body;
 };
 

@@ -3,12 +3,12 @@
 // fields that must be what the upstream will read them as. Nothing here has gone upstream yet.
 import type { Principal } from '../../ports.ts';
 import type { GatewayContext } from '../context.ts';
-import { BodyKind, type Endpoint } from '../endpoints/catalogue.ts';
+import type { Endpoint } from '../endpoints/catalogue.ts';
 import { invalidRequest, unsupportedMediaType } from '../errors.ts';
 import type { GatewayRequest } from '../exchange.ts';
 import { bodyWithinLimit, mediaType } from '../http.ts';
 import { checkJsonCharset, checkJsonShape, decodeUtf8, maxBodyBytesFor } from '../limits.ts';
-import { checkModelName, checkRequestFields, refuseRepeatedFields } from '../request-fields.ts';
+import { checkModelName, checkRequestFields, readForm } from '../request-fields.ts';
 
 export interface ReadRequest {
   /** The body as the client sent it: what goes upstream unless the gateway must change it. */
@@ -18,23 +18,39 @@ export interface ReadRequest {
   readonly json: Record<string, unknown> | undefined;
 }
 
-export const readRequest = async (
+/** The request of a multipart endpoint (an audio transcription): its fields parsed, the model read. */
+export const readMultipartRequest = async (
   g: GatewayContext,
   request: GatewayRequest,
-  endpoint: Endpoint,
   principal: Principal,
 ): Promise<ReadRequest> => {
-  const expected = endpoint.body === BodyKind.multipart ? 'multipart/form-data' : 'application/json';
   const contentType = request.headers.get('content-type');
-  if (mediaType(contentType) !== expected) throw unsupportedMediaType(contentType ?? null, expected);
-  if (endpoint.body === BodyKind.json) checkJsonCharset(contentType ?? null);
+  if (mediaType(contentType) !== 'multipart/form-data')
+    throw unsupportedMediaType(contentType ?? null, 'multipart/form-data');
   const raw = bodyWithinLimit(
     request.headers,
     request.body,
     maxBodyBytesFor(g.config, g.config.tiers[principal.tier]),
   );
-  if (endpoint.body === BodyKind.multipart)
-    return { raw, model: await multipartModel(raw, contentType), json: undefined };
+  return { raw, model: await multipartModel(raw, contentType), json: undefined };
+};
+
+/** The request of a JSON endpoint, read at once (no wait: the entry point holds the body). */
+export const readRequest = (
+  g: GatewayContext,
+  request: GatewayRequest,
+  endpoint: Endpoint,
+  principal: Principal,
+): ReadRequest => {
+  const contentType = request.headers.get('content-type');
+  if (mediaType(contentType) !== 'application/json')
+    throw unsupportedMediaType(contentType ?? null, 'application/json');
+  checkJsonCharset(contentType ?? null);
+  const raw = bodyWithinLimit(
+    request.headers,
+    request.body,
+    maxBodyBytesFor(g.config, g.config.tiers[principal.tier]),
+  );
 
   checkJsonShape(raw, g.config.limits);
   const text = decodeUtf8(raw);
@@ -65,16 +81,7 @@ export const readRequest = async (
 
 /** The model of a multipart body (an audio transcription), whose fields must each come once. */
 const multipartModel = async (raw: Uint8Array, contentType: string | undefined): Promise<string> => {
-  let form: FormData;
-  try {
-    form = await new Response(raw as Uint8Array<ArrayBuffer>, {
-      headers: { 'content-type': contentType ?? '' },
-    }).formData();
-  } catch (error) {
-    throw invalidRequest('The multipart/form-data body could not be parsed.', null, null, error);
-  }
-  refuseRepeatedFields(form);
-  const model = form.get('model');
+  const model = (await readForm(raw, contentType)).get('model');
   if (typeof model !== 'string' || model === '')
     throw invalidRequest('You must provide a model parameter.', 'model');
   checkModelName(model);

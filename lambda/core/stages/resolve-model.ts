@@ -57,7 +57,8 @@ export const resolveModel = async (
   if (json !== undefined) {
     // Every id the body names is the tenant's (404 otherwise), and the request goes where those objects are.
     if (endpoint.tokens === TokenShape.responses && json.background === true) throw backgroundRefused();
-    state.records = await g.ownedIds.check(principal, idsInRequest(idShapeOf(endpoint), json));
+    const ids = idsInRequest(idShapeOf(endpoint), json);
+    if (ids.length > 0) state.records = await g.ownedIds.check(principal, ids);
     if (state.records.size > 0) {
       serving = { ...route, targets: targetsHolding(route.targets, state.records, g.targets.target, model) };
     }

@@ -18,10 +18,11 @@ import type { Endpoint } from '../endpoints/catalogue.ts';
 import { contentFiltered, invalidRequest, toErrorBody, upstreamError } from '../errors.ts';
 import type { GatewayRequest, GatewayResponse } from '../exchange.ts';
 import { errorResponse } from '../http.ts';
-import { type RelayEnd, readWhole, relayBody } from '../relay.ts';
+import { type RelayEnd, relayBody } from '../relay.ts';
 import { baseHeaders, type RequestState } from '../state.ts';
 import { readBody } from '../upstream/client.ts';
 import { MAX_UPSTREAM_ERROR_BYTES, redactUpstreamError } from '../upstream-errors.ts';
+import { readAnswer, type WholeAnswer, wholeAnswerEnd } from '../whole-answer.ts';
 import { storeAnswer } from './cache.ts';
 import { reportHits } from './content.ts';
 import type { ReadRequest } from './read-request.ts';
@@ -159,8 +160,7 @@ export const respond = async (
           logger: g.logger,
           metrics: g.metrics,
         });
-  const whole = (rules !== undefined || recorder !== undefined) && !sse;
-  let ended: RelayEnd | undefined;
+  const captureMaxBytes = plan?.write === true && status === 200 ? g.config.cache.maxEntryBytes : undefined;
   const settle = (end: RelayEnd) => {
     release();
     if (end.outcome === RequestOutcome.upstreamError || end.outcome === RequestOutcome.timeout) {
@@ -172,39 +172,52 @@ export const respond = async (
       storeAnswer(g, state, plan, endpoint, end.captured);
     }
   };
+  const abortUpstream = (reason: string) => upstreamAbort.abort(new Error(reason));
+  if ((rules !== undefined || recorder !== undefined) && !sse) {
+    // A JSON answer the rules or the recorder need whole: read, then answered at once (a stream is never whole).
+    const read = await readAnswer({
+      upstream: response.body,
+      idleTimeoutMs: target.timeouts.idleMs,
+      now: () => g.clock.now(),
+      abortUpstream,
+    });
+    return answerWhole(
+      g,
+      state,
+      request,
+      { endpoint, rules, hits, recorder, captureMaxBytes },
+      read,
+      out,
+      settle,
+    );
+  }
   const body = relayBody({
     upstream: response.body,
     sse,
     sseEndsWithDone: endpoint.streamEndsWithDone,
     dropUsageChunk: injectUsage,
     jsonUsage: !sse,
-    ...(plan?.write === true && status === 200 ? { captureMaxBytes: g.config.cache.maxEntryBytes } : {}),
+    captureMaxBytes,
     filter: rules !== undefined && sse ? createStreamFilter(endpoint.text, rules, hits) : undefined,
     recorder: sse ? recorder : undefined,
     heartbeatMs: g.config.streaming.heartbeatMs,
     idleTimeoutMs: target.timeouts.idleMs,
     requestId: state.requestId,
     now: () => g.clock.now(),
-    abortUpstream: (reason) => upstreamAbort.abort(new Error(reason)),
-    onEnd: (end) => {
-      if (whole) ended = end;
-      else settle(end);
-    },
+    abortUpstream,
+    onEnd: settle,
   });
-  if (!whole) {
-    // Settled by the body when it ends.
-    state.relaying = true;
-    return { status, headers: out, body };
-  }
-  return answerWhole(g, state, request, { endpoint, rules, hits, recorder }, body, out, (blocked) =>
-    // A blocked answer was generated (and billed) in full: it ends as a blocked stream does.
-    settle(blocked ? { ...ended!, outcome: RequestOutcome.contentFiltered } : ended!),
-  );
+  // A JSON body passes through byte for byte: its length is the upstream's (one write, no chunked framing).
+  const length = response.headers['content-length'];
+  if (!sse && length !== undefined) out['content-length'] = length;
+  // Settled by the body when it ends.
+  state.relaying = true;
+  return { status, headers: out, body };
 };
 
 /**
- * Reads a JSON answer whole (through the relay, so timeouts and metering hold), records the ids it creates,
- * applies the response rules, and answers with the filtered JSON, or a 400 when a rule blocks it.
+ * Answers with a JSON answer read whole: records the ids it creates, applies the response rules, and answers
+ * with the filtered JSON, or a 400 when a rule blocks it. The request settles before the answer is sent.
  */
 const answerWhole = async (
   g: GatewayContext,
@@ -215,19 +228,20 @@ const answerWhole = async (
     readonly rules: NonNullable<GatewayContext['filters']>['response'];
     readonly hits: RuleHits;
     readonly recorder: AnswerRecorder | undefined;
+    readonly captureMaxBytes: number | undefined;
   },
-  body: ReturnType<typeof relayBody>,
+  read: WholeAnswer,
   headers: Record<string, string>,
-  settle: (blocked: boolean) => void,
+  settle: (end: RelayEnd) => void,
 ): Promise<GatewayResponse> => {
   const { endpoint, rules, hits, recorder } = after;
-  let bytes = await readWhole(body);
+  let bytes = read.bytes;
   if (bytes === undefined) {
-    // The upstream failed (or the client left) part way: the relay has noted how it ended.
+    // The upstream failed, went silent, or the client left part way.
     state.status = request.signal?.aborted === true ? 499 : 502;
     const error = upstreamError('The upstream provider failed while sending the response.');
     state.error = error;
-    settle(false);
+    settle(wholeAnswerEnd(read, undefined, undefined));
     return errorResponse(error, state.requestId, baseHeaders(state, g.clock.now()));
   }
   let answer: unknown;
@@ -236,6 +250,7 @@ const answerWhole = async (
   } catch {
     answer = undefined; // not JSON after all: nothing the rules can read, passed on as it came
   }
+  const end = wholeAnswerEnd(read, answer, after.captureMaxBytes);
   if (recorder !== undefined) {
     recorder.answer(answer);
     await recorder.flush();
@@ -246,12 +261,13 @@ const answerWhole = async (
       const error = contentFiltered(hits.blockedBy, 'response');
       state.status = 400;
       state.error = error;
-      settle(true);
+      // A blocked answer was generated (and billed) in full: it ends as a blocked stream does.
+      settle({ ...end, outcome: RequestOutcome.contentFiltered });
       return errorResponse(error, state.requestId, baseHeaders(state, g.clock.now()));
     }
     if (changed) bytes = encoder.encode(JSON.stringify(answer));
   }
-  settle(false);
+  settle(end);
   return { status: state.status, headers, body: bytes };
 };
 
