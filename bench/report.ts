@@ -1,4 +1,4 @@
-// Renders one bench run as markdown: machine, method, the measured tables and the budget from DESIGN.md.
+// Renders one bench run as markdown: machine, method, the measured tables and the budget from docs/ARCHITECTURE.md.
 import os from 'node:os';
 import { STREAM_CHUNKS, STREAM_GAP_MS } from './shared.ts';
 import type { Summary } from './stats.ts';
@@ -110,7 +110,7 @@ export interface BenchReport {
   readonly lambdaRuntime: { readonly markdown: string } | { readonly skipped: string };
 }
 
-/** The budget of DESIGN.md, "Performance budget". */
+/** The budget of docs/ARCHITECTURE.md, "Performance budget". */
 export const BUDGET = {
   overheadP50Ms: 1,
   overheadP99Ms: 5,
@@ -375,7 +375,7 @@ machine below and move by a few tens of percent between runs: compare rows of th
 - Node ${process.version}${process.versions.node.startsWith('24.') ? " (the Lambda runtime's major)" : ' (Lambda runs Node 24: `npm run bench:node24` runs this bench on it and writes BENCHMARKS-node24.md)'}${report.profiled ? '\n- **The gateway ran under `--cpu-prof` (BENCH_PROFILE=1): its latency, CPU and throughput are inflated.**' : ''}
 - Plan: ${plan}
 
-## Budget (DESIGN.md, "Performance budget")
+## Budget (docs/ARCHITECTURE.md, "Performance budget")
 
 ${table(
   ['target', 'budget', 'gateway', 'minimal proxy (same run)', 'status'],

@@ -186,7 +186,7 @@ export interface TokenUsage {
   readonly trainedTokens?: number | undefined;
 }
 
-/** One request's usage as the pipeline saw it, priced: what metering stores. */
+/** One request's usage as the gateway saw it, priced: what metering stores. */
 export interface UsageRecord {
   readonly requestId: string;
   readonly tenantId: string;
@@ -205,7 +205,7 @@ export interface UsageRecord {
   /** Cost at the catalogue price, rounded up to the micro-dollar. */
   readonly costMicroUsd: number;
   /**
-   * What the pipeline believes the budget held for this request (for logs and audits). The ledger releases what
+   * What the gateway believes the budget held for this request (for logs and audits). The ledger releases what
    * the hold itself holds, which differs when a reservation failed ambiguously (its write landed, the call threw).
    */
   readonly reservedMicroUsd: number;

@@ -1,6 +1,6 @@
 // Every id a proxied request body names, and what kind of object it names: files, stored responses,
 // conversations, items of responses and conversations, containers, audio answers, and the objects the gateway
-// never creates for a tenant (vector stores, skills, MCP tunnels, prompt templates, custom voices). The pipeline
+// never creates for a tenant (vector stores, skills, MCP tunnels, prompt templates, custom voices). The gateway
 // checks each against the tenant's ownership records before the request leaves.
 //
 // The walk is by field name over the whole body, outside the free-form parts (metadata, JSON schemas, headers,

@@ -28,7 +28,7 @@ const OWNERSHIP_TTL_ATTRIBUTE = 'ttl';
  * - cdk-nag's AwsSolutions pack checks point-in-time recovery (AwsSolutions-DDB3) on CfnTable only; a
  *   TableV2 would pass every check unseen.
  * - moto's CloudFormation, which local end-to-end tests can deploy to, knows AWS::DynamoDB::Table only.
- * - One stack serves one account and region (DESIGN.md), so the replicas TableV2 is built for are not needed.
+ * - One stack serves one account and region (docs/ARCHITECTURE.md), so the replicas TableV2 is built for are not needed.
  * Switching later changes the resource type, i.e. a retain-and-import migration: decide before the first deploy.
  */
 /** Key verification reads one key and one tenant by id: no Scan or Query of other tenants' records. */

@@ -284,7 +284,7 @@ export class GatewayObservability extends Construct {
       datapointsToAlarm: 2,
     });
 
-    // Every request emits exactly one `ServerErrors` observation (0 or 1, in pipeline.ts finish()), so the
+    // Every request emits exactly one `ServerErrors` observation (0 or 1, in core/telemetry.ts settle()), so the
     // average of all observations is ServerErrors / Requests: one query, which is all an alarm may hold.
     const gatewayErrorRate = this.addAlarm('GatewayServerErrorRate', {
       alarmDescription:
