@@ -1,7 +1,13 @@
 // The one place a request is settled: when it ends (its response built, or its relayed body finished), it gets
 // exactly one log line, one batch of metrics and, for a metered endpoint with a known caller, exactly one usage
 // record. Every exit path of every stage ends here, once.
-import { type Principal, RequestOutcome, type TokenUsage, type UsageRecord } from '../ports.ts';
+import {
+  type MetricValue,
+  type Principal,
+  RequestOutcome,
+  type TokenUsage,
+  type UsageRecord,
+} from '../ports.ts';
 import type { GatewayContext } from './context.ts';
 import { GatewayError } from './errors.ts';
 import { fileEstimateTokens, fileInputOf } from './file-inputs.ts';
@@ -46,6 +52,7 @@ export const createTelemetry = (
     end: BodyEnd,
     latencyMs: number,
     ttfbMs: number | undefined,
+    batch: MetricValue[],
   ): UsageRecord | Promise<UsageRecord> => {
     const hit = state.cacheHit;
     if (hit !== undefined)
@@ -61,9 +68,11 @@ export const createTelemetry = (
       return tokens
         .ready()
         .catch(() => {})
-        .then(() => priced(state, principal, end, estimatedUsage(state, end), false, latencyMs, ttfbMs));
+        .then(() =>
+          priced(state, principal, end, estimatedUsage(state, end), false, latencyMs, ttfbMs, undefined),
+        );
     }
-    return priced(state, principal, end, end.usage ?? ZERO_USAGE, true, latencyMs, ttfbMs);
+    return priced(state, principal, end, end.usage ?? ZERO_USAGE, true, latencyMs, ttfbMs, batch);
   };
 
   /** Input counted again (not taken from the budget hold, which may predate the tokenizer), output from the body. */
@@ -86,14 +95,17 @@ export const createTelemetry = (
     exact: boolean,
     latencyMs: number,
     ttfbMs: number | undefined,
+    /** The request's batch, when the record is priced as it settles; undefined: a batch of its own. */
+    batch: MetricValue[] | undefined,
   ): UsageRecord => {
     const model = state.model ?? UNKNOWN_MODEL;
     const costMicroUsd = costOf(usage, state.price);
-    const values: Array<{ name: string; value: number; unit: 'Count' }> = [
+    const values = batch ?? [];
+    values.push(
       { name: 'InputTokens', value: usage.inputTokens, unit: 'Count' },
       { name: 'OutputTokens', value: usage.outputTokens, unit: 'Count' },
       { name: 'CostMicroUsd', value: costMicroUsd, unit: 'Count' },
-    ];
+    );
     if (state.price === undefined && (usage.inputTokens > 0 || usage.outputTokens > 0)) {
       values.push({ name: 'UnpricedRequests', value: 1, unit: 'Count' });
     }
@@ -107,7 +119,8 @@ export const createTelemetry = (
       });
       values.push({ name: 'BudgetHoldExceeded', value: 1, unit: 'Count' });
     }
-    metrics.emit({ dimensions: { model: state.metricModel ?? UNKNOWN_MODEL }, values });
+    if (batch === undefined)
+      metrics.emit({ dimensions: { model: state.metricModel ?? UNKNOWN_MODEL }, values });
     return usageRecord(state, principal, end, usage, exact, costMicroUsd, latencyMs, ttfbMs);
   };
 
@@ -170,29 +183,27 @@ export const createTelemetry = (
     });
     const streamFailed =
       end.outcome === RequestOutcome.upstreamError || end.outcome === RequestOutcome.timeout;
-    metrics.emit({
-      dimensions: { model },
-      values: [
-        { name: 'Requests', value: 1, unit: 'Count' },
-        { name: 'ClientErrors', value: status >= 400 && status < 500 ? 1 : 0, unit: 'Count' },
-        { name: 'ServerErrors', value: status >= 500 ? 1 : 0, unit: 'Count' },
-        { name: 'StreamFailures', value: streamFailed ? 1 : 0, unit: 'Count' },
-        { name: 'Failovers', value: Math.max(0, state.attempts - 1), unit: 'Count' },
-        { name: 'Latency', value: latencyMs, unit: 'Milliseconds' },
-        ...(ttfbMs === undefined
-          ? []
-          : [{ name: 'TimeToFirstByte', value: ttfbMs, unit: 'Milliseconds' as const }]),
-      ],
-    });
-    if (state.principal === undefined || !state.metered) return;
-    let record: UsageRecord | Promise<UsageRecord>;
-    try {
-      record = meter(state, state.principal, end, latencyMs, ttfbMs);
-    } catch (error) {
-      // Never reached by a valid request; a bug here must not take the response (or other records) with it.
-      record = Promise.reject(error);
+    const values: MetricValue[] = [
+      { name: 'Requests', value: 1, unit: 'Count' },
+      { name: 'ClientErrors', value: status >= 400 && status < 500 ? 1 : 0, unit: 'Count' },
+      { name: 'ServerErrors', value: status >= 500 ? 1 : 0, unit: 'Count' },
+      { name: 'StreamFailures', value: streamFailed ? 1 : 0, unit: 'Count' },
+      { name: 'Failovers', value: Math.max(0, state.attempts - 1), unit: 'Count' },
+      { name: 'Latency', value: latencyMs, unit: 'Milliseconds' },
+    ];
+    if (ttfbMs !== undefined) values.push({ name: 'TimeToFirstByte', value: ttfbMs, unit: 'Milliseconds' });
+    if (state.principal !== undefined && state.metered) {
+      let record: UsageRecord | Promise<UsageRecord>;
+      try {
+        // A record priced now adds its token and cost metrics to this batch: one batch (one EMF line) a request.
+        record = meter(state, state.principal, end, latencyMs, ttfbMs, values);
+      } catch (error) {
+        // Never reached by a valid request; a bug here must not take the response (or other records) with it.
+        record = Promise.reject(error);
+      }
+      ctx.usageWriter.write(record, model);
     }
-    ctx.usageWriter.write(record, model);
+    metrics.emit({ dimensions: { model }, values });
   };
 
   return { settle };
