@@ -103,6 +103,8 @@ export interface BenchReport {
   readonly webGlobalsMs: readonly number[];
   /** The gateway ran under --cpu-prof: its numbers are inflated. */
   readonly profiled: boolean;
+  /** What each phase's warm-up sent per target, e.g. `concurrency 1: 2000, …`. */
+  readonly warmups: string;
   readonly coldStart: { readonly health: readonly ColdStartRun[]; readonly chat: readonly ColdStartRun[] };
   readonly clients: readonly ClientChoice[];
   readonly gatewayStats: Readonly<Record<string, number>>;
@@ -120,6 +122,43 @@ export const BUDGET = {
   bundleBytes: 600_000,
   /** What a cache hit may add to the Valkey round trip it waits for (issue 5). */
   cacheHitAddedMs: 1,
+} as const;
+
+/**
+ * The targets of the core restructure (issue 13), and what the bench measured before it: commit 65c0fdd,
+ * 2026-12-06, this machine, per Node major. Those runs warmed each target with 300 requests before the
+ * concurrency-1 phase (now 2,000: see Method); their other phases were warmed as now.
+ */
+export const RESTRUCTURE = {
+  target: { cpuVsMinimal: 2, throughputShare: 0.5, overheadP50Ms: 0.5 },
+  before: {
+    commit: '65c0fdd',
+    byNodeMajor: {
+      '22': {
+        overheadP50Ms: 1.295,
+        ttfbOverheadMs: 1.606,
+        throughputShare: 0.27,
+        cpuVsMinimal: 4.65,
+        bundleBytes: 556_735,
+      },
+      '24': {
+        overheadP50Ms: 0.967,
+        ttfbOverheadMs: 1.423,
+        throughputShare: 0.26,
+        cpuVsMinimal: 4.54,
+        bundleBytes: 556_735,
+      },
+    } as Record<
+      string,
+      {
+        overheadP50Ms: number;
+        ttfbOverheadMs: number;
+        throughputShare: number;
+        cpuVsMinimal: number;
+        bundleBytes: number;
+      }
+    >,
+  },
 } as const;
 
 const ms = (value: number): string => (Number.isFinite(value) ? value.toFixed(3) : 'n/a');
@@ -356,6 +395,68 @@ export const checkTargets = (report: BenchReport): TargetCheck[] => {
   ];
 };
 
+/** This run against the restructure's targets and the figures before it, for the same Node major. */
+const renderRestructure = (report: BenchReport): string => {
+  const { c1, c32, stream } = report.phases;
+  const before = RESTRUCTURE.before.byNodeMajor[process.versions.node.split('.')[0] ?? ''];
+  const { target } = RESTRUCTURE;
+  const overheadP50 = c1.targets.gateway.latency.p50 - c1.targets.direct.latency.p50;
+  const ttfbOverhead = stream.targets.gateway.ttfb.p50 - stream.targets.direct.ttfb.p50;
+  const share = rps(c32.targets.gateway) / rps(c32.targets['minimal proxy']);
+  const cpuRatio =
+    cpuPerRequest(c32.targets.gateway.proxyCpuMicros, c32.targets.gateway) /
+    cpuPerRequest(c32.targets['minimal proxy'].proxyCpuMicros, c32.targets['minimal proxy']);
+  const was = (value: number | undefined, show: (value: number) => string) =>
+    value === undefined ? 'not measured on this Node major' : show(value);
+  return `## Before and after the core restructure
+
+The restructure (docs/decisions/013) set these targets for one run on one machine. "Before" is commit
+${RESTRUCTURE.before.commit} on this machine and Node major${before === undefined ? '' : ', warmed with 300 requests before concurrency 1'}.
+
+${table(
+  ['measure', 'target', 'before', 'this run', 'status'],
+  [
+    [
+      'Proxy CPU per request at concurrency 32, vs the minimal proxy',
+      `≤ ${target.cpuVsMinimal}×`,
+      was(before?.cpuVsMinimal, (value) => `${value.toFixed(2)}×`),
+      `${cpuRatio.toFixed(2)}×`,
+      met(cpuRatio <= target.cpuVsMinimal),
+    ],
+    [
+      'Throughput at concurrency 32, share of the minimal proxy',
+      `≥ ${pct(target.throughputShare)}`,
+      was(before?.throughputShare, pct),
+      pct(share),
+      met(share >= target.throughputShare),
+    ],
+    [
+      'Gateway overhead p50 at concurrency 1',
+      `≤ ${ms(target.overheadP50Ms)} ms`,
+      was(before?.overheadP50Ms, (value) => `${ms(value)} ms`),
+      `${ms(overheadP50)} ms`,
+      met(overheadP50 <= target.overheadP50Ms),
+    ],
+    [
+      'Streaming TTFB overhead p50',
+      '—',
+      was(before?.ttfbOverheadMs, (value) => `${ms(value)} ms`),
+      `${ms(ttfbOverhead)} ms`,
+      '—',
+    ],
+    [
+      'Lambda bundle, minified',
+      '—',
+      was(before?.bundleBytes, (value) => `${int(value)} bytes`),
+      `${int(report.bundle.bytes)} bytes`,
+      '—',
+    ],
+  ],
+)}
+
+`;
+};
+
 export const renderReport = (report: BenchReport): string => {
   const cpus = os.cpus();
   const { c1, c32, stream } = report.phases;
@@ -386,7 +487,7 @@ Beyond what the minimal proxy's extra hop costs, the gateway adds (difference of
 proxy): ${signedMs(c1.targets.gateway.latency.p50 - c1.targets['minimal proxy'].latency.p50)} ms p50 and ${signedMs(c1.targets.gateway.latency.p99 - c1.targets['minimal proxy'].latency.p99)} ms p99 at concurrency 1,
 ${signedMs(stream.targets.gateway.ttfb.p50 - stream.targets['minimal proxy'].ttfb.p50)} ms to streaming TTFB p50, and ${int(cpuPerRequest(c32.targets.gateway.proxyCpuMicros, c32.targets.gateway) - cpuPerRequest(c32.targets['minimal proxy'].proxyCpuMicros, c32.targets['minimal proxy']))} µs of CPU per request at concurrency ${c32.concurrency}.
 
-## Method
+${renderRestructure(report)}## Method
 
 - Everything runs on 127.0.0.1 in one run, side by side. Each server is its own \`node\` process, started from
   an esbuild bundle of its bench/*.ts file (no TypeScript loader in measured processes): the fake upstream,
@@ -418,6 +519,10 @@ ${signedMs(stream.targets.gateway.ttfb.p50 - stream.targets['minimal proxy'].ttf
   drops the usage chunk, so all three targets deliver the same ${STREAM_CHUNKS + 1} events.
 - Every response is checked (status 200, \`usage\` in the JSON body, 21 events ending with \`[DONE]\`); a wrong
   response fails the run. Timing never fails it.
+- Before each phase every target gets a warm-up that is not measured (${report.warmups}): enough
+  requests for V8 to have compiled the gateway's hot path at its optimising tier, as in a function that
+  has served traffic for a few seconds. With 300 before concurrency 1 (earlier runs), that phase measured
+  code still being compiled: the same request measured about 0.25 ms less later in the same run.
 - Latency is send → last byte, in the load generator. "Overhead" is the **difference of percentiles**
   (gateway p99 − direct p99), not a percentile of per-request differences. Each phase is split into rounds
   and the targets take turns round by round (order rotated), so drift and noise spread over all of them.

@@ -92,7 +92,7 @@ const PHASES = {
   c1: {
     title: 'chat, concurrency 1',
     concurrency: 1,
-    warmup: count(300),
+    warmup: count(2000),
     requests: count(2000),
     rounds: 4,
     spec: CHAT,
@@ -518,6 +518,9 @@ const main = async (): Promise<void> => {
         'client requests': CLIENT_REQUESTS,
       },
       gatewayLogLevel,
+      warmups: `${Object.values(PHASES)
+        .map((phase) => `${phase.title}: ${phase.warmup}`)
+        .join(', ')}, cache hit: ${CACHE_HIT.warmup}`,
       phases: { c1, c32, stream },
       cacheHit,
       bundle: {
