@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { openLocalStore } from '../lambda/adapters/file/local-store.ts';
+import { openLocalStore } from '../lambda/adapters/sqlite/local-store.ts';
 import { systemClock } from '../lambda/adapters/system/clock.ts';
 import { ConfigError, type GatewayConfig, parseGatewayConfig } from '../lambda/core/config.ts';
 import {

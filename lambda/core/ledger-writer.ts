@@ -19,6 +19,8 @@ export interface UsageWriterOptions {
 export const createUsageWriter = ({ ledger, logger, metrics, clock }: UsageWriterOptions) => {
   const background = createBackgroundWork();
 
+  // The first attempt calls the ledger synchronously, while the request settles and before its last byte leaves: a
+  // ledger that commits inside record() (the local SQLite one) has the record stored before the client has it all.
   const store = async (record: UsageRecord, metricModel: string): Promise<void> => {
     let lastError: unknown;
     for (let attempt = 0; attempt <= RETRY_DELAYS_MS.length; attempt += 1) {

@@ -1,19 +1,30 @@
-// The local store: one state file shared by processes (npm start and the admin CLI), its pepper and the dev key.
+// The local store: one SQLite database shared by processes (npm start and the admin CLI), its maintenance, its
+// pepper and the dev key. The adapters' port contracts run in sqlite-contracts.test.ts.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { DEV_TENANT_ID, ensureDevTenantKey, openLocalStore } from '../../lambda/adapters/file/local-store.ts';
-import { MemorySecretSource } from '../../lambda/adapters/memory/index.ts';
+import {
+  MemoryBudgetStore,
+  MemoryDatabase,
+  MemoryKeyStore,
+  MemoryOwnershipStore,
+  MemorySecretSource,
+  MemoryUsageLedger,
+} from '../../lambda/adapters/memory/index.ts';
+import {
+  DEV_TENANT_ID,
+  ensureDevTenantKey,
+  openLocalStore,
+} from '../../lambda/adapters/sqlite/local-store.ts';
 import type { TierConfig } from '../../lambda/core/config.ts';
 import { createKeyVerifier, generateKey, hashKey, keyIdOf } from '../../lambda/core/keys.ts';
 import { EMPTY_ROLLUP } from '../../lambda/core/pricing.ts';
 import {
   KeyStatus,
-  RequestOutcome,
   StoreConflictError,
   type TenantRecord,
   TenantStatus,
@@ -21,9 +32,7 @@ import {
 } from '../../lambda/ports.ts';
 import { FakeClock } from '../fixtures/fake-clock.ts';
 import { aRecord } from '../fixtures/usage-records.ts';
-import { describeBudgetStoreContract } from './contracts/budget-store.contract.ts';
-import { describeKeyStoreContract } from './contracts/key-store.contract.ts';
-import { describeUsageLedgerContract } from './contracts/usage-ledger.contract.ts';
+import { anOwned, aTracking } from './contracts/ownership-store.contract.ts';
 
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -55,11 +64,16 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const stateOf = (): { tenants: TenantRecord[]; records: UsageRecord[]; writeId: string } =>
-  JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
+const hold = (requestId: string, amountMicroUsd = 40) => ({
+  tenantId: 'acme',
+  month: '2025-05',
+  requestId,
+  amountMicroUsd,
+  limitMicroUsd: 1_000,
+});
 
 describe('openLocalStore', () => {
-  it('shows each instance what the other wrote, as two processes on one directory', async () => {
+  it('shows each instance what the other wrote, as two processes on one directory, in files only their owner reads', async () => {
     // Prepare
     const a = openLocalStore(join(dir, 'state'));
     const b = openLocalStore(join(dir, 'state'));
@@ -69,13 +83,7 @@ describe('openLocalStore', () => {
     const seenByB = await b.keys.getTenant('acme');
     await b.keys.updateTenant({ ...tenant('acme'), name: 'Acme Inc' });
     const seenByA = await a.keys.getTenant('acme');
-    await b.budgets.reserve({
-      tenantId: 'acme',
-      month: '2025-05',
-      requestId: 'r1',
-      amountMicroUsd: 40,
-      limitMicroUsd: 100,
-    });
+    await b.budgets.reserve(hold('r1'));
     const budgetSeenByA = await a.budgets.budget('acme', '2025-05');
 
     // Assess
@@ -83,6 +91,8 @@ describe('openLocalStore', () => {
     expect(seenByA?.name).toBe('Acme Inc');
     expect(budgetSeenByA).toEqual({ spentMicroUsd: 0, committedMicroUsd: 40 });
     expect(statSync(join(dir, 'state')).mode & 0o777).toBe(0o700);
+    for (const file of ['gateway.db', 'gateway.db-wal'])
+      expect(statSync(join(dir, 'state', file)).mode & 0o777).toBe(0o600);
   });
 
   it('loses no update when two instances write at the same time', async () => {
@@ -104,18 +114,18 @@ describe('openLocalStore', () => {
       spentMicroUsd: 1_000,
       committedMicroUsd: 1_000,
     });
-    expect(stateOf().records).toHaveLength(100);
+    expect(b.ledger.count()).toBe(100);
   });
 
   it('loses no update when two processes write at the same time', async () => {
-    // Prepare: each child process records 50 usage records into the same directory.
+    // Prepare: each child process records 200 usage records into the same directory.
     const script = join(dir, 'writer.mjs');
     writeFileSync(
       script,
-      `const { openLocalStore } = await import(${JSON.stringify(join(repoRoot, 'lambda/adapters/file/local-store.ts'))});
+      `const { openLocalStore } = await import(${JSON.stringify(join(repoRoot, 'lambda/adapters/sqlite/local-store.ts'))});
 const [dir, prefix] = process.argv.slice(2);
 const store = openLocalStore(dir);
-await Promise.all(Array.from({ length: 50 }, (_, i) => store.ledger.record({ ...JSON.parse(process.env.RECORD), requestId: prefix + i })));
+await Promise.all(Array.from({ length: 200 }, (_, i) => store.ledger.record({ ...JSON.parse(process.env.RECORD), requestId: prefix + i })));
 `,
     );
     const child = (prefix: string) =>
@@ -126,10 +136,11 @@ await Promise.all(Array.from({ length: 50 }, (_, i) => store.ledger.record({ ...
 
     // Act
     await Promise.all([child('a'), child('b')]);
-    const usage = await openLocalStore(join(dir, 'shared')).ledger.monthlyUsage('acme', '2025-05');
+    const store = openLocalStore(join(dir, 'shared'));
 
     // Assess
-    expect(usage.total.requests).toBe(100);
+    expect((await store.ledger.monthlyUsage('acme', '2025-05')).total.requests).toBe(400);
+    expect(store.ledger.count()).toBe(400);
   });
 
   it('counts a replayed request once, whichever instance sees the replay', async () => {
@@ -137,7 +148,6 @@ await Promise.all(Array.from({ length: 50 }, (_, i) => store.ledger.record({ ...
     const a = openLocalStore(dir);
     const b = openLocalStore(dir);
     await a.ledger.record(usageRecord('r1'));
-    const writeId = stateOf().writeId;
 
     // Act
     const replay = await b.ledger.record(usageRecord('r1'));
@@ -145,60 +155,69 @@ await Promise.all(Array.from({ length: 50 }, (_, i) => store.ledger.record({ ...
     // Assess
     expect(replay).toBe('duplicate');
     expect((await a.ledger.monthlyUsage('acme', '2025-05')).total.requests).toBe(1);
-    expect(stateOf().writeId).toBe(writeId); // nothing changed, nothing saved
+    expect(a.ledger.count()).toBe(1);
   });
 
-  it('reads the outcome counters a state file written before them lacks as 0, and counts from there', async () => {
-    // Prepare: a file whose rollups have no refusedRequests, failedRequests nor abortedRequests.
-    await openLocalStore(dir).ledger.record(usageRecord('r1'));
-    const NEW_COUNTERS = ['refusedRequests', 'failedRequests', 'abortedRequests'];
-    const withoutNew = (rollup: Record<string, number>) =>
-      Object.fromEntries(Object.entries(rollup).filter(([name]) => !NEW_COUNTERS.includes(name)));
-    const state = JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8'));
-    state.writeId = 'a'.repeat(24);
-    state.rollups = state.rollups.map(
-      ([id, total, byModel]: [string, Record<string, number>, Array<[string, Record<string, number>]>]) => [
-        id,
-        withoutNew(total),
-        byModel.map(([model, rollup]) => [model, withoutNew(rollup)]),
-      ],
-    );
-    writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
-    const store = openLocalStore(dir);
+  it('keeps every usage record by default, and deletes those past the retention (rollups keep their counts)', async () => {
+    // Prepare: records of 40, 20 and 1 days ago
+    const now = Date.UTC(2025, 5, 1);
+    const kept = openLocalStore(dir, { now: () => now });
+    const store = openLocalStore(dir, { usageRetentionDays: 30, now: () => now });
+    for (const days of [40, 20, 1])
+      await store.ledger.record({ ...usageRecord(`r${days}`), startedAt: now - days * 86_400_000 });
 
     // Act
-    const old = await store.ledger.monthlyUsage('acme', '2025-05');
-    await store.ledger.record(
-      aRecord({
-        ...usageRecord('r2', 0),
-        status: 429,
-        outcome: RequestOutcome.rejected,
-        usage: { inputTokens: 0, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0 },
-      }),
-    );
-    const now = await store.ledger.monthlyUsage('acme', '2025-05');
+    const byDefault = kept.maintain();
+    const withRetention = store.maintain();
 
     // Assess
-    const r1 = { ...EMPTY_ROLLUP, requests: 1, inputTokens: 10, outputTokens: 5, costMicroUsd: 10 };
-    expect(old).toStrictEqual({ total: r1, byModel: new Map([['gpt-4o-mini', r1]]) });
-    const both = { ...r1, requests: 2, refusedRequests: 1 };
-    expect(now).toStrictEqual({ total: both, byModel: new Map([['gpt-4o-mini', both]]) });
-    expect(stateOf().writeId).not.toBe(state.writeId);
+    expect(byDefault.recordsDeleted).toBe(0);
+    expect(withRetention.recordsDeleted).toBe(1);
+    expect(store.ledger.records().map((record) => record.requestId)).toEqual(['r20', 'r1']);
+    expect((await store.ledger.monthlyUsage('acme', '2025-05')).total.requests).toBe(3);
+    expect(() => openLocalStore(dir, { usageRetentionDays: 0 })).toThrow(
+      'The usage retention must be a number of days above 0, not 0.',
+    );
   });
 
-  it('keeps at most maxRecords usage records in the file, and every rollup', async () => {
-    // Prepare
-    const store = openLocalStore(dir, { maxRecords: 3 });
+  it('releases the holds of a process that is gone and of none that runs, and any hold past the hold lifetime', async () => {
+    // Prepare: a hold placed by a child process that then exited, one of this process, and an old one
+    const script = join(dir, 'holder.mjs');
+    writeFileSync(
+      script,
+      `const { openLocalStore } = await import(${JSON.stringify(join(repoRoot, 'lambda/adapters/sqlite/local-store.ts'))});
+await openLocalStore(process.argv[2]).budgets.reserve(JSON.parse(process.env.HOLD));
+`,
+    );
+    await run(process.execPath, ['--import', 'tsx', script, dir], {
+      cwd: repoRoot,
+      env: { ...process.env, HOLD: JSON.stringify(hold('of-a-dead-process', 100)) },
+    });
+    let now = Date.UTC(2025, 4, 2);
+    const other = openLocalStore(dir, { now: () => now });
+    await other.budgets.reserve(hold('in-flight', 200));
+    const store = openLocalStore(dir, { now: () => now, holdLifetimeMs: 60_000 });
+    const before = await store.budgets.budget('acme', '2025-05');
 
     // Act
-    for (let i = 0; i < 5; i += 1) await store.ledger.record(usageRecord(`r${i}`));
+    const first = store.maintain();
+    now += 60_001;
+    const second = store.maintain();
 
     // Assess
-    expect(stateOf().records.map((record) => record.requestId)).toEqual(['r2', 'r3', 'r4']);
-    expect((await openLocalStore(dir).ledger.monthlyUsage('acme', '2025-05')).total.requests).toBe(5);
+    expect(before.committedMicroUsd).toBe(300);
+    expect(first.holdsReleased).toBe(1);
+    expect(second.holdsReleased).toBe(1);
+    expect(await store.budgets.budget('acme', '2025-05')).toEqual({ spentMicroUsd: 0, committedMicroUsd: 0 });
+    // A record of a released hold still counts its cost once, and releases nothing twice.
+    await store.ledger.record({ ...usageRecord('in-flight', 150), month: '2025-05' });
+    expect(await store.budgets.budget('acme', '2025-05')).toEqual({
+      spentMicroUsd: 150,
+      committedMicroUsd: 150,
+    });
   });
 
-  it('keeps working after a refused write, and releases its lock', async () => {
+  it('keeps working after a refused write', async () => {
     // Prepare
     const store = openLocalStore(dir);
     await store.keys.createTenant(tenant('acme'));
@@ -210,22 +229,6 @@ await Promise.all(Array.from({ length: 50 }, (_, i) => store.ledger.record({ ...
     await expect(refused).rejects.toThrow(StoreConflictError);
     await store.keys.createTenant(tenant('other'));
     expect((await openLocalStore(dir).keys.listTenants()).map((t) => t.tenantId)).toEqual(['acme', 'other']);
-    expect(() => statSync(join(dir, 'state.lock'))).toThrow(/ENOENT/);
-  });
-
-  it('breaks a lock left behind by a process that died holding it', async () => {
-    // Prepare
-    const lock = join(dir, 'state.lock');
-    writeFileSync(lock, '');
-    const longAgo = (Date.now() - 60_000) / 1000;
-    utimesSync(lock, longAgo, longAgo);
-    const store = openLocalStore(dir);
-
-    // Act
-    await store.keys.createTenant(tenant('acme'));
-
-    // Assess
-    expect((await store.keys.getTenant('acme'))?.tenantId).toBe('acme');
   });
 
   it('creates the pepper file once, readable by its owner only', () => {
@@ -251,6 +254,128 @@ await Promise.all(Array.from({ length: 50 }, (_, i) => store.ledger.record({ ...
     // Assess
     expect(pepper).toBe('from-the-env');
     expect(() => statSync(join(dir, 'pepper'))).toThrow(/ENOENT/);
+  });
+});
+
+describe('the state.json of earlier versions', () => {
+  /** A state.json as the earlier versions saved it: the in-memory twins' JSON, with a write id first. */
+  const writeStateJson = async () => {
+    const db = new MemoryDatabase();
+    const keys = new MemoryKeyStore(db);
+    await keys.createTenant(tenant('acme'));
+    const pepper = 'old-pepper';
+    const key = generateKey();
+    await keys.createKey({
+      keyId: key.keyId,
+      tenantId: 'acme',
+      displayPrefix: key.displayPrefix,
+      secretHash: hashKey(pepper, key.key),
+      status: KeyStatus.active,
+      createdAt: 1,
+    });
+    const budgets = new MemoryBudgetStore(db);
+    const ledger = new MemoryUsageLedger(db);
+    await budgets.reserve(hold('r1', 500));
+    await ledger.record(usageRecord('r1', 30));
+    await ledger.record(usageRecord('r2', 12));
+    await budgets.reserve(hold('in-flight-when-it-stopped', 400));
+    const ownership = new MemoryOwnershipStore(db);
+    await ownership.create(anOwned());
+    await ownership.create(anOwned({ kind: 'job', id: 'ftjob-1', tracking: aTracking({ nextPollAt: 5 }) }));
+    const json = { writeId: 'a'.repeat(24), ...db.toJSON() } as Record<string, unknown>;
+    // Written before the outcome counters existed: the rollups lack them.
+    json.rollups = (
+      json.rollups as Array<[string, Record<string, number>, Array<[string, Record<string, number>]>]>
+    ).map(([id, total, byModel]) => {
+      const { refusedRequests, failedRequests, abortedRequests, ...older } = total;
+      return [
+        id,
+        older,
+        byModel.map(([model, { refusedRequests: _, failedRequests: __, abortedRequests: ___, ...rest }]) => [
+          model,
+          rest,
+        ]),
+      ];
+    });
+    const text = JSON.stringify(json);
+    writeFileSync(join(dir, 'state.json'), text);
+    return { text, key: key.key, pepper };
+  };
+
+  it('is imported once on first open, whole, and left as it was as a backup', async () => {
+    // Prepare
+    const { text, key, pepper } = await writeStateJson();
+
+    // Act
+    const store = openLocalStore(dir, { pepper });
+    const again = openLocalStore(dir, { pepper });
+
+    // Assess
+    expect(store.imported).toEqual({
+      file: join(dir, 'state.json'),
+      tenants: 1,
+      keys: 1,
+      usageRecords: 2,
+      ownedObjects: 2,
+    });
+    expect(again.imported).toBeUndefined();
+    expect(readFileSync(join(dir, 'state.json'), 'utf8')).toBe(text);
+    expect((await store.keys.listTenants()).map((t) => t.tenantId)).toEqual(['acme']);
+    await expect(
+      createKeyVerifier({
+        store: store.keys,
+        secrets: new MemorySecretSource(new Map([['pepper', pepper]])),
+        pepperSecretName: 'pepper',
+        tiers: {
+          default: {
+            monthlyBudgetMicroUsd: undefined,
+            models: undefined,
+            volumeDiscounts: [],
+            commitmentMicroUsd: 0,
+            cache: 'deterministic',
+            billCacheHits: false,
+          },
+        },
+        clock: new FakeClock(Date.now()),
+        cacheTtlMs: 0,
+      }).verify(key, '127.0.0.1'),
+    ).resolves.toMatchObject({ principal: { tenantId: 'acme' } });
+    const usage = await store.ledger.monthlyUsage('acme', '2025-05');
+    const rollup = { ...EMPTY_ROLLUP, requests: 2, inputTokens: 20, outputTokens: 10, costMicroUsd: 42 };
+    expect(usage).toStrictEqual({ total: rollup, byModel: new Map([['gpt-4o-mini', rollup]]) });
+    expect(store.ledger.records().map((record) => record.requestId)).toEqual(['r1', 'r2']);
+    // The hold of a request in flight when the old gateway stopped is not carried over.
+    expect(await store.budgets.budget('acme', '2025-05')).toEqual({
+      spentMicroUsd: 42,
+      committedMicroUsd: 42,
+    });
+    expect(await store.ownership.get('file', 'file-1')).toStrictEqual(anOwned());
+    expect((await store.ownership.dueJobs(10, 10)).map((job) => job.id)).toEqual(['ftjob-1']);
+    // Replays of imported records are still refused.
+    await expect(store.ledger.record(usageRecord('r2', 12))).resolves.toBe('duplicate');
+  });
+
+  it('is not imported into a database that is already in use', async () => {
+    // Prepare
+    await openLocalStore(dir).keys.createTenant(tenant('newer'));
+    await writeStateJson();
+
+    // Act
+    const store = openLocalStore(dir);
+
+    // Assess
+    expect(store.imported).toBeUndefined();
+    expect((await store.keys.listTenants()).map((t) => t.tenantId)).toEqual(['newer']);
+  });
+
+  it('that is not readable stops the open with a message that names it', () => {
+    // Prepare
+    writeFileSync(join(dir, 'state.json'), '{"writeId":"x", "tenants": [');
+
+    // Act and assess
+    expect(() => openLocalStore(dir)).toThrow(
+      `The local state ${join(dir, 'state.json')} of an earlier version is not readable, so it cannot be imported`,
+    );
   });
 });
 
@@ -291,7 +416,8 @@ describe('ensureDevTenantKey', () => {
     expect(statSync(join(dir, 'dev-key')).mode & 0o777).toBe(0o600);
     expect((await store.keys.getTenant(DEV_TENANT_ID))?.tier).toBe('default');
     expect((await verify(store, key)).principal).toMatchObject({ tenantId: DEV_TENANT_ID, tier: 'default' });
-    expect(readFileSync(join(dir, 'state.json'), 'utf8')).not.toContain(key);
+    expect(readFileSync(join(dir, 'gateway.db')).includes(key)).toBe(false);
+    expect(readFileSync(join(dir, 'gateway.db-wal')).includes(key)).toBe(false);
   });
 
   it('stores the key given in GATEWAY_DEV_KEY, and replaces it when another secret comes for the same id', async () => {
@@ -327,7 +453,8 @@ describe('ensureDevTenantKey', () => {
   it('keeps the key of <dir>/dev-key when the state was wiped, and makes a new one when it was revoked', async () => {
     // Prepare
     const key = await ensureDevTenantKey(openLocalStore(dir), { dir, tier: 'default' });
-    rmSync(join(dir, 'state.json'));
+    for (const file of ['gateway.db', 'gateway.db-wal', 'gateway.db-shm'])
+      rmSync(join(dir, file), { force: true });
 
     // Act
     const afterWipe = await ensureDevTenantKey(openLocalStore(dir), { dir, tier: 'default' });
@@ -345,25 +472,4 @@ describe('ensureDevTenantKey', () => {
       KeyStatus.revoked,
     ]);
   });
-});
-
-/** The same cases as the memory twins and the DynamoDB adapters, each on a fresh directory. */
-const freshStore = async () => {
-  const storeDir = mkdtempSync(join(tmpdir(), 'local-store-contract-'));
-  return {
-    store: openLocalStore(storeDir),
-    teardown: async () => rmSync(storeDir, { recursive: true, force: true }),
-  };
-};
-describeKeyStoreContract('local store', async () => {
-  const { store, teardown } = await freshStore();
-  return { store: store.keys, teardown };
-});
-describeBudgetStoreContract('local store', async () => {
-  const { store, teardown } = await freshStore();
-  return { store: store.budgets, teardown };
-});
-describeUsageLedgerContract('local store', async () => {
-  const { store, teardown } = await freshStore();
-  return { ledger: store.ledger, budgets: store.budgets, teardown };
 });

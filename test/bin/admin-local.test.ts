@@ -3,7 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openLocalStore } from '../../lambda/adapters/file/local-store.ts';
+import { openLocalStore } from '../../lambda/adapters/sqlite/local-store.ts';
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
 import { hashKey } from '../../lambda/core/keys.ts';
 import { billingMonthOf, costOf, EMPTY_ROLLUP, priceFor } from '../../lambda/core/pricing.ts';
@@ -25,7 +25,17 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const stateText = () => readFileSync(join(stateDir, 'state.json'), 'utf8');
+/** Every byte the local store wrote: its database file and its write-ahead log. */
+const stateText = () =>
+  ['gateway.db', 'gateway.db-wal']
+    .map((file) => {
+      try {
+        return readFileSync(join(stateDir, file), 'latin1');
+      } catch {
+        return '';
+      }
+    })
+    .join('');
 const pepper = () => readFileSync(join(stateDir, 'pepper'), 'utf8');
 const printedKey = (stdout: string): string => {
   const key = /^ {2}(sk-gw-\S+)$/m.exec(stdout)?.[1];
@@ -178,11 +188,13 @@ describe('gateway-admin, local mode', () => {
       expect(rotated.stdout).toContain(
         'This key will not be shown again: store it now.\nThe previous key stays valid until ',
       );
-      const stored = JSON.parse(stateText()).keys.find((key: { keyId: string }) => key.keyId === keyId);
+      const store = openLocalStore(stateDir);
+      const stored = (await store.keys.getKey(keyId))!;
+      store.close();
       expect(stored.secretHash).toBe(hmac(newKey));
       expect(stored.previousSecretHash).toBe(hmac(firstKey));
-      expect(stored.previousValidUntil - before).toBeGreaterThanOrEqual(2 * 3_600_000);
-      expect(stored.previousValidUntil - Date.now()).toBeLessThanOrEqual(2 * 3_600_000);
+      expect(stored.previousValidUntil! - before).toBeGreaterThanOrEqual(2 * 3_600_000);
+      expect(stored.previousValidUntil! - Date.now()).toBeLessThanOrEqual(2 * 3_600_000);
     },
     CLI_TIMEOUT_MS,
   );

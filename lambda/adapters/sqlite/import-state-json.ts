@@ -1,0 +1,118 @@
+// The one-time import of `<dir>/state.json`, the JSON file earlier versions kept the local state in: on the first
+// open of a database that has nothing yet, in one transaction. The file is left where it was, as a backup.
+import { readFileSync } from 'node:fs';
+import type { UsageRollup } from '../../ports.ts';
+import { MemoryDatabase, type MemoryDatabaseJson } from '../memory/index.ts';
+import { type Database, ROLLUP_COLUMNS } from './database.ts';
+import { dueAt } from './ownership-store.ts';
+
+/** What an import brought in. */
+export interface StateImport {
+  readonly file: string;
+  readonly tenants: number;
+  readonly keys: number;
+  readonly usageRecords: number;
+  readonly ownedObjects: number;
+}
+
+const IMPORTED = 'imported state.json';
+
+const insertRollup = (db: Database, table: string, keys: Record<string, string>, rollup: UsageRollup) =>
+  db
+    .statement(
+      `INSERT INTO ${table} (${[...Object.keys(keys), ...ROLLUP_COLUMNS].join(', ')}) VALUES (${[...Object.keys(keys), ...ROLLUP_COLUMNS].map(() => '?').join(', ')})`,
+    )
+    .run(...Object.values(keys), ...ROLLUP_COLUMNS.map((name) => rollup[name]));
+
+/**
+ * Imports `file` when it exists and this database has never imported one and holds nothing yet. Holds are not
+ * imported: the process that placed them is gone, so each month's commitment is its spend.
+ */
+export const importStateJson = (db: Database, file: string): StateImport | undefined => {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  if (db.meta(IMPORTED) !== undefined) return undefined;
+  let state: MemoryDatabase;
+  try {
+    state = MemoryDatabase.fromJSON(JSON.parse(text) as MemoryDatabaseJson);
+  } catch (error) {
+    throw new Error(
+      `The local state ${file} of an earlier version is not readable, so it cannot be imported: ${String(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  return db.transaction(() => {
+    // Another process imported it meanwhile, or this database was in use before the file appeared.
+    if (db.meta(IMPORTED) !== undefined) return undefined;
+    const used = ['tenants', 'keys', 'usage_records', 'owned'].some(
+      (table) => db.statement(`SELECT 1 FROM ${table} LIMIT 1`).get() !== undefined,
+    );
+    if (used) {
+      db.setMeta(IMPORTED, JSON.stringify({ skipped: 'the database already had data', at: Date.now() }));
+      return undefined;
+    }
+    for (const tenant of state.tenants.values())
+      db.statement('INSERT INTO tenants (tenant_id, record) VALUES (?, ?)').run(
+        tenant.tenantId,
+        JSON.stringify(tenant),
+      );
+    for (const key of state.keys.values())
+      db.statement('INSERT INTO keys (key_id, tenant_id, created_at, record) VALUES (?, ?, ?, ?)').run(
+        key.keyId,
+        key.tenantId,
+        key.createdAt,
+        JSON.stringify(key),
+      );
+    for (const [id, budget] of state.budgets) {
+      const cut = id.lastIndexOf('#');
+      db.statement('INSERT INTO budgets (tenant_id, month, spent, committed) VALUES (?, ?, ?, ?)').run(
+        id.slice(0, cut),
+        id.slice(cut + 1),
+        budget.spentMicroUsd,
+        budget.spentMicroUsd,
+      );
+    }
+    for (const [id, rollup] of state.rollups) {
+      const cut = id.lastIndexOf('#');
+      const [tenantId, month] = [id.slice(0, cut), id.slice(cut + 1)];
+      insertRollup(db, 'rollup_totals', { tenant_id: tenantId, month }, rollup.total);
+      for (const [model, byModel] of rollup.byModel)
+        insertRollup(db, 'rollup_models', { tenant_id: tenantId, month, model }, byModel);
+    }
+    for (const record of state.records.values())
+      db.statement('INSERT INTO usage_records (request_id, started_at, record) VALUES (?, ?, ?)').run(
+        record.requestId,
+        record.startedAt,
+        JSON.stringify(record),
+      );
+    for (const object of state.owned.values()) {
+      db.statement(
+        'INSERT INTO owned (kind, id, tenant_id, created_at, version, due_at, object) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ).run(
+        object.kind,
+        object.id,
+        object.tenantId,
+        object.createdAt,
+        object.version,
+        dueAt(object),
+        JSON.stringify(object),
+      );
+    }
+    const result: StateImport = {
+      file,
+      tenants: state.tenants.size,
+      keys: state.keys.size,
+      usageRecords: state.records.size,
+      ownedObjects: state.owned.size,
+    };
+    db.setMeta(IMPORTED, JSON.stringify({ ...result, at: Date.now() }));
+    return result;
+  });
+};
