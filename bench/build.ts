@@ -13,6 +13,7 @@ const CHILDREN = [
   'fake-upstream',
   'minimal-proxy',
   'gateway-server',
+  'local-gateway',
   'lambda-probe',
   'client-runner',
 ] as const;

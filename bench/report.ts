@@ -3,7 +3,8 @@ import os from 'node:os';
 import { STREAM_CHUNKS, STREAM_GAP_MS } from './shared.ts';
 import type { Summary } from './stats.ts';
 
-export const TARGET_NAMES = ['direct', 'minimal proxy', 'gateway'] as const;
+/** `gateway` runs over the in-memory twins; `local gateway` is `npm start` as a user runs it, with its SQLite store. */
+export const TARGET_NAMES = ['direct', 'minimal proxy', 'gateway', 'local gateway'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
 export interface TargetPhase {
@@ -22,11 +23,25 @@ export interface TargetPhase {
   readonly reportedOverhead: Summary | undefined;
 }
 
-export interface PhaseResult {
+export interface PhaseResult<N extends TargetName = TargetName> {
   readonly title: string;
   readonly concurrency: number;
   readonly stream: boolean;
-  readonly targets: Readonly<Record<TargetName, TargetPhase>>;
+  readonly targets: Readonly<Record<N, TargetPhase>>;
+}
+
+/** The two gateways (and direct, for overheads) measured again once the local store holds many more records. */
+export interface StoredPhases {
+  /** Records the bench process wrote into the local store between the two measurements. */
+  readonly seeded: number;
+  readonly recordsBefore: number;
+  readonly recordsAfter: number;
+  readonly seedSeconds: number;
+  readonly c1: PhaseResult<'direct' | 'gateway' | 'local gateway'>;
+  readonly c32: PhaseResult<'direct' | 'gateway' | 'local gateway'>;
+  /** The local gateway's log file at the end of the run. */
+  readonly logLines: number;
+  readonly logBytes: number;
 }
 
 export interface ColdStartRun {
@@ -79,6 +94,7 @@ export interface BenchReport {
   readonly plan: Readonly<Record<string, string | number>>;
   readonly gatewayLogLevel: string;
   readonly phases: { readonly c1: PhaseResult; readonly c32: PhaseResult; readonly stream: PhaseResult };
+  readonly stored: StoredPhases;
   readonly cacheHit: CacheHitResult;
   readonly bundle: {
     readonly bytes: number;
@@ -218,7 +234,7 @@ const latencyTable = (phase: PhaseResult): string => {
         ms(target.latency.p90),
         ms(target.latency.p99),
         ms(target.latency.max),
-        `${int(rps(target))}${name === 'gateway' ? ` (${pct(rps(target) / rps(minimal))} of minimal)` : ''}`,
+        `${int(rps(target))}${name === 'gateway' ? ` (${pct(rps(target) / rps(minimal))} of minimal)` : name === 'local gateway' ? ` (${pct(rps(target) / rps(phase.targets.gateway))} of gateway)` : ''}`,
         isDirect ? '—' : signedMs(target.latency.p50 - direct.latency.p50),
         isDirect ? '—' : signedMs(target.latency.p90 - direct.latency.p90),
         isDirect ? '—' : signedMs(target.latency.p99 - direct.latency.p99),
@@ -395,6 +411,96 @@ export const checkTargets = (report: BenchReport): TargetCheck[] => {
   ];
 };
 
+/** What counts as the local gateway's figures growing with the records stored (run-to-run noise is below these). */
+const DEGRADE = { shareDrop: 0.1, overheadRiseMs: 0.1 };
+
+/** The local gateway (npm start, SQLite store) next to the in-memory row, before and after many more records. */
+const renderLocalGateway = (report: BenchReport): string => {
+  const { c1, c32 } = report.phases;
+  const { stored } = report;
+  type Pair = {
+    readonly c1: PhaseResult<'direct' | 'gateway' | 'local gateway'>;
+    readonly c32: PhaseResult<'direct' | 'gateway' | 'local gateway'>;
+  };
+  const figures = ({ c1: one, c32: many }: Pair) => {
+    const overhead = (name: 'gateway' | 'local gateway') =>
+      one.targets[name].latency.p50 - one.targets.direct.latency.p50;
+    const cpu = (name: 'gateway' | 'local gateway') =>
+      cpuPerRequest(many.targets[name].proxyCpuMicros, many.targets[name]);
+    return {
+      memoryOverhead: overhead('gateway'),
+      localOverhead: overhead('local gateway'),
+      memoryRps: rps(many.targets.gateway),
+      localRps: rps(many.targets['local gateway']),
+      memoryCpu: cpu('gateway'),
+      localCpu: cpu('local gateway'),
+    };
+  };
+  const before = figures({ c1, c32 });
+  const after = figures(stored);
+  const rows = (label: string, f: ReturnType<typeof figures>) => [
+    [
+      `${label}: overhead p50, concurrency 1`,
+      `${ms(f.memoryOverhead)} ms`,
+      `${ms(f.localOverhead)} ms (${signedMs(f.localOverhead - f.memoryOverhead)})`,
+      '≤ +0.500 ms',
+      met(f.localOverhead - f.memoryOverhead <= 0.5),
+    ],
+    [
+      `${label}: throughput, concurrency 32`,
+      `${int(f.memoryRps)} req/s`,
+      `${int(f.localRps)} req/s (${pct(f.localRps / f.memoryRps)})`,
+      '≥ 50%',
+      met(f.localRps / f.memoryRps >= 0.5),
+    ],
+    [
+      `${label}: CPU per request, concurrency 32`,
+      `${int(f.memoryCpu)} µs`,
+      `${int(f.localCpu)} µs`,
+      '—',
+      '—',
+    ],
+  ];
+  const shareChange = after.localRps / after.memoryRps - before.localRps / before.memoryRps;
+  const overheadChange =
+    after.localOverhead - after.memoryOverhead - (before.localOverhead - before.memoryOverhead);
+  return `## Local gateway as \`npm start\` runs it
+
+**local gateway** is \`createLocalApp\` (lambda/entrypoints/local/app.ts), what \`npm start\` runs, in its own process
+(bench/local-gateway.ts): its SQLite store in a fresh state directory (WAL; one transaction per budget hold and
+one per usage record with its rollups and the hold's release), its JSON log lines appended to a file with one
+synchronous write each (as stdout redirected to a file takes them), and the same routes, tier, prices and
+content rules as the **gateway** row, which runs the same core over the in-memory twins. The rows of both are in
+the tables above. Then the bench process wrote ${int(stored.seeded)} more usage records
+into the local store (${stored.seedSeconds.toFixed(1)} s, one transaction each, while the gateway kept it open), and both
+gateways were measured again, taking turns with direct as before: the store held ${int(stored.recordsBefore)} records
+before, ${int(stored.recordsAfter)} at the end. Its log file ended with ${int(stored.logLines)} lines (${kib(stored.logBytes)}).
+
+${table(
+  ['measure', 'gateway (in-memory)', 'local gateway (SQLite)', 'target', 'status'],
+  [
+    ...rows(`${int(stored.recordsBefore)} records`, before),
+    ...rows(`${int(stored.recordsAfter)} records`, after),
+    [
+      'Change with the records stored: throughput share',
+      '—',
+      `${shareChange >= 0 ? '+' : ''}${(shareChange * 100).toFixed(0)} points`,
+      `no fall over ${(DEGRADE.shareDrop * 100).toFixed(0)} points`,
+      met(shareChange >= -DEGRADE.shareDrop),
+    ],
+    [
+      'Change with the records stored: overhead p50 over in-memory',
+      '—',
+      `${signedMs(overheadChange)} ms`,
+      `no rise over ${ms(DEGRADE.overheadRiseMs)} ms`,
+      met(overheadChange <= DEGRADE.overheadRiseMs),
+    ],
+  ],
+)}
+
+`;
+};
+
 /** This run against the restructure's targets and the figures before it, for the same Node major. */
 const renderRestructure = (report: BenchReport): string => {
   const { c1, c32, stream } = report.phases;
@@ -487,7 +593,7 @@ Beyond what the minimal proxy's extra hop costs, the gateway adds (difference of
 proxy): ${signedMs(c1.targets.gateway.latency.p50 - c1.targets['minimal proxy'].latency.p50)} ms p50 and ${signedMs(c1.targets.gateway.latency.p99 - c1.targets['minimal proxy'].latency.p99)} ms p99 at concurrency 1,
 ${signedMs(stream.targets.gateway.ttfb.p50 - stream.targets['minimal proxy'].ttfb.p50)} ms to streaming TTFB p50, and ${int(cpuPerRequest(c32.targets.gateway.proxyCpuMicros, c32.targets.gateway) - cpuPerRequest(c32.targets['minimal proxy'].proxyCpuMicros, c32.targets['minimal proxy']))} µs of CPU per request at concurrency ${c32.concurrency}.
 
-${renderRestructure(report)}## Method
+${renderRestructure(report)}${renderLocalGateway(report)}## Method
 
 - Everything runs on 127.0.0.1 in one run, side by side. Each server is its own \`node\` process, started from
   an esbuild bundle of its bench/*.ts file (no TypeScript loader in measured processes): the fake upstream,

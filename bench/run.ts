@@ -10,11 +10,13 @@
 // two chat phases and writes the profile to bench/results/profiles; BENCH_GATEWAY_LOG_LEVEL=silent skips building
 // log lines.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { openLocalStore } from '../lambda/adapters/sqlite/local-store.ts';
+import { billingMonthOf } from '../lambda/core/pricing.ts';
 import { EnvVar } from '../lambda/environment.ts';
 import { bundleLambda, tokenizerFootprint } from '../scripts/bundle.ts';
 import { type RedisCluster, startRedisCluster } from '../test/fixtures/redis-cluster.ts';
@@ -41,6 +43,7 @@ import {
   checkTargets,
   type PhaseResult,
   renderReport,
+  type StoredPhases,
   TARGET_NAMES,
   type TargetName,
   type TargetPhase,
@@ -159,21 +162,22 @@ interface Servers {
 const cpuOf = async (server: ServerChild | undefined) =>
   server === undefined ? 0 : (await server.cpu()).micros;
 
-const runPhase = async (
+const runPhase = async <N extends TargetName = TargetName>(
   plan: PhasePlan,
   targets: Readonly<Record<TargetName, LoadTarget>>,
   servers: Servers,
-): Promise<PhaseResult> => {
-  // The gateway has a cache, but these requests carry no seed: prove each one took the uncached path.
+  names: readonly N[] = TARGET_NAMES as unknown as readonly N[],
+): Promise<PhaseResult<N>> => {
+  // The gateways have a cache, but these requests carry no seed: prove each one took the uncached path.
   const expectPhaseOk = (result: LoadResult, name: TargetName, what: string) => {
     expectOk(result, what);
-    if (name === 'gateway') expectCacheStatus(result, 'bypass', what);
+    if (name === 'gateway' || name === 'local gateway') expectCacheStatus(result, 'bypass', what);
   };
   log(`${plan.title}: warm-up ${plan.warmup} per target`);
-  for (const name of TARGET_NAMES)
+  for (const name of names)
     expectPhaseOk(await runLoad(targets[name], plan.spec, plan.warmup, plan.concurrency), name, name);
   const acc = Object.fromEntries(
-    TARGET_NAMES.map((name) => [
+    names.map((name) => [
       name,
       {
         results: [] as LoadResult[],
@@ -182,15 +186,12 @@ const runPhase = async (
         clientCpu: 0,
       },
     ]),
-  ) as Record<
-    TargetName,
-    { results: LoadResult[]; proxyCpu: number; upstreamCpu: number; clientCpu: number }
-  >;
+  ) as Record<N, { results: LoadResult[]; proxyCpu: number; upstreamCpu: number; clientCpu: number }>;
   const perRound = Math.max(1, Math.round(plan.requests / plan.rounds));
   for (let round = 0; round < plan.rounds; round++) {
-    for (let i = 0; i < TARGET_NAMES.length; i++) {
-      const name = TARGET_NAMES[(i + round) % TARGET_NAMES.length]!;
-      const proxy = name === 'direct' ? undefined : servers.proxies[name];
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + round) % names.length]!;
+      const proxy = name === 'direct' ? undefined : servers.proxies[name as Exclude<TargetName, 'direct'>];
       const [proxyBefore, upstreamBefore] = [await cpuOf(proxy), await cpuOf(servers.upstream)];
       const clientBefore = process.cpuUsage();
       const result = await runLoad(targets[name], plan.spec, perRound, plan.concurrency);
@@ -206,7 +207,7 @@ const runPhase = async (
     log(`${plan.title}: round ${round + 1}/${plan.rounds} done`);
   }
   const targetsResult = Object.fromEntries(
-    TARGET_NAMES.map((name): [TargetName, TargetPhase] => {
+    names.map((name): [N, TargetPhase] => {
       const { results, proxyCpu, upstreamCpu, clientCpu } = acc[name];
       const reported = results.flatMap((result) => result.reportedOverheadMs);
       return [
@@ -225,7 +226,7 @@ const runPhase = async (
         },
       ];
     }),
-  ) as Record<TargetName, TargetPhase>;
+  ) as Record<N, TargetPhase>;
   return {
     title: plan.title,
     concurrency: plan.concurrency,
@@ -419,12 +420,86 @@ const runClientChoice = async (bundles: BenchBundles, upstreamOrigin: string): P
   return choices;
 };
 
+/** Records the local store gets before the gateways are measured again: the cost per request must not grow with them. */
+const STORED_RECORDS = 100_000;
+
+/** Writes `count` usage records of the bench tenant into the local store, as a long-running gateway would have. */
+const seedRecords = (stateDir: string, count: number) => {
+  const store = openLocalStore(stateDir);
+  try {
+    const before = store.ledger.count();
+    const started = process.hrtime.bigint();
+    const now = Date.now();
+    for (let i = 0; i < count; i += 1) {
+      store.ledger.recordNow({
+        requestId: `seeded-${i}`,
+        tenantId: 'dev',
+        keyId: 'seeded',
+        tier: 'default',
+        endpoint: '/v1/chat/completions',
+        model: i % 3 === 0 ? BENCH_EMBEDDING_MODEL : BENCH_MODEL,
+        targetId: 'fake-0',
+        status: 200,
+        outcome: 'complete',
+        usage: { inputTokens: 20, cachedInputTokens: 0, outputTokens: 9, reasoningTokens: 0 },
+        exact: true,
+        cacheHit: false,
+        costMicroUsd: 9,
+        reservedMicroUsd: 0,
+        month: billingMonthOf(now),
+        startedAt: now - (count - i),
+        latencyMs: 1,
+        ttfbMs: undefined,
+      });
+    }
+    return { before, after: store.ledger.count(), seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  } finally {
+    store.close();
+  }
+};
+
+/** Concurrency 1 and 32 again for the two gateways, after STORED_RECORDS more usage records in the local store. */
+const runStoredPhases = async (
+  stateDir: string,
+  localGateway: ServerChild,
+  targets: Readonly<Record<TargetName, LoadTarget>>,
+  servers: Servers,
+): Promise<StoredPhases> => {
+  log(`local store: writing ${STORED_RECORDS.toLocaleString('en-US')} more usage records`);
+  const seeded = seedRecords(stateDir, STORED_RECORDS);
+  const names = ['direct', 'gateway', 'local gateway'] as const;
+  const c1 = await runPhase(
+    { ...PHASES.c1, title: `chat, concurrency 1, after ${STORED_RECORDS.toLocaleString('en-US')} records` },
+    targets,
+    servers,
+    names,
+  );
+  const c32 = await runPhase(
+    { ...PHASES.c32, title: `chat, concurrency 32, after ${STORED_RECORDS.toLocaleString('en-US')} records` },
+    targets,
+    servers,
+    names,
+  );
+  const stats = await localGateway.stats();
+  return {
+    seeded: STORED_RECORDS,
+    recordsBefore: seeded.before,
+    recordsAfter: stats.usageRecords ?? seeded.after,
+    seedSeconds: seeded.seconds,
+    c1,
+    c32,
+    logLines: stats.logLines ?? 0,
+    logBytes: stats.logBytes ?? 0,
+  };
+};
+
 const main = async (): Promise<void> => {
   const startedAt = new Date();
   const loadAverageAtStart = os.loadavg();
   const started = process.hrtime.bigint();
   const servers: ServerChild[] = [];
   let redis: RedisCluster | undefined;
+  let stateDir: string | undefined;
   try {
     log('bundling dist/lambda/index.mjs and the bench processes');
     const lambda = await bundleLambda();
@@ -446,14 +521,23 @@ const main = async (): Promise<void> => {
       BENCH_REDIS_NODES: redisNodes,
     });
     servers.push(gateway);
+    stateDir = mkdtempSync(path.join(os.tmpdir(), 'bench-local-gateway-'));
+    const localGateway = await ServerChild.start('local gateway', bundles.children['local-gateway'], {
+      ...env,
+      BENCH_STATE_DIR: stateDir,
+    });
+    servers.push(localGateway);
     log(
-      `fake upstream :${upstream.port}, minimal proxy :${minimal.port}, gateway :${gateway.port}, redis ${redisNodes}`,
+      `fake upstream :${upstream.port}, minimal proxy :${minimal.port}, gateway :${gateway.port}, local gateway :${localGateway.port} (state ${stateDir}), redis ${redisNodes}`,
     );
 
     const targets: Record<TargetName, LoadTarget> = {
       direct: createTarget('direct', upstream.origin),
       'minimal proxy': createTarget('minimal proxy', minimal.origin),
       gateway: createTarget('gateway', gateway.origin, { authorization: `Bearer ${BENCH_GATEWAY_KEY}` }),
+      'local gateway': createTarget('local gateway', localGateway.origin, {
+        authorization: `Bearer ${BENCH_GATEWAY_KEY}`,
+      }),
     };
     for (const name of TARGET_NAMES) {
       for (const spec of [CHAT, CHAT_STREAM, EMBEDDINGS]) {
@@ -461,7 +545,7 @@ const main = async (): Promise<void> => {
       }
     }
 
-    const proxies = { 'minimal proxy': minimal, gateway };
+    const proxies = { 'minimal proxy': minimal, gateway, 'local gateway': localGateway };
     // The profile covers the two chat phases only: no start-up, no tokenizer load, no smoke test.
     if (profile) await gateway.startProfile();
     const c1 = await runPhase(PHASES.c1, targets, { upstream, proxies });
@@ -475,6 +559,7 @@ const main = async (): Promise<void> => {
       upstream.origin,
       log,
     );
+    const stored = await runStoredPhases(stateDir, localGateway, targets, { upstream, proxies });
     const gatewayStats = await gateway.stats();
     for (const target of Object.values(targets)) target.agent.destroy();
 
@@ -522,6 +607,7 @@ const main = async (): Promise<void> => {
         .map((phase) => `${phase.title}: ${phase.warmup}`)
         .join(', ')}, cache hit: ${CACHE_HIT.warmup}`,
       phases: { c1, c32, stream },
+      stored,
       cacheHit,
       bundle: {
         bytes: lambda.bytes,
@@ -554,6 +640,7 @@ const main = async (): Promise<void> => {
     await Promise.all(servers.map((server) => server.stop()));
     // After the gateway: it holds connections to the cluster until it exits.
     await redis?.stop();
+    if (stateDir !== undefined) rmSync(stateDir, { recursive: true, force: true });
     if (profile) log('gateway CPU profile written to bench/results/profiles/');
   }
 };

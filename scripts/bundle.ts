@@ -23,7 +23,7 @@ export const CREDENTIALS_ALIAS = {
 } as const;
 
 export const CJS_IN_ESM_BANNER =
-  "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
+  "import { createRequire as __gwCreateRequire } from 'node:module'; const require = __gwCreateRequire(import.meta.url);";
 
 export interface BundleResult {
   readonly outfile: string;

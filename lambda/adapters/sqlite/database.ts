@@ -35,7 +35,7 @@ const loadSqlite = (): Sqlite => {
   }
 };
 
-/** The rollup counters, one INTEGER column each in rollup_totals and rollup_models. */
+/** The rollup counters, one INTEGER column each in `months`. */
 export const ROLLUP_COLUMNS = Object.keys(EMPTY_ROLLUP) as ReadonlyArray<keyof UsageRollup>;
 
 /** The counters of the first schema version; a counter added since gets its column when a database is opened. */
@@ -56,28 +56,23 @@ const MIGRATIONS: readonly string[] = [
     key_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, created_at REAL NOT NULL, record TEXT NOT NULL
   ) STRICT;
   CREATE INDEX keys_by_tenant ON keys (tenant_id);
-  -- committed = spent + the amounts of the month's holds: what a new hold is checked against.
-  CREATE TABLE budgets (
-    tenant_id TEXT NOT NULL, month TEXT NOT NULL, spent INTEGER NOT NULL, committed INTEGER NOT NULL,
-    PRIMARY KEY (tenant_id, month)
+  -- A tenant's month: the row with scope 0 holds its budget (spent; committed = spent + the amounts of its holds)
+  -- and its total rollup, the rows with scope 1 its rollup per model. One table, so that a record's writes to its
+  -- month land on one page, next to each other.
+  CREATE TABLE months (
+    tenant_id TEXT NOT NULL, month TEXT NOT NULL, scope INTEGER NOT NULL, model TEXT NOT NULL,
+    spent INTEGER NOT NULL DEFAULT 0, committed INTEGER NOT NULL DEFAULT 0, ${V1_ROLLUP_COLUMNS},
+    PRIMARY KEY (tenant_id, month, scope, model)
   ) STRICT, WITHOUT ROWID;
   -- owner: the process that placed the hold (host:pid:nonce), so that the next start releases a dead one's holds.
+  -- Holds are the requests in flight, a few rows: the upkeep scans them, no index beyond the key.
   CREATE TABLE holds (
     request_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, month TEXT NOT NULL, amount INTEGER NOT NULL,
     owner TEXT NOT NULL, placed_at REAL NOT NULL
-  ) STRICT;
-  CREATE INDEX holds_by_owner ON holds (owner);
-  CREATE INDEX holds_by_age ON holds (placed_at);
+  ) STRICT, WITHOUT ROWID;
+  -- Appended in the order records are written (rowid); the request id's index refuses a replay. Retention deletes
+  -- from the oldest rowid on, so no index on time is kept up on every write.
   CREATE TABLE usage_records (request_id TEXT PRIMARY KEY, started_at REAL NOT NULL, record TEXT NOT NULL) STRICT;
-  CREATE INDEX usage_records_by_start ON usage_records (started_at);
-  CREATE TABLE rollup_totals (
-    tenant_id TEXT NOT NULL, month TEXT NOT NULL, ${V1_ROLLUP_COLUMNS},
-    PRIMARY KEY (tenant_id, month)
-  ) STRICT, WITHOUT ROWID;
-  CREATE TABLE rollup_models (
-    tenant_id TEXT NOT NULL, month TEXT NOT NULL, model TEXT NOT NULL, ${V1_ROLLUP_COLUMNS},
-    PRIMARY KEY (tenant_id, month, model)
-  ) STRICT, WITHOUT ROWID;
   -- due_at: a job's next poll while its tracking is not done, else NULL.
   CREATE TABLE owned (
     kind TEXT NOT NULL, id TEXT NOT NULL, tenant_id TEXT NOT NULL, created_at REAL NOT NULL,
@@ -173,12 +168,7 @@ export class Database {
       return ROLLUP_COLUMNS.filter((name) => !columns.has(name));
     };
     const current = version() >= MIGRATIONS.length;
-    if (
-      current &&
-      missingCounters('rollup_totals').length === 0 &&
-      missingCounters('rollup_models').length === 0
-    )
-      return;
+    if (current && missingCounters('months').length === 0) return;
     this.transaction(() => {
       // Another process may have migrated between the check and the lock.
       for (let at = version(); at < MIGRATIONS.length; at += 1) {
@@ -186,9 +176,8 @@ export class Database {
         this.sqlite.exec(`PRAGMA user_version = ${at + 1}`);
       }
       // A rollup counter added to the code since: its column, 0 in every existing rollup (as old items read 0).
-      for (const table of ['rollup_totals', 'rollup_models'])
-        for (const name of missingCounters(table))
-          this.sqlite.exec(`ALTER TABLE ${table} ADD COLUMN ${name} INTEGER NOT NULL DEFAULT 0`);
+      for (const name of missingCounters('months'))
+        this.sqlite.exec(`ALTER TABLE months ADD COLUMN ${name} INTEGER NOT NULL DEFAULT 0`);
     });
   }
 }

@@ -17,12 +17,15 @@ export interface StateImport {
 
 const IMPORTED = 'imported state.json';
 
-const insertRollup = (db: Database, table: string, keys: Record<string, string>, rollup: UsageRollup) =>
+/** Sets a month row's counters (scope 0: the total, 1: a model), keeping the budget a row may already have. */
+const setRollup = (db: Database, key: readonly [string, string, 0 | 1, string], rollup: UsageRollup) =>
   db
     .statement(
-      `INSERT INTO ${table} (${[...Object.keys(keys), ...ROLLUP_COLUMNS].join(', ')}) VALUES (${[...Object.keys(keys), ...ROLLUP_COLUMNS].map(() => '?').join(', ')})`,
+      `INSERT INTO months (tenant_id, month, scope, model, ${ROLLUP_COLUMNS.join(', ')})
+       VALUES (?, ?, ?, ?, ${ROLLUP_COLUMNS.map(() => '?').join(', ')})
+       ON CONFLICT DO UPDATE SET ${ROLLUP_COLUMNS.map((name) => `${name} = excluded.${name}`).join(', ')}`,
     )
-    .run(...Object.values(keys), ...ROLLUP_COLUMNS.map((name) => rollup[name]));
+    .run(...key, ...ROLLUP_COLUMNS.map((name) => rollup[name]));
 
 /**
  * Imports `file` when it exists and this database has never imported one and holds nothing yet. Holds are not
@@ -72,19 +75,16 @@ export const importStateJson = (db: Database, file: string): StateImport | undef
       );
     for (const [id, budget] of state.budgets) {
       const cut = id.lastIndexOf('#');
-      db.statement('INSERT INTO budgets (tenant_id, month, spent, committed) VALUES (?, ?, ?, ?)').run(
-        id.slice(0, cut),
-        id.slice(cut + 1),
-        budget.spentMicroUsd,
-        budget.spentMicroUsd,
-      );
+      db.statement(
+        `INSERT INTO months (tenant_id, month, scope, model, spent, committed) VALUES (?, ?, 0, '', ?, ?)
+         ON CONFLICT DO UPDATE SET spent = excluded.spent, committed = excluded.committed`,
+      ).run(id.slice(0, cut), id.slice(cut + 1), budget.spentMicroUsd, budget.spentMicroUsd);
     }
     for (const [id, rollup] of state.rollups) {
       const cut = id.lastIndexOf('#');
       const [tenantId, month] = [id.slice(0, cut), id.slice(cut + 1)];
-      insertRollup(db, 'rollup_totals', { tenant_id: tenantId, month }, rollup.total);
-      for (const [model, byModel] of rollup.byModel)
-        insertRollup(db, 'rollup_models', { tenant_id: tenantId, month, model }, byModel);
+      setRollup(db, [tenantId, month, 0, ''], rollup.total);
+      for (const [model, byModel] of rollup.byModel) setRollup(db, [tenantId, month, 1, model], byModel);
     }
     for (const record of state.records.values())
       db.statement('INSERT INTO usage_records (request_id, started_at, record) VALUES (?, ?, ?)').run(

@@ -26,14 +26,16 @@ interface HoldRow {
 /** `host:pid:nonce` of this process: the owner of the holds it places. */
 export const processOwner = (nonce: string): string => `${hostname()}:${process.pid}:${nonce}`;
 
-const addRollupSql = (table: string, keys: readonly string[]) =>
-  `INSERT INTO ${table} (${[...keys, ...ROLLUP_COLUMNS].join(', ')}) VALUES (${[...keys, ...ROLLUP_COLUMNS].map(() => '?').join(', ')})
-   ON CONFLICT DO UPDATE SET ${ROLLUP_COLUMNS.map((name) => `${name} = ${name} + excluded.${name}`).join(', ')}`;
-const ADD_TOTAL = addRollupSql('rollup_totals', ['tenant_id', 'month']);
-const ADD_MODEL = addRollupSql('rollup_models', ['tenant_id', 'month', 'model']);
-/** Adds to a month's spend and commitment, creating the budget row when it is the month's first. */
-const ADD_TO_BUDGET = `INSERT INTO budgets (tenant_id, month, spent, committed) VALUES (?, ?, ?, ?)
+const MONTH_KEY = 'tenant_id, month, scope, model';
+/** Adds a record to its month: spend and commitment with the total counters (scope 0), or a model's (scope 1). */
+const ADD_TO_MONTH = `INSERT INTO months (${MONTH_KEY}, spent, committed, ${ROLLUP_COLUMNS.join(', ')})
+  VALUES (?, ?, ?, ?, ?, ?, ${ROLLUP_COLUMNS.map(() => '?').join(', ')})
+  ON CONFLICT DO UPDATE SET spent = spent + excluded.spent, committed = committed + excluded.committed, ${ROLLUP_COLUMNS.map((name) => `${name} = ${name} + excluded.${name}`).join(', ')}`;
+/** Adds to a month's spend and commitment only, creating its row when it is the month's first. */
+const ADD_TO_BUDGET = `INSERT INTO months (${MONTH_KEY}, spent, committed) VALUES (?, ?, 0, '', ?, ?)
   ON CONFLICT DO UPDATE SET spent = spent + excluded.spent, committed = committed + excluded.committed`;
+const BUDGET_OF =
+  "SELECT spent, committed FROM months WHERE tenant_id = ? AND month = ? AND scope = 0 AND model = ''";
 
 const rollupOf = (row: Record<string, unknown> | undefined): UsageRollup => {
   if (row === undefined) return EMPTY_ROLLUP;
@@ -54,9 +56,9 @@ export class SqliteBudgetStore implements BudgetStore {
     return this.db.transaction(() => {
       if (this.db.statement('SELECT 1 FROM holds WHERE request_id = ?').get(hold.requestId) !== undefined)
         return { admitted: true as const };
-      const budget = this.db
-        .statement('SELECT committed FROM budgets WHERE tenant_id = ? AND month = ?')
-        .get(hold.tenantId, hold.month) as { committed: number } | undefined;
+      const budget = this.db.statement(BUDGET_OF).get(hold.tenantId, hold.month) as
+        | { committed: number }
+        | undefined;
       const committed = budget?.committed ?? 0;
       if (committed + hold.amountMicroUsd > hold.limitMicroUsd)
         return { admitted: false as const, committedMicroUsd: committed };
@@ -71,9 +73,9 @@ export class SqliteBudgetStore implements BudgetStore {
   }
 
   async budget(tenantId: string, month: string): Promise<BudgetState> {
-    const row = this.db
-      .statement('SELECT spent, committed FROM budgets WHERE tenant_id = ? AND month = ?')
-      .get(tenantId, month) as { spent: number; committed: number } | undefined;
+    const row = this.db.statement(BUDGET_OF).get(tenantId, month) as
+      | { spent: number; committed: number }
+      | undefined;
     return { spentMicroUsd: row?.spent ?? 0, committedMicroUsd: row?.committed ?? 0 };
   }
 }
@@ -97,8 +99,6 @@ export class SqliteUsageLedger implements UsageLedger {
       if (changes === 0) return 'duplicate';
       const delta = addToRollup(EMPTY_ROLLUP, record);
       const counts = ROLLUP_COLUMNS.map((name) => delta[name]);
-      db.statement(ADD_TOTAL).run(record.tenantId, record.month, ...counts);
-      db.statement(ADD_MODEL).run(record.tenantId, record.month, record.model, ...counts);
       // What the hold itself holds is released, not the record's `reservedMicroUsd`; a hold of another tenant or
       // month is not this request's (as in DynamoDB, where the hold is an item of the tenant's month).
       const hold = db
@@ -106,24 +106,27 @@ export class SqliteUsageLedger implements UsageLedger {
         .get(record.requestId) as Pick<HoldRow, 'tenant_id' | 'month' | 'amount'> | undefined;
       const own = hold !== undefined && hold.tenant_id === record.tenantId && hold.month === record.month;
       if (own) db.statement('DELETE FROM holds WHERE request_id = ?').run(record.requestId);
-      if (own || record.costMicroUsd !== 0) {
-        db.statement(ADD_TO_BUDGET).run(
-          record.tenantId,
-          record.month,
-          record.costMicroUsd,
-          record.costMicroUsd - (own ? hold.amount : 0),
-        );
-      }
+      const cost = record.costMicroUsd;
+      db.statement(ADD_TO_MONTH).run(
+        record.tenantId,
+        record.month,
+        0,
+        '',
+        cost,
+        cost - (own ? hold.amount : 0),
+        ...counts,
+      );
+      db.statement(ADD_TO_MONTH).run(record.tenantId, record.month, 1, record.model, 0, 0, ...counts);
       return 'recorded';
     });
   }
 
   async monthlyUsage(tenantId: string, month: string): Promise<MonthlyUsage> {
     const total = this.db
-      .statement('SELECT * FROM rollup_totals WHERE tenant_id = ? AND month = ?')
+      .statement("SELECT * FROM months WHERE tenant_id = ? AND month = ? AND scope = 0 AND model = ''")
       .get(tenantId, month) as Record<string, unknown> | undefined;
     const models = this.db
-      .statement('SELECT * FROM rollup_models WHERE tenant_id = ? AND month = ? ORDER BY model')
+      .statement('SELECT * FROM months WHERE tenant_id = ? AND month = ? AND scope = 1 ORDER BY model')
       .all(tenantId, month) as Array<Record<string, unknown>>;
     return {
       total: rollupOf(total),
@@ -134,7 +137,7 @@ export class SqliteUsageLedger implements UsageLedger {
   /** Every record stored, oldest first (admin and tests). */
   records(): UsageRecord[] {
     return (
-      this.db.statement('SELECT record FROM usage_records ORDER BY started_at, request_id').all() as Array<{
+      this.db.statement('SELECT record FROM usage_records ORDER BY rowid').all() as Array<{
         record: string;
       }>
     ).map((row) => JSON.parse(row.record));
@@ -195,16 +198,20 @@ export const releaseStaleHolds = (
   });
 };
 
-/** Deletes usage records that started before `before` (ms), in batches; rollups and budgets keep their counts. */
+/**
+ * Deletes usage records that started before `before` (ms), oldest written first, in batches; rollups and budgets
+ * keep their counts. Records are written as requests end, so the walk stops at the first one that started since.
+ */
 export const deleteRecordsBefore = (db: Database, before: number): number => {
   let deleted = 0;
   for (;;) {
-    const { changes } = db
-      .statement(
-        'DELETE FROM usage_records WHERE request_id IN (SELECT request_id FROM usage_records WHERE started_at < ? LIMIT 5000)',
-      )
-      .run(before);
-    deleted += Number(changes);
-    if (Number(changes) < 5000) return deleted;
+    const rows = db
+      .statement('SELECT rowid AS id, started_at FROM usage_records ORDER BY rowid LIMIT 5000')
+      .all() as Array<{ id: number; started_at: number }>;
+    const old = rows.findIndex((row) => row.started_at >= before);
+    const last = old === -1 ? rows.at(-1) : rows[old - 1];
+    if (last === undefined) return deleted;
+    deleted += Number(db.statement('DELETE FROM usage_records WHERE rowid <= ?').run(last.id).changes);
+    if (old !== -1 || rows.length < 5000) return deleted;
   }
 };
