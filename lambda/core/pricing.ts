@@ -79,8 +79,23 @@ export const priceFor = (model: string, prices: Prices, baseModel?: string): Pri
   };
 };
 
-/** ceil(Σ tokens × price / 1M) in exact integer arithmetic (tokens × price can pass 2^53). */
-const microUsdCeil = (parts: ReadonlyArray<readonly [number, number]>): number => {
+/**
+ * ceil(Σ tokens × price / 1M) in exact integer arithmetic: in doubles while every product and the sum are safe
+ * integers (every request of a real tenant), else in BigInt (tokens × price can pass 2^53).
+ */
+export const microUsdCeil = (parts: ReadonlyArray<readonly [number, number]>): number => {
+  let sum = 0;
+  for (const [tokens, microUsdPerMillion] of parts) {
+    const product = tokens * microUsdPerMillion;
+    sum += product;
+    if (!Number.isSafeInteger(product) || !Number.isSafeInteger(sum)) return microUsdCeilBig(parts);
+  }
+  // % and the division of a multiple of 1M are exact on safe integers.
+  const rest = sum % 1_000_000;
+  return (sum - rest) / 1_000_000 + (rest > 0 ? 1 : 0);
+};
+
+const microUsdCeilBig = (parts: ReadonlyArray<readonly [number, number]>): number => {
   let picoUsd = 0n;
   for (const [tokens, microUsdPerMillion] of parts) picoUsd += BigInt(tokens) * BigInt(microUsdPerMillion);
   return Number((picoUsd + MILLION - 1n) / MILLION);

@@ -18,8 +18,7 @@ import { type BodyEnd, type RequestState, UNKNOWN_MODEL } from './state.ts';
 const round = (ms: number): number => Math.round(ms * 100) / 100;
 
 /** What the request line says of the error it was answered with; an unexpected one's stack, once. */
-const errorFields = (error: Error | undefined): Record<string, unknown> => {
-  if (error === undefined) return {};
+const errorFields = (error: Error): Record<string, unknown> => {
   if (!(error instanceof GatewayError))
     return { error: 'internal_error', cause: error.stack ?? String(error) };
   const cause = error.cause;
@@ -163,8 +162,7 @@ export const createTelemetry = (
     const ttfbMs = end.firstByteAt === undefined ? undefined : end.firstByteAt - state.startedAt;
     const model = state.metricModel ?? UNKNOWN_MODEL;
     const status = state.status;
-    // A 5xx is the gateway's or an upstream's failure: an error line, with its cause.
-    (status >= 500 ? logger.error : logger.info).call(logger, 'request', {
+    const fields: Record<string, unknown> = {
       requestId: state.requestId,
       tenantId: state.principal?.tenantId,
       keyId: state.principal?.keyId,
@@ -179,8 +177,11 @@ export const createTelemetry = (
       ttfbMs: ttfbMs === undefined ? undefined : round(ttfbMs),
       overheadMs: round(latencyMs - state.upstreamMs),
       tokens: end.usage ?? state.cacheHit?.usage,
-      ...errorFields(state.error),
-    });
+    };
+    // Added only when there is one: spreading an empty object into every request's line costs a copy.
+    if (state.error !== undefined) Object.assign(fields, errorFields(state.error));
+    // A 5xx is the gateway's or an upstream's failure: an error line, with its cause.
+    (status >= 500 ? logger.error : logger.info).call(logger, 'request', fields);
     const streamFailed =
       end.outcome === RequestOutcome.upstreamError || end.outcome === RequestOutcome.timeout;
     const values: MetricValue[] = [

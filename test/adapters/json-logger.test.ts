@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { jsonLogger } from '../../lambda/adapters/system/json-logger.ts';
 
 describe('jsonLogger', () => {
@@ -25,5 +26,35 @@ describe('jsonLogger', () => {
     logger.info('hidden');
     logger.error('shown');
     expect(lines.map((line) => JSON.parse(line).message)).toEqual(['shown']);
+  });
+
+  it("stamps each line with the time it was written, as Date's toISOString writes it, across milliseconds and seconds", () => {
+    // Prepare: instants on both sides of second and minute boundaries, and milliseconds of one, two and three digits
+    const instants = [
+      Date.UTC(2026, 11, 6, 23, 59, 59, 999),
+      Date.UTC(2026, 11, 7, 0, 0, 0, 0),
+      Date.UTC(2026, 11, 7, 0, 0, 0, 7),
+      Date.UTC(2026, 11, 7, 0, 0, 0, 42),
+      Date.UTC(2026, 11, 7, 0, 0, 1, 5),
+      Date.UTC(2026, 11, 7, 0, 0, 1, 5),
+      Date.UTC(2026, 11, 7, 0, 0, 0, 300),
+    ];
+    const lines: string[] = [];
+    const logger = jsonLogger((line) => lines.push(line), 'info');
+    jest.useFakeTimers();
+    try {
+      // Act
+      for (const instant of instants) {
+        jest.setSystemTime(instant);
+        logger.info('tick');
+      }
+    } finally {
+      jest.useRealTimers();
+    }
+
+    // Assess
+    expect(lines.map((line) => JSON.parse(line).timestamp)).toEqual(
+      instants.map((instant) => new Date(instant).toISOString()),
+    );
   });
 });

@@ -1,4 +1,5 @@
 // Money: request prices, worst cases, billing months, USD formatting and the invoice, checked to the micro-dollar.
+import fc from 'fast-check';
 import type { PriceConfig, TierConfig } from '../../lambda/core/config.ts';
 import {
   addToRollup,
@@ -9,6 +10,7 @@ import {
   EMPTY_ROLLUP,
   formatUsd,
   isBillingMonth,
+  microUsdCeil,
   priceFor,
   snapshotFamily,
   trainingCost,
@@ -443,5 +445,34 @@ describe('computeInvoice', () => {
     // Assess
     expect([used.bands, used.discountMicroUsd, used.totalMicroUsd]).toEqual([[], 0, 1_234_567]);
     expect([unused.lines, unused.listMicroUsd, unused.totalMicroUsd]).toEqual([[], 0, 0]);
+  });
+});
+
+describe('microUsdCeil', () => {
+  /** The exact answer, in BigInt whatever the sizes. */
+  const reference = (parts: ReadonlyArray<readonly [number, number]>): number => {
+    const pico = parts.reduce((sum, [tokens, price]) => sum + BigInt(tokens) * BigInt(price), 0n);
+    return Number((pico + 999_999n) / 1_000_000n);
+  };
+
+  it('rounds Σ tokens × price / 1M up to the micro-dollar exactly, small sums and sums past 2^53 alike', () => {
+    const count = fc.oneof(
+      fc.integer({ min: 0, max: 2_000_000 }),
+      fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    );
+    const price = fc.oneof(
+      fc.integer({ min: 0, max: 200_000_000 }),
+      fc.constantFrom(0, 1, 999_999, 1_000_000, 1_000_001),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(count, price), { maxLength: 5 }), (parts) => {
+        expect(microUsdCeil(parts)).toBe(reference(parts));
+      }),
+      { numRuns: 2_000 },
+    );
+    expect(microUsdCeil([[1, 1]])).toBe(1);
+    expect(microUsdCeil([[1_000_000, 1]])).toBe(1);
+    expect(microUsdCeil([[1_000_001, 1]])).toBe(2);
+    expect(microUsdCeil([])).toBe(0);
   });
 });

@@ -8,14 +8,23 @@ export const isLogLevel = (value: string): value is LogLevel => value in LEVELS;
 
 export const jsonLogger = (write: (line: string) => void, level: LogLevel = 'info'): Logger => {
   const threshold = LEVELS[level];
-  // Lines of the same millisecond share their timestamp's text.
+  // Lines of the same millisecond share their timestamp's text, and those of the same second its first 20
+  // characters (`2026-12-06T23:40:10.`): a new millisecond costs three digits, not a Date and toISOString.
   let stampedAt = Number.NaN;
   let stamp = '';
+  let secondAt = Number.NaN;
+  let secondText = '';
   const timestamp = (): string => {
     const now = Date.now();
     if (now !== stampedAt) {
       stampedAt = now;
-      stamp = new Date(now).toISOString();
+      const millis = now % 1000;
+      const second = now - millis;
+      if (second !== secondAt) {
+        secondAt = second;
+        secondText = new Date(second).toISOString().slice(0, 20);
+      }
+      stamp = `${secondText}${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
     }
     return stamp;
   };
