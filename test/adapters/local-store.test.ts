@@ -56,6 +56,18 @@ const usageRecord = (requestId: string, costMicroUsd = 10): UsageRecord =>
     startedAt: Date.UTC(2025, 4, 2),
   });
 
+/** The one tier a key verifier needs here. */
+const TIERS: Record<string, TierConfig> = {
+  default: {
+    monthlyBudgetMicroUsd: undefined,
+    models: undefined,
+    volumeDiscounts: [],
+    commitmentMicroUsd: 0,
+    cache: 'deterministic',
+    billCacheHits: false,
+  },
+};
+
 let dir: string;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'local-store-'));
@@ -326,16 +338,7 @@ describe('the state.json of earlier versions', () => {
         store: store.keys,
         secrets: new MemorySecretSource(new Map([['pepper', pepper]])),
         pepperSecretName: 'pepper',
-        tiers: {
-          default: {
-            monthlyBudgetMicroUsd: undefined,
-            models: undefined,
-            volumeDiscounts: [],
-            commitmentMicroUsd: 0,
-            cache: 'deterministic',
-            billCacheHits: false,
-          },
-        },
+        tiers: TIERS,
         clock: new FakeClock(Date.now()),
         cacheTtlMs: 0,
       }).verify(key, '127.0.0.1'),
@@ -380,16 +383,7 @@ describe('the state.json of earlier versions', () => {
 });
 
 describe('ensureDevTenantKey', () => {
-  const tiers: Record<string, TierConfig> = {
-    default: {
-      monthlyBudgetMicroUsd: undefined,
-      models: undefined,
-      volumeDiscounts: [],
-      commitmentMicroUsd: 0,
-      cache: 'deterministic',
-      billCacheHits: false,
-    },
-  };
+  const tiers = TIERS;
   /** Proves a key works the way the gateway checks it. */
   const verify = (store: ReturnType<typeof openLocalStore>, key: string) =>
     createKeyVerifier({

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { UsageRollup } from '../../ports.ts';
 import { MemoryDatabase, type MemoryDatabaseJson } from '../memory/index.ts';
 import { type Database, ROLLUP_COLUMNS } from './database.ts';
-import { dueAt } from './ownership-store.ts';
+import { SqliteOwnershipStore } from './ownership-store.ts';
 
 /** What an import brought in. */
 export interface StateImport {
@@ -92,19 +92,8 @@ export const importStateJson = (db: Database, file: string): StateImport | undef
         record.startedAt,
         JSON.stringify(record),
       );
-    for (const object of state.owned.values()) {
-      db.statement(
-        'INSERT INTO owned (kind, id, tenant_id, created_at, version, due_at, object) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      ).run(
-        object.kind,
-        object.id,
-        object.tenantId,
-        object.createdAt,
-        object.version,
-        dueAt(object),
-        JSON.stringify(object),
-      );
-    }
+    const owned = new SqliteOwnershipStore(db);
+    for (const object of state.owned.values()) owned.insert(object);
     const result: StateImport = {
       file,
       tenants: state.tenants.size,

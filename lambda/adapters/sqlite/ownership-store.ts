@@ -5,7 +5,7 @@ import { StoreConflictError } from '../../ports.ts';
 import type { Database } from './database.ts';
 
 /** A job's next poll while its tracking is not done; NULL otherwise (not due). */
-export const dueAt = (object: OwnedObject): number | null =>
+const dueAt = (object: OwnedObject): number | null =>
   object.tracking === undefined || object.tracking.done ? null : object.tracking.nextPollAt;
 
 /** An object as stored: JSON drops `announcedStatus` when it is undefined, and it is a key every tracking has. */
@@ -24,6 +24,11 @@ export class SqliteOwnershipStore implements OwnershipStore {
   constructor(private readonly db: Database) {}
 
   async create(object: OwnedObject): Promise<void> {
+    if (!this.insert(object)) throw new StoreConflictError(`${object.kind} ${object.id} is already recorded`);
+  }
+
+  /** Records `object` now; false when one of its kind and id exists (the state.json import uses it too). */
+  insert(object: OwnedObject): boolean {
     const { changes } = this.db
       .statement(
         `INSERT INTO owned (kind, id, tenant_id, created_at, version, due_at, object) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -38,7 +43,7 @@ export class SqliteOwnershipStore implements OwnershipStore {
         dueAt(object),
         JSON.stringify(object),
       );
-    if (changes === 0) throw new StoreConflictError(`${object.kind} ${object.id} is already recorded`);
+    return changes !== 0;
   }
 
   async get(kind: OwnedKindName, id: string): Promise<OwnedObject | undefined> {
