@@ -184,6 +184,11 @@ export interface TokenUsage {
   readonly reasoningTokens: number;
   /** Fine-tuning: tokens trained on (priced at the model's `training` price). @default 0 */
   readonly trainedTokens?: number | undefined;
+  /**
+   * Input tokens written to the provider's prompt cache (Anthropic, Bedrock), counted inside `inputTokens` and
+   * priced at the model's `cacheWrite` price. @default 0
+   */
+  readonly cacheWriteTokens?: number | undefined;
 }
 
 /** One request's usage as the gateway saw it, priced: what metering stores. */

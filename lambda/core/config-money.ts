@@ -25,6 +25,11 @@ const PriceSchema = v.object({
   input: v.optional(usdAmount('input')),
   /** Price of input tokens served from the provider's prompt cache. @default the input price */
   cachedInput: v.optional(usdAmount('cachedInput')),
+  /**
+   * Price of input tokens written to the provider's prompt cache (Anthropic charges 1.25x input for a 5-minute
+   * entry). @default the input price
+   */
+  cacheWrite: v.optional(usdAmount('cacheWrite')),
   output: v.optional(usdAmount('output')),
   /** Price of reasoning tokens (counted inside output tokens by OpenAI). @default the output price */
   reasoning: v.optional(usdAmount('reasoning')),
@@ -72,9 +77,14 @@ export const ParsedPriceSchema = v.pipe(
     v.check(
       (price) =>
         price.free !== true ||
-        [price.input, price.cachedInput, price.output, price.reasoning, price.training].every(
-          (rate) => rate === undefined || rate === 0,
-        ),
+        [
+          price.input,
+          price.cachedInput,
+          price.cacheWrite,
+          price.output,
+          price.reasoning,
+          price.training,
+        ].every((rate) => rate === undefined || rate === 0),
       'a free model has no rates above 0: remove `free` or the rates',
     ),
     ['free'],

@@ -9,6 +9,8 @@ export const Provider = {
   openai: 'openai',
   azureOpenai: 'azure-openai',
   openaiCompatible: 'openai-compatible',
+  /** Anthropic's Messages API, behind OpenAI's chat completions (translated both ways). */
+  anthropic: 'anthropic',
 } as const;
 export type ProviderName = (typeof Provider)[keyof typeof Provider];
 
@@ -34,6 +36,21 @@ const TargetSchema = v.object({
   weight: v.optional(nonNegativeInt('weight'), 1),
   priority: v.optional(nonNegativeInt('priority'), 0),
   timeouts: v.optional(TimeoutsSchema, {}),
+  /**
+   * Translated providers (anthropic): the `max_tokens` sent when the client sets none, since their APIs require
+   * one. @default 4096
+   */
+  maxTokens: v.optional(positiveInt('maxTokens')),
+  /**
+   * Anthropic: which parts of a request are marked for the provider's prompt cache (`cache_control`), since
+   * OpenAI's request has no field for it. `system`: the system prompt; `tools`: the tool definitions.
+   */
+  promptCaching: v.optional(
+    v.object({
+      system: v.optional(v.boolean('promptCaching.system must be true or false'), false),
+      tools: v.optional(v.boolean('promptCaching.tools must be true or false'), false),
+    }),
+  ),
 });
 
 const RouteSchema = v.object({

@@ -40,7 +40,8 @@ export const bodyWithinLimit = (
 const EMPTY = new Uint8Array(0);
 
 /** What `readToEnd` reads: a web stream's reader, or the gateway's lighter upstream body reader. */
-interface ChunkReader {
+/** What reads a body chunk by chunk: a web stream's reader, or an upstream body's. */
+export interface ChunkReader {
   read(): Promise<{ done: false; value: Uint8Array } | { done: true; value?: Uint8Array | undefined }>;
   cancel(reason?: unknown): Promise<void>;
 }

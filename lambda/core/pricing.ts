@@ -69,12 +69,13 @@ export const priceFor = (model: string, prices: Prices, baseModel?: string): Pri
   );
   if (basePrice === undefined) return undefined;
   const bps = basePrice.fineTunedMultiplierBps ?? DEFAULT_FINE_TUNED_MULTIPLIER_BPS;
-  const { fineTunedMultiplierBps: _multiplier, cachedInput, reasoning, ...rest } = basePrice;
+  const { fineTunedMultiplierBps: _multiplier, cachedInput, cacheWrite, reasoning, ...rest } = basePrice;
   return {
     ...rest,
     input: multiplied(basePrice.input, bps) ?? 0,
     output: multiplied(basePrice.output, bps) ?? 0,
     ...(cachedInput === undefined ? {} : { cachedInput: multiplied(cachedInput, bps) }),
+    ...(cacheWrite === undefined ? {} : { cacheWrite: multiplied(cacheWrite, bps) }),
     ...(reasoning === undefined ? {} : { reasoning: multiplied(reasoning, bps) }),
   };
 };
@@ -103,15 +104,18 @@ const microUsdCeilBig = (parts: ReadonlyArray<readonly [number, number]>): numbe
 
 /**
  * The cost of a request's usage, rounded up to the micro-dollar. OpenAI counts cached tokens inside input
- * tokens and reasoning tokens inside output tokens, so each is priced at its own rate and the rest at the base rate.
+ * tokens and reasoning tokens inside output tokens (the gateway counts prompt-cache writes inside input tokens
+ * too), so each is priced at its own rate and the rest at the base rate.
  */
 export const costOf = (usage: TokenUsage, price: PriceConfig | undefined): number => {
   if (price === undefined) return 0;
   const cached = Math.min(usage.cachedInputTokens, usage.inputTokens);
+  const written = Math.min(usage.cacheWriteTokens ?? 0, usage.inputTokens - cached);
   const reasoning = Math.min(usage.reasoningTokens, usage.outputTokens);
   return microUsdCeil([
-    [usage.inputTokens - cached, price.input],
+    [usage.inputTokens - cached - written, price.input],
     [cached, price.cachedInput ?? price.input],
+    [written, price.cacheWrite ?? price.input],
     [usage.outputTokens - reasoning, price.output],
     [reasoning, price.reasoning ?? price.output],
     [usage.trainedTokens ?? 0, price.training ?? 0],
@@ -126,7 +130,7 @@ export const worstCaseCost = (
 ): number => {
   if (price === undefined) return 0;
   return microUsdCeil([
-    [inputTokens, Math.max(price.input, price.cachedInput ?? 0)],
+    [inputTokens, Math.max(price.input, price.cachedInput ?? 0, price.cacheWrite ?? 0)],
     [outputTokens, Math.max(price.output, price.reasoning ?? 0)],
   ]);
 };

@@ -28,11 +28,14 @@ export const usageFromOpenAI = (usage: unknown): TokenUsage | undefined => {
     const completionDetails = isObject(usage.completion_tokens_details)
       ? usage.completion_tokens_details
       : {};
+    // `cache_write_tokens` is the gateway's own: what a translated provider (Anthropic) wrote to its prompt cache.
+    const written = count(promptDetails.cache_write_tokens);
     return {
       inputTokens: count(usage.prompt_tokens),
       cachedInputTokens: count(promptDetails.cached_tokens),
       outputTokens: count(usage.completion_tokens),
       reasoningTokens: count(completionDetails.reasoning_tokens),
+      ...(written > 0 ? { cacheWriteTokens: written } : {}),
     };
   }
   return undefined;

@@ -54,8 +54,24 @@ describe('parseGatewayConfig', () => {
       '`routes.0.targets.0.weight`: weight must be an integer, got: 1.5',
     ],
     [
-      { routes: [{ model: 'm', targets: [{ ...target, provider: 'anthropic' }] }] },
-      '`routes.0.targets.0.provider`: provider must be one of openai, azure-openai, openai-compatible, got: "anthropic"',
+      { routes: [{ model: 'm', targets: [{ ...target, provider: 'bedrock' }] }] },
+      '`routes.0.targets.0.provider`: provider must be one of openai, azure-openai, openai-compatible, anthropic, got: "bedrock"',
+    ],
+    [
+      {
+        routes: [
+          { model: 'm', targets: [{ ...target, provider: 'anthropic', promptCaching: { system: 'yes' } }] },
+        ],
+      },
+      '`routes.0.targets.0.promptCaching.system`: promptCaching.system must be true or false, got: "yes"',
+    ],
+    [
+      { routes: [{ model: 'm', targets: [{ ...target, provider: 'anthropic', maxTokens: 0 }] }] },
+      '`routes.0.targets.0.maxTokens`: maxTokens must be at least 1, got: 0',
+    ],
+    [
+      { routes: [{ model: 'm', targets: [target] }], prices: { m: { free: true, cacheWrite: 1 } } },
+      '`prices.m.free`: a free model has no rates above 0: remove `free` or the rates, got: true',
     ],
     [
       { routes: [{ model: 'm', targets: [{ ...target, baseUrl: 'not a url' }] }] },

@@ -476,3 +476,30 @@ describe('microUsdCeil', () => {
     expect(microUsdCeil([])).toBe(0);
   });
 });
+
+describe('prompt-cache writes', () => {
+  // Anthropic-style rates (micro-USD per 1M): input 3, cache reads 0.3, cache writes 3.75, output 15
+  const claude = price(3_000_000, 15_000_000, { cachedInput: 300_000, cacheWrite: 3_750_000 });
+
+  it('prices written tokens at cacheWrite, read tokens at cachedInput and the rest of the input at input', () => {
+    // 100 plain + 1,000 read + 2,000 written input tokens, 50 output tokens
+    const usage = {
+      inputTokens: 3_100,
+      cachedInputTokens: 1_000,
+      cacheWriteTokens: 2_000,
+      outputTokens: 50,
+      reasoningTokens: 0,
+    };
+    expect(costOf(usage, claude)).toBe(300 + 300 + 7_500 + 750);
+    // Without a cacheWrite price, writes cost the input price.
+    expect(costOf(usage, price(3_000_000, 15_000_000, { cachedInput: 300_000 }))).toBe(
+      300 + 300 + 6_000 + 750,
+    );
+    // Writes never count more input than there is.
+    expect(costOf({ ...usage, cacheWriteTokens: 99_999 }, claude)).toBe(300 + 7_875 + 750);
+  });
+
+  it('holds the worst case at the dearest input rate, cache writes included', () => {
+    expect(worstCaseCost(1_000_000, 0, claude)).toBe(3_750_000);
+  });
+});

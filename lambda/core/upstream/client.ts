@@ -99,7 +99,7 @@ export const createTargetClient = (deps: {
       ),
     async sendEndpoint(target, request) {
       const provider = PROVIDERS[target.provider];
-      const translated = provider.translateRequest(request, request.upstreamModel);
+      const translated = provider.translateRequest(request, request.upstreamModel, target);
       const response = await dispatch(
         target,
         provider.endpointUrl(baseOf(target), target, translated.path, request.upstreamModel),
@@ -108,7 +108,7 @@ export const createTargetClient = (deps: {
         translated.body,
         request.signal,
       );
-      return provider.translateResponse(response);
+      return provider.translateResponse(response, translated);
     },
   };
 };

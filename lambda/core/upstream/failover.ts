@@ -10,7 +10,7 @@ import {
   type UpstreamResponse,
 } from '../../ports.ts';
 import type { GatewayConfig, RouteConfig, TargetConfig } from '../config.ts';
-import { noHealthyUpstream } from '../errors.ts';
+import { GatewayError, noHealthyUpstream } from '../errors.ts';
 import { parseRetryAfter } from '../http.ts';
 import { type CircuitBreakers, chooseTarget } from '../routing.ts';
 import type { RequestState } from '../state.ts';
@@ -129,6 +129,8 @@ export const createFailover = (deps: FailoverDeps) => {
         });
       } catch (error) {
         state.upstreamMs += clock.now() - sentAt;
+        // A translating provider refused the request (a parameter it cannot honour): the client's to fix.
+        if (error instanceof GatewayError) throw error;
         // The client left while this attempt was with the upstream (not during a wait between attempts).
         if (signal.aborted) return { kind: 'aborted', inFlight: true };
         const failure =

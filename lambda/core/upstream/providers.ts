@@ -6,12 +6,15 @@ import { type UpstreamError, UpstreamFailure, type UpstreamResponse } from '../.
 import { Provider, type ProviderName, type TargetConfig } from '../config.ts';
 import {
   type GatewayError,
+  invalidRequest,
   rateLimited,
   upstreamAuthFailed,
   upstreamError,
   upstreamTimeout,
   upstreamUnreachable,
 } from '../errors.ts';
+import { ANTHROPIC_VERSION, type AnthropicContext, toAnthropicRequest } from './anthropic-request.ts';
+import { fromAnthropicResponse } from './anthropic-response.ts';
 
 /** A request to a proxied endpoint, in the provider's terms once translated. */
 export interface ProviderRequest {
@@ -19,6 +22,8 @@ export interface ProviderRequest {
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Uint8Array | undefined;
+  /** What the translation of the answer needs to know of the request (a translating provider's own). */
+  readonly context?: unknown;
 }
 
 /** How an attempt failed: an answer that is the target's failure (429, 5xx, 401/403), or no answer at all. */
@@ -34,10 +39,13 @@ export interface UpstreamProvider {
   accountUrl(base: string, target: TargetConfig, path: string): string;
   /** The headers that carry the provider key. */
   authHeaders(secret: string): Record<string, string>;
-  /** The client's request (OpenAI's wire format) as this provider takes it. */
-  translateRequest(request: ProviderRequest, upstreamModel: string): ProviderRequest;
-  /** The provider's answer in OpenAI's wire format: status, headers, and a JSON or SSE body. */
-  translateResponse(response: UpstreamResponse): UpstreamResponse;
+  /**
+   * The client's request (OpenAI's wire format) as this provider takes it. Throws a GatewayError (a 400 naming
+   * the parameter and the target) for what the provider cannot honour: failover does not try another target.
+   */
+  translateRequest(request: ProviderRequest, upstreamModel: string, target: TargetConfig): ProviderRequest;
+  /** The provider's answer to `request` (as translated) in OpenAI's wire format: status, headers, a JSON or SSE body. */
+  translateResponse(response: UpstreamResponse, request: ProviderRequest): UpstreamResponse;
   /** What the client is told when the last attempt, on this provider, failed this way. */
   failureError(failure: AttemptFailure, model: string): GatewayError;
 }
@@ -62,6 +70,8 @@ export const openAiFailureError = (failure: AttemptFailure, model: string): Gate
 };
 
 const asIs = <T>(value: T): T => value;
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 const openAi = (name: ProviderName): UpstreamProvider => ({
   name,
@@ -72,6 +82,53 @@ const openAi = (name: ProviderName): UpstreamProvider => ({
   translateResponse: asIs,
   failureError: openAiFailureError,
 });
+
+/**
+ * Anthropic's Messages API behind chat completions: `x-api-key` and `anthropic-version` (the target's
+ * `apiVersion`), the request and answer translated (anthropic-request.ts, anthropic-response.ts). It serves chat
+ * completions only.
+ */
+const anthropic: UpstreamProvider = {
+  name: Provider.anthropic,
+  endpointUrl: (base, _target, path) => `${base}${path}`,
+  accountUrl: (base, _target, path) => `${base}${path}`,
+  authHeaders: (secret) => ({ 'x-api-key': secret }),
+  translateRequest: (request, upstreamModel, target) => {
+    if (request.path !== '/chat/completions') throw notServedByTarget(target, request.path);
+    let body: unknown;
+    try {
+      body = JSON.parse(decoder.decode(request.body ?? new Uint8Array()));
+    } catch (error) {
+      throw invalidRequest('The request body is not valid JSON.', null, null, error);
+    }
+    const { request: translated, context } = toAnthropicRequest(
+      body as Record<string, unknown>,
+      upstreamModel,
+      target,
+    );
+    return {
+      path: '/messages',
+      headers: {
+        ...request.headers,
+        'content-type': 'application/json',
+        'anthropic-version': target.apiVersion ?? ANTHROPIC_VERSION,
+      },
+      body: encoder.encode(JSON.stringify(translated)),
+      context,
+    };
+  },
+  translateResponse: (response, request) =>
+    fromAnthropicResponse(response, request.context as AnthropicContext | undefined),
+  failureError: openAiFailureError,
+};
+
+/** A proxied endpoint that a translated provider has no counterpart for. */
+const notServedByTarget = (target: TargetConfig, path: string) =>
+  invalidRequest(
+    `Target '${target.id}' (${target.provider}) serves chat completions only, not /v1${path}: route this model to an OpenAI target.`,
+    null,
+    'unsupported_endpoint',
+  );
 
 /** Azure OpenAI: a deployment per model (the target's `model`), an `api-version` on every call, `api-key`. */
 const azureOpenAi: UpstreamProvider = {
@@ -87,4 +144,5 @@ export const PROVIDERS: Readonly<Record<ProviderName, UpstreamProvider>> = {
   [Provider.openai]: openAi(Provider.openai),
   [Provider.openaiCompatible]: openAi(Provider.openaiCompatible),
   [Provider.azureOpenai]: azureOpenAi,
+  [Provider.anthropic]: anthropic,
 };

@@ -1,0 +1,312 @@
+// Anthropic's answers in OpenAI's wire format: a message as a chat completion, its SSE events as
+// `chat.completion.chunk` events (each chunk leaves when its event arrives: nothing is held back), its errors as
+// OpenAI error bodies. Usage counts prompt-cache reads as cached tokens and writes as `cache_write_tokens`.
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import type { UpstreamBody, UpstreamBodyReader, UpstreamResponse } from '../../ports.ts';
+import { type ChunkReader, readToEnd } from '../http.ts';
+import type { AnthropicContext } from './anthropic-request.ts';
+
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const count = (value: unknown): number => (typeof value === 'number' && value >= 0 ? value : 0);
+
+/** Anthropic's stop reasons as OpenAI's finish reasons. */
+const FINISH_REASONS: Readonly<Record<string, string>> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  pause_turn: 'stop',
+  max_tokens: 'length',
+  model_context_window_exceeded: 'length',
+  tool_use: 'tool_calls',
+  refusal: 'content_filter',
+};
+const finishReason = (reason: unknown): string =>
+  (typeof reason === 'string' ? FINISH_REASONS[reason] : undefined) ?? 'stop';
+
+/** Anthropic's usage (input excludes cache reads and writes) as OpenAI's (prompt tokens include them). */
+export const openAiUsage = (usage: Json) => {
+  const read = count(usage.cache_read_input_tokens);
+  const written = count(usage.cache_creation_input_tokens);
+  const prompt = count(usage.input_tokens) + read + written;
+  const completion = count(usage.output_tokens);
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: read, cache_write_tokens: written },
+  };
+};
+
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+/** A Messages API message as a chat completion. */
+export const toChatCompletion = (message: Json): Json => {
+  const blocks = Array.isArray(message.content) ? message.content.filter(isObject) : [];
+  const text = blocks
+    .filter((block) => block.type === 'text')
+    .map((block) => String(block.text ?? ''))
+    .join('');
+  const thinking = blocks
+    .filter((block) => block.type === 'thinking')
+    .map((block) => String(block.thinking ?? ''))
+    .join('');
+  const toolCalls = blocks
+    .filter((block) => block.type === 'tool_use')
+    .map((block) => ({
+      id: String(block.id),
+      type: 'function',
+      function: { name: String(block.name), arguments: JSON.stringify(block.input ?? {}) },
+    }));
+  return {
+    id: String(message.id ?? ''),
+    object: 'chat.completion',
+    created: nowSeconds(),
+    model: String(message.model ?? ''),
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content: text === '' && toolCalls.length > 0 ? null : text,
+          ...(thinking === '' ? {} : { reasoning_content: thinking }),
+          ...(toolCalls.length === 0 ? {} : { tool_calls: toolCalls }),
+          refusal: null,
+        },
+        finish_reason: finishReason(message.stop_reason),
+        logprobs: null,
+      },
+    ],
+    usage: openAiUsage(isObject(message.usage) ? message.usage : {}),
+  };
+};
+
+/** Anthropic's error types as OpenAI's. */
+const ERROR_TYPES: Readonly<Record<string, string>> = {
+  invalid_request_error: 'invalid_request_error',
+  authentication_error: 'authentication_error',
+  permission_error: 'permission_error',
+  not_found_error: 'invalid_request_error',
+  request_too_large: 'invalid_request_error',
+  rate_limit_error: 'rate_limit_error',
+  api_error: 'server_error',
+  overloaded_error: 'server_error',
+};
+
+/** An Anthropic error body (`{"type":"error","error":{…}}`) as OpenAI's. */
+export const toOpenAiError = (body: unknown, status: number): Json => {
+  const error = isObject(body) && isObject(body.error) ? body.error : {};
+  const type = typeof error.type === 'string' ? error.type : undefined;
+  return {
+    error: {
+      message:
+        typeof error.message === 'string' ? error.message : `The upstream provider answered ${status}.`,
+      type: (type === undefined ? undefined : ERROR_TYPES[type]) ?? 'invalid_request_error',
+      param: null,
+      code: type ?? null,
+    },
+  };
+};
+
+/** A body that reads the whole upstream answer on its first read and gives back its translation, once. */
+const translatedWhole = (
+  upstream: UpstreamBody,
+  translate: (bytes: Uint8Array) => Uint8Array,
+): UpstreamBody => {
+  const reader = upstream.getReader();
+  let done = false;
+  const bodyReader: UpstreamBodyReader = {
+    read: async () => {
+      if (done) return { done: true };
+      done = true;
+      return {
+        done: false,
+        value: translate(await readToEnd(reader, 16 * 1024 * 1024, () => new Error('too large'))),
+      };
+    },
+    cancel: (reason) => reader.cancel(reason),
+  };
+  return { getReader: () => bodyReader, cancel: (reason?: unknown) => reader.cancel(reason) };
+};
+
+const parseJson = (bytes: Uint8Array): unknown => {
+  try {
+    return JSON.parse(decoder.decode(bytes));
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Translates Anthropic's stream event by event. Each `read()` returns the chunks of the events that arrived,
+ * reading the upstream again only when an event produced nothing (a ping, a block's start or stop).
+ */
+class ChunkStream implements UpstreamBodyReader {
+  private readonly parser = createParser({ onEvent: (event) => this.onEvent(event) });
+  private out = '';
+  private id = '';
+  private model = '';
+  private readonly created = nowSeconds();
+  private usage: Json = {};
+  /** Content block index → tool call index, for tool_use blocks. */
+  private readonly toolCalls = new Map<number, number>();
+  private finished = false;
+  private failed = false;
+
+  constructor(
+    private readonly upstream: ChunkReader,
+    private readonly context: AnthropicContext,
+  ) {}
+
+  async read(): Promise<{ done: false; value: Uint8Array } | { done: true }> {
+    while (this.out === '') {
+      if (this.finished || this.failed) return { done: true };
+      const result = await this.upstream.read();
+      if (result.done || result.value === undefined) {
+        // Ended without message_stop: no [DONE], so the relay ends the client's stream with an error event.
+        this.failed = true;
+        break;
+      }
+      this.parser.feed(decoder.decode(result.value, { stream: true }));
+    }
+    if (this.out === '') return { done: true };
+    const value = encoder.encode(this.out);
+    this.out = '';
+    return { done: false, value };
+  }
+
+  cancel(reason?: unknown): Promise<void> {
+    return this.upstream.cancel(reason);
+  }
+
+  private chunk(delta: Json, finish: string | null = null): void {
+    this.emit({ choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] });
+  }
+
+  private emit(fields: Json): void {
+    const chunk = {
+      id: this.id,
+      object: 'chat.completion.chunk',
+      created: this.created,
+      model: this.model,
+      ...fields,
+    };
+    this.out += `data: ${JSON.stringify(chunk)}\n\n`;
+  }
+
+  private onEvent(event: EventSourceMessage): void {
+    if (this.finished || this.failed) return;
+    let data: Json;
+    try {
+      const parsed: unknown = JSON.parse(event.data);
+      if (!isObject(parsed)) return;
+      data = parsed;
+    } catch {
+      return;
+    }
+    const type = event.event ?? data.type;
+    switch (type) {
+      case 'message_start': {
+        const message = isObject(data.message) ? data.message : {};
+        this.id = String(message.id ?? '');
+        this.model = String(message.model ?? '');
+        this.usage = isObject(message.usage) ? { ...message.usage } : {};
+        this.chunk({ role: 'assistant', content: '' });
+        return;
+      }
+      case 'content_block_start': {
+        const block = isObject(data.content_block) ? data.content_block : {};
+        if (block.type === 'tool_use') {
+          const index = this.toolCalls.size;
+          this.toolCalls.set(Number(data.index), index);
+          this.chunk({
+            tool_calls: [
+              {
+                index,
+                id: String(block.id),
+                type: 'function',
+                function: { name: String(block.name), arguments: '' },
+              },
+            ],
+          });
+        } else if (block.type === 'text' && typeof block.text === 'string' && block.text !== '') {
+          this.chunk({ content: block.text });
+        }
+        return;
+      }
+      case 'content_block_delta': {
+        const delta = isObject(data.delta) ? data.delta : {};
+        if (delta.type === 'text_delta') this.chunk({ content: String(delta.text ?? '') });
+        else if (delta.type === 'thinking_delta')
+          this.chunk({ reasoning_content: String(delta.thinking ?? '') });
+        else if (delta.type === 'input_json_delta') {
+          const index = this.toolCalls.get(Number(data.index));
+          if (index !== undefined)
+            this.chunk({
+              tool_calls: [{ index, function: { arguments: String(delta.partial_json ?? '') } }],
+            });
+        }
+        return;
+      }
+      case 'message_delta': {
+        // Counts in message_delta are cumulative: they replace message_start's.
+        if (isObject(data.usage)) this.usage = { ...this.usage, ...data.usage };
+        const delta = isObject(data.delta) ? data.delta : {};
+        this.chunk({}, finishReason(delta.stop_reason));
+        return;
+      }
+      case 'message_stop':
+        if (this.context.includeUsage) this.emit({ choices: [], usage: openAiUsage(this.usage) });
+        this.out += 'data: [DONE]\n\n';
+        this.finished = true;
+        return;
+      case 'error':
+        // An error mid-stream: the stream ends without [DONE], and the relay sends the client an error event.
+        this.failed = true;
+        this.upstream.cancel().catch(() => {});
+        return;
+      default:
+        // ping, content_block_stop, and event types added later: nothing to send.
+        return;
+    }
+  }
+}
+
+/** The answer to a translated request, in OpenAI's wire format. */
+export const fromAnthropicResponse = (
+  response: UpstreamResponse,
+  context: AnthropicContext | undefined,
+): UpstreamResponse => {
+  const { 'content-length': _length, 'content-type': contentType = '', ...headers } = response.headers;
+  if (response.status >= 400) {
+    return {
+      status: response.status,
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: translatedWhole(response.body, (bytes) =>
+        encoder.encode(JSON.stringify(toOpenAiError(parseJson(bytes), response.status))),
+      ),
+    };
+  }
+  if (contentType.startsWith('text/event-stream')) {
+    const reader = new ChunkStream(
+      response.body.getReader(),
+      context ?? { stream: true, includeUsage: false },
+    );
+    return {
+      status: response.status,
+      headers: { ...headers, 'content-type': 'text/event-stream' },
+      body: { getReader: () => reader, cancel: (reason?: unknown) => reader.cancel(reason) },
+    };
+  }
+  return {
+    status: response.status,
+    headers: { ...headers, 'content-type': 'application/json' },
+    body: translatedWhole(response.body, (bytes) => {
+      const message = parseJson(bytes);
+      // Not a message: the answer fails like a body cut short (a 502 to the client), never a made-up completion.
+      if (!isObject(message)) throw new Error('the anthropic answer is not a JSON object');
+      return encoder.encode(JSON.stringify(toChatCompletion(message)));
+    }),
+  };
+};
