@@ -112,7 +112,9 @@ const recordOf = (requestId: string | null) =>
 describe('an anthropic target behind chat completions', () => {
   it('answers a chat completion translated both ways, with the key, version and prompt caching Anthropic takes', async () => {
     // Act
-    const { data, response } = await client.chat.completions.create(chat).withResponse();
+    const { data, response } = await client.chat.completions
+      .create(chat, { headers: { 'openai-beta': 'assistants=v2' } })
+      .withResponse();
 
     // Assess
     expect(data).toMatchObject({
@@ -130,6 +132,7 @@ describe('an anthropic target behind chat completions', () => {
     const sent = lastRequest();
     expect(sent.headers['x-api-key']).toBe(ANTHROPIC_KEY);
     expect(sent.headers.authorization).toBeUndefined();
+    expect(sent.headers['openai-beta']).toBeUndefined();
     expect(sent.headers['anthropic-version']).toBe('2023-06-01');
     expect(sent.body).toEqual({
       model: 'claude-sonnet-4-5',

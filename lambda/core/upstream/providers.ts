@@ -108,8 +108,9 @@ const anthropic: UpstreamProvider = {
     );
     return {
       path: '/messages',
+      // OpenAI's own headers (openai-beta) mean nothing to Anthropic: only what Messages reads is sent.
       headers: {
-        ...request.headers,
+        ...(request.headers.accept === undefined ? {} : { accept: request.headers.accept }),
         'content-type': 'application/json',
         'anthropic-version': target.apiVersion ?? ANTHROPIC_VERSION,
       },
