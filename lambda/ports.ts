@@ -160,6 +160,25 @@ export class UpstreamError extends Error {
   }
 }
 
+/** A request about to be sent, as a signer sees it. */
+export interface SignableRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: Uint8Array | undefined;
+}
+
+/**
+ * Signs requests to AWS services (SigV4) with the runtime's credentials: in Lambda its role's, locally the AWS
+ * SDK's default chain. Returns the headers to add (authorization, x-amz-date, x-amz-security-token, …).
+ */
+export interface RequestSigner {
+  sign(
+    request: SignableRequest,
+    scope: { readonly service: string; readonly region: string },
+  ): Promise<Record<string, string>>;
+}
+
 /** Sends one HTTP request to a provider. Rejects with UpstreamError when no response arrives. */
 export interface Upstream {
   send(request: UpstreamRequest): Promise<UpstreamResponse>;

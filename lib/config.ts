@@ -134,6 +134,8 @@ export interface StackConfig {
   readonly deployment: Deployment;
   /** Distinct secret names of the routes' targets: one Secrets Manager secret each. */
   readonly upstreamSecretNames: readonly string[];
+  /** The models (ids, inference profiles or ARNs) the bedrock targets call, by region: the function may invoke these. */
+  readonly bedrockModels: ReadonlyArray<{ readonly region: string; readonly model: string }>;
   /** The document as given, minified: compiled into the functions, which parse it themselves at cold start. */
   readonly document: string;
 }
@@ -309,5 +311,26 @@ export const parseStackConfig = (document: unknown): StackConfig => {
       ),
     ),
   ].sort();
-  return { gateway, deployment: result.output, upstreamSecretNames, document: JSON.stringify(document) };
+  const bedrockModels: Array<{ region: string; model: string }> = [];
+  gateway.routes.forEach((route, r) => {
+    route.targets.forEach((target, t) => {
+      if (target.provider !== 'bedrock') return;
+      // A prefix route passes on whatever model the client names: the function could not be granted it.
+      const model = target.model ?? (route.match === 'exact' ? route.model : undefined);
+      if (model === undefined)
+        problems.push(
+          `\`routes.${r}.targets.${t}.model\`: a bedrock target on a prefix route needs the model id (or inference profile) it calls, got: undefined`,
+        );
+      else if (!bedrockModels.some((known) => known.region === target.region && known.model === model))
+        bedrockModels.push({ region: target.region, model });
+    });
+  });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    gateway,
+    deployment: result.output,
+    upstreamSecretNames,
+    bedrockModels,
+    document: JSON.stringify(document),
+  };
 };

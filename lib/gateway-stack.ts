@@ -2,6 +2,7 @@
 import { CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { CacheMode, type StackConfig } from './config.ts';
+import { grantBedrockInvoke } from './constructs/bedrock.ts';
 import { GatewayCache } from './constructs/cache.ts';
 import { GatewayData } from './constructs/data.ts';
 import { GatewayEdge } from './constructs/edge.ts';
@@ -85,6 +86,7 @@ export class GatewayStack extends Stack {
     const fn = this.gatewayFunction.fn;
     this.data.grantGatewayAccess(fn);
     this.secrets.grantGatewayAccess(fn);
+    grantBedrockInvoke(fn, props.config.bedrockModels);
 
     this.cache =
       cacheMode === CacheMode.off

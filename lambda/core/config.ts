@@ -11,6 +11,8 @@ export const Provider = {
   openaiCompatible: 'openai-compatible',
   /** Anthropic's Messages API, behind OpenAI's chat completions (translated both ways). */
   anthropic: 'anthropic',
+  /** Amazon Bedrock's runtime (Converse, InvokeModel), signed with the runtime's AWS credentials. */
+  bedrock: 'bedrock',
 } as const;
 export type ProviderName = (typeof Provider)[keyof typeof Provider];
 
@@ -20,38 +22,56 @@ const TimeoutsSchema = v.object({
   idleMs: v.optional(positiveInt('idleMs'), 120_000),
 });
 
-const TargetSchema = v.object({
-  id: v.pipe(name('id'), v.regex(/^[A-Za-z0-9._-]+$/, 'id must use only letters, digits, ".", "_" and "-"')),
-  provider: v.picklist(
-    Object.values(Provider),
-    `provider must be one of ${Object.values(Provider).join(', ')}`,
-  ),
-  baseUrl: v.pipe(v.string('baseUrl must be a string'), v.url('baseUrl must be an absolute URL')),
-  region: v.optional(name('region'), 'default'),
-  /** Upstream model name (or the Azure deployment name). Left out: the model the client asked for. */
-  model: v.optional(name('model')),
-  apiVersion: v.optional(name('apiVersion')),
-  /** Name of the secret holding the provider API key. Left out: no key is sent (e.g. a private vLLM). */
-  secretName: v.optional(name('secretName')),
-  weight: v.optional(nonNegativeInt('weight'), 1),
-  priority: v.optional(nonNegativeInt('priority'), 0),
-  timeouts: v.optional(TimeoutsSchema, {}),
-  /**
-   * Translated providers (anthropic): the `max_tokens` sent when the client sets none, since their APIs require
-   * one. @default 4096
-   */
-  maxTokens: v.optional(positiveInt('maxTokens')),
-  /**
-   * Anthropic: which parts of a request are marked for the provider's prompt cache (`cache_control`), since
-   * OpenAI's request has no field for it. `system`: the system prompt; `tools`: the tool definitions.
-   */
-  promptCaching: v.optional(
-    v.object({
-      system: v.optional(v.boolean('promptCaching.system must be true or false'), false),
-      tools: v.optional(v.boolean('promptCaching.tools must be true or false'), false),
-    }),
-  ),
-});
+const TargetSchema = v.pipe(
+  v.object({
+    id: v.pipe(
+      name('id'),
+      v.regex(/^[A-Za-z0-9._-]+$/, 'id must use only letters, digits, ".", "_" and "-"'),
+    ),
+    provider: v.picklist(
+      Object.values(Provider),
+      `provider must be one of ${Object.values(Provider).join(', ')}`,
+    ),
+    /** Required, except for bedrock: `https://bedrock-runtime.<region>.amazonaws.com` by default. */
+    baseUrl: v.optional(
+      v.pipe(v.string('baseUrl must be a string'), v.url('baseUrl must be an absolute URL')),
+    ),
+    /** A label in logs and metrics; for bedrock, the AWS region of the runtime endpoint (required). */
+    region: v.optional(name('region'), 'default'),
+    /** Upstream model name (or the Azure deployment name). Left out: the model the client asked for. */
+    model: v.optional(name('model')),
+    apiVersion: v.optional(name('apiVersion')),
+    /** Name of the secret holding the provider API key. Left out: no key is sent (e.g. a private vLLM). */
+    secretName: v.optional(name('secretName')),
+    weight: v.optional(nonNegativeInt('weight'), 1),
+    priority: v.optional(nonNegativeInt('priority'), 0),
+    timeouts: v.optional(TimeoutsSchema, {}),
+    /**
+     * Translated providers (anthropic): the `max_tokens` sent when the client sets none, since their APIs require
+     * one. @default 4096
+     */
+    maxTokens: v.optional(positiveInt('maxTokens')),
+    /**
+     * Anthropic: which parts of a request are marked for the provider's prompt cache (`cache_control`), since
+     * OpenAI's request has no field for it. `system`: the system prompt; `tools`: the tool definitions.
+     */
+    /** Bedrock: the guardrail every Converse request of this target is checked with. */
+    guardrail: v.optional(v.object({ id: name('guardrail.id'), version: name('guardrail.version') })),
+    promptCaching: v.optional(
+      v.object({
+        system: v.optional(v.boolean('promptCaching.system must be true or false'), false),
+        tools: v.optional(v.boolean('promptCaching.tools must be true or false'), false),
+      }),
+    ),
+  }),
+  // A bedrock target's endpoint follows from its region; any other target's baseUrl is checked as required below.
+  v.transform((target) => ({
+    ...target,
+    baseUrl:
+      target.baseUrl ??
+      (target.provider === Provider.bedrock ? `https://bedrock-runtime.${target.region}.amazonaws.com` : ''),
+  })),
+);
 
 const RouteSchema = v.object({
   model: name('model'),
@@ -277,6 +297,12 @@ export const parseGatewayConfig = (input: unknown): GatewayConfig => {
       if (seen.has(target.id))
         problems.push(`\`${at}.id\`: target ids must be unique, got: ${show(target.id)}`);
       seen.add(target.id);
+      if (target.baseUrl === '')
+        problems.push(`\`${at}.baseUrl\`: is required for ${target.provider} targets, got: undefined`);
+      if (target.provider === Provider.bedrock && !/^[a-z]{2}(-[a-z]+)+-\d$/.test(target.region))
+        problems.push(
+          `\`${at}.region\`: bedrock targets need the AWS region of their runtime endpoint (such as us-east-1), got: ${show(target.region)}`,
+        );
       if (target.provider === Provider.azureOpenai) {
         if (target.apiVersion === undefined)
           problems.push(`\`${at}.apiVersion\`: is required for azure-openai targets, got: undefined`);

@@ -9,6 +9,7 @@ import type {
   Metrics,
   OwnershipStore,
   Principal,
+  RequestSigner,
   ResponseCache,
   SecretSource,
   TokenCounter,
@@ -43,6 +44,8 @@ export interface GatewayDeps {
   readonly jobEvents?: JobEvents | undefined;
   readonly secrets: SecretSource;
   readonly upstream: Upstream;
+  /** Signs requests to AWS services (bedrock targets). @default - bedrock targets answer 502 */
+  readonly signer?: RequestSigner | undefined;
   readonly ledger: UsageLedger;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -90,7 +93,12 @@ export const createContext = (deps: GatewayDeps): GatewayContext => {
   }
   const random = deps.random ?? Math.random;
   const breakers = new CircuitBreakers(config.breaker, clock);
-  const targets = createTargetClient({ config, secrets: deps.secrets, upstream: deps.upstream });
+  const targets = createTargetClient({
+    config,
+    secrets: deps.secrets,
+    upstream: deps.upstream,
+    signer: deps.signer,
+  });
   const jobEvents: JobEvents = deps.jobEvents ?? {
     publish: async (change) => logger.info('fine-tuning job status changed', { ...change }),
   };

@@ -42,7 +42,7 @@ describe('parseGatewayConfig', () => {
     [{}, '`routes`: is required, got: undefined'],
     [
       { routes: [{ model: 'm', targets: [{ id: 't', provider: 'openai' }] }] },
-      '`routes.0.targets.0.baseUrl`: is required, got: undefined',
+      '`routes.0.targets.0.baseUrl`: is required for openai targets, got: undefined',
     ],
     [{ routes: [] }, '`routes`: routes must list at least one route, got: []'],
     [
@@ -54,8 +54,12 @@ describe('parseGatewayConfig', () => {
       '`routes.0.targets.0.weight`: weight must be an integer, got: 1.5',
     ],
     [
-      { routes: [{ model: 'm', targets: [{ ...target, provider: 'bedrock' }] }] },
-      '`routes.0.targets.0.provider`: provider must be one of openai, azure-openai, openai-compatible, anthropic, got: "bedrock"',
+      { routes: [{ model: 'm', targets: [{ ...target, provider: 'vertex' }] }] },
+      '`routes.0.targets.0.provider`: provider must be one of openai, azure-openai, openai-compatible, anthropic, bedrock, got: "vertex"',
+    ],
+    [
+      { routes: [{ model: 'm', targets: [{ id: 'b', provider: 'bedrock' }] }] },
+      '`routes.0.targets.0.region`: bedrock targets need the AWS region of their runtime endpoint (such as us-east-1), got: "default"',
     ],
     [
       {

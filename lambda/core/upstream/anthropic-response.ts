@@ -2,9 +2,10 @@
 // `chat.completion.chunk` events (each chunk leaves when its event arrives: nothing is held back), its errors as
 // OpenAI error bodies. Usage counts prompt-cache reads as cached tokens and writes as `cache_write_tokens`.
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import type { UpstreamBody, UpstreamBodyReader, UpstreamResponse } from '../../ports.ts';
-import { type ChunkReader, readToEnd } from '../http.ts';
+import type { UpstreamBodyReader, UpstreamResponse } from '../../ports.ts';
+import type { ChunkReader } from '../http.ts';
 import type { AnthropicContext } from './anthropic-request.ts';
+import { translatedWhole } from './translated-body.ts';
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
@@ -107,27 +108,6 @@ export const toOpenAiError = (body: unknown, status: number): Json => {
       code: type ?? null,
     },
   };
-};
-
-/** A body that reads the whole upstream answer on its first read and gives back its translation, once. */
-const translatedWhole = (
-  upstream: UpstreamBody,
-  translate: (bytes: Uint8Array) => Uint8Array,
-): UpstreamBody => {
-  const reader = upstream.getReader();
-  let done = false;
-  const bodyReader: UpstreamBodyReader = {
-    read: async () => {
-      if (done) return { done: true };
-      done = true;
-      return {
-        done: false,
-        value: translate(await readToEnd(reader, 16 * 1024 * 1024, () => new Error('too large'))),
-      };
-    },
-    cancel: (reason) => reader.cancel(reason),
-  };
-  return { getReader: () => bodyReader, cancel: (reason?: unknown) => reader.cancel(reason) };
 };
 
 const parseJson = (bytes: Uint8Array): unknown => {

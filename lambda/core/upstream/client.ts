@@ -1,7 +1,7 @@
 // Calls to a configured upstream target: the one place that builds its URL (through its provider), adds its key,
 // and sends again with a freshly read key when the upstream answers 401 (a rotated provider key needs no redeploy).
 // Proxied endpoints, files and fine-tuning, and the job tracker all call upstreams through here.
-import type { SecretSource, Upstream, UpstreamBody, UpstreamResponse } from '../../ports.ts';
+import type { RequestSigner, SecretSource, Upstream, UpstreamBody, UpstreamResponse } from '../../ports.ts';
 import type { GatewayConfig, TargetConfig } from '../config.ts';
 import { upstreamError } from '../errors.ts';
 import type { BodySource } from '../exchange.ts';
@@ -44,6 +44,8 @@ export const createTargetClient = (deps: {
   readonly config: GatewayConfig;
   readonly secrets: SecretSource;
   readonly upstream: Upstream;
+  /** Signs the requests of providers that take SigV4 (bedrock). */
+  readonly signer?: RequestSigner | undefined;
 }): TargetClient => {
   const targets = new Map<string, TargetConfig>();
   const bases = new Map<string, string>();
@@ -64,16 +66,31 @@ export const createTargetClient = (deps: {
     signal: AbortSignal,
   ): Promise<UpstreamResponse> => {
     const provider = PROVIDERS[target.provider];
+    const service = provider.sigV4Service;
     const send = async (fresh: boolean) => {
       const secret =
         target.secretName === undefined ? undefined : await deps.secrets.get(target.secretName, { fresh });
+      const unsigned =
+        secret === undefined
+          ? { 'user-agent': USER_AGENT, ...headers }
+          : { 'user-agent': USER_AGENT, ...headers, ...provider.authHeaders(secret) };
+      if (service !== undefined && deps.signer === undefined)
+        throw upstreamError(
+          `Target '${target.id}' needs AWS credentials to sign with, and the gateway has none.`,
+        );
       return deps.upstream.send({
         url,
         method,
         headers:
-          secret === undefined
-            ? { 'user-agent': USER_AGENT, ...headers }
-            : { 'user-agent': USER_AGENT, ...headers, ...provider.authHeaders(secret) },
+          service === undefined || deps.signer === undefined
+            ? unsigned
+            : {
+                ...unsigned,
+                ...(await deps.signer.sign(
+                  { method, url, headers: unsigned, body },
+                  { service, region: target.region },
+                )),
+              },
         body,
         connectTimeoutMs: target.timeouts.connectMs,
         firstByteTimeoutMs: target.timeouts.firstByteMs,

@@ -15,6 +15,8 @@ import {
 } from '../errors.ts';
 import { ANTHROPIC_VERSION, type AnthropicContext, toAnthropicRequest } from './anthropic-request.ts';
 import { fromAnthropicResponse } from './anthropic-response.ts';
+import { type BedrockContext, toConverseRequest, toEmbeddingsRequest } from './bedrock-request.ts';
+import { fromBedrockResponse } from './bedrock-response.ts';
 
 /** A request to a proxied endpoint, in the provider's terms once translated. */
 export interface ProviderRequest {
@@ -48,6 +50,8 @@ export interface UpstreamProvider {
   translateResponse(response: UpstreamResponse, request: ProviderRequest): UpstreamResponse;
   /** What the client is told when the last attempt, on this provider, failed this way. */
   failureError(failure: AttemptFailure, model: string): GatewayError;
+  /** Requests are signed with SigV4 for this AWS service (in the target's region) instead of carrying a key. */
+  readonly sigV4Service?: string;
 }
 
 /** OpenAI's failures as the gateway's errors: a timeout, no connection, a rate limit, refused credentials. */
@@ -83,6 +87,14 @@ const openAi = (name: ProviderName): UpstreamProvider => ({
   failureError: openAiFailureError,
 });
 
+const parseBody = (request: ProviderRequest): Record<string, unknown> => {
+  try {
+    return JSON.parse(decoder.decode(request.body ?? new Uint8Array())) as Record<string, unknown>;
+  } catch (error) {
+    throw invalidRequest('The request body is not valid JSON.', null, null, error);
+  }
+};
+
 /**
  * Anthropic's Messages API behind chat completions: `x-api-key` and `anthropic-version` (the target's
  * `apiVersion`), the request and answer translated (anthropic-request.ts, anthropic-response.ts). It serves chat
@@ -94,18 +106,9 @@ const anthropic: UpstreamProvider = {
   accountUrl: (base, _target, path) => `${base}${path}`,
   authHeaders: (secret) => ({ 'x-api-key': secret }),
   translateRequest: (request, upstreamModel, target) => {
-    if (request.path !== '/chat/completions') throw notServedByTarget(target, request.path);
-    let body: unknown;
-    try {
-      body = JSON.parse(decoder.decode(request.body ?? new Uint8Array()));
-    } catch (error) {
-      throw invalidRequest('The request body is not valid JSON.', null, null, error);
-    }
-    const { request: translated, context } = toAnthropicRequest(
-      body as Record<string, unknown>,
-      upstreamModel,
-      target,
-    );
+    if (request.path !== '/chat/completions')
+      throw notServedByTarget(target, request.path, 'chat completions');
+    const { request: translated, context } = toAnthropicRequest(parseBody(request), upstreamModel, target);
     return {
       path: '/messages',
       // OpenAI's own headers (openai-beta) mean nothing to Anthropic: only what Messages reads is sent.
@@ -124,9 +127,9 @@ const anthropic: UpstreamProvider = {
 };
 
 /** A proxied endpoint that a translated provider has no counterpart for. */
-const notServedByTarget = (target: TargetConfig, path: string) =>
+const notServedByTarget = (target: TargetConfig, path: string, serves: string) =>
   invalidRequest(
-    `Target '${target.id}' (${target.provider}) serves chat completions only, not /v1${path}: route this model to an OpenAI target.`,
+    `Target '${target.id}' (${target.provider}) serves ${serves} only, not /v1${path}: route this model to an OpenAI target.`,
     null,
     'unsupported_endpoint',
   );
@@ -141,9 +144,47 @@ const azureOpenAi: UpstreamProvider = {
   authHeaders: (secret) => ({ 'api-key': secret }),
 };
 
+/**
+ * Amazon Bedrock's runtime: chat completions as Converse/ConverseStream, embeddings as InvokeModel (Titan Text
+ * Embeddings v2, Cohere Embed), signed with SigV4 by the runtime's credentials (no key, no secret).
+ */
+const bedrock: UpstreamProvider = {
+  name: Provider.bedrock,
+  endpointUrl: (base, _target, path) => `${base}${path}`,
+  accountUrl: (base, _target, path) => `${base}${path}`,
+  authHeaders: () => ({}),
+  sigV4Service: 'bedrock',
+  translateRequest: (request, upstreamModel, target) => {
+    const translate =
+      request.path === '/chat/completions'
+        ? toConverseRequest
+        : request.path === '/embeddings'
+          ? toEmbeddingsRequest
+          : undefined;
+    if (translate === undefined)
+      throw notServedByTarget(target, request.path, 'chat completions and embeddings');
+    const { path, body, context } = translate(parseBody(request), upstreamModel, target, upstreamModel);
+    return {
+      path,
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: encoder.encode(JSON.stringify(body)),
+      context,
+    };
+  },
+  translateResponse: (response, request) =>
+    fromBedrockResponse(response, request.context as BedrockContext | undefined),
+  failureError: (failure, model) =>
+    failure.kind === 'status' && failure.status === 403
+      ? upstreamError(
+          `Amazon Bedrock refused access to model '${model}': enable access to it in the Bedrock console of the target's region, and check that the gateway function's role may bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on it (and on the models of its inference profile).`,
+        )
+      : openAiFailureError(failure, model),
+};
+
 export const PROVIDERS: Readonly<Record<ProviderName, UpstreamProvider>> = {
   [Provider.openai]: openAi(Provider.openai),
   [Provider.openaiCompatible]: openAi(Provider.openaiCompatible),
   [Provider.azureOpenai]: azureOpenAi,
   [Provider.anthropic]: anthropic,
+  [Provider.bedrock]: bedrock,
 };

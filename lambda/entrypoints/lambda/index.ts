@@ -4,6 +4,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { sigV4Signer } from '../../adapters/aws/sigv4-signer.ts';
 import { emfMetrics } from '../../adapters/cloudwatch/emf-metrics.ts';
 import { powertoolsLogger } from '../../adapters/cloudwatch/powertools-logger.ts';
 import { DynamoBudgetStore, DynamoKeyStore, DynamoUsageLedger } from '../../adapters/dynamodb/index.ts';
@@ -77,6 +78,8 @@ const gateway = createGateway({
     : undefined,
   secrets: secretsManagerSource(new SecretsManagerClient({}), { secretIds }),
   upstream: createNodeHttpUpstream(),
+  // Bedrock targets are signed with the function role's credentials (from its environment).
+  signer: sigV4Signer(),
   metrics: emfMetrics(
     new Metrics({
       namespace: env.optional(EnvVar.POWERTOOLS_METRICS_NAMESPACE) ?? 'LlmGateway',

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import path from 'node:path';
+import { sigV4Signer } from '../../adapters/aws/sigv4-signer.ts';
 import { envSecretSource } from '../../adapters/env/secrets.ts';
 import { MemoryMetrics, MemoryResponseCache } from '../../adapters/memory/index.ts';
 import { loadContentFilters } from '../../adapters/regex/re2js.ts';
@@ -117,6 +118,8 @@ export const createLocalApp = async (
       jobEvents,
       secrets,
       upstream,
+      // Bedrock targets are signed with the AWS SDK's default credentials (environment, profile, SSO).
+      signer: sigV4Signer(),
       metrics,
       logger,
       clock: systemClock,

@@ -1,0 +1,336 @@
+// Bedrock's answers in OpenAI's wire format: a Converse answer as a chat completion, a ConverseStream (AWS event
+// stream framing) as `chat.completion.chunk` events, each chunk sent when its event arrives, an InvokeModel
+// embedding answer as an embeddings list, and Bedrock's errors as OpenAI error bodies with the status failover
+// and clients expect.
+import type { UpstreamBody, UpstreamResponse } from '../../ports.ts';
+import type { ChunkReader } from '../http.ts';
+import type { BedrockContext } from './bedrock-request.ts';
+import { isObject, type Json } from './chat-translation.ts';
+import { createEventStreamDecoder } from './event-stream.ts';
+import { translatedWhole } from './translated-body.ts';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const count = (value: unknown): number => (typeof value === 'number' && value >= 0 ? value : 0);
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+const FINISH_REASONS: Readonly<Record<string, string>> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  max_tokens: 'length',
+  model_context_window_exceeded: 'length',
+  tool_use: 'tool_calls',
+  guardrail_intervened: 'content_filter',
+  content_filtered: 'content_filter',
+};
+const finishReason = (reason: unknown): string =>
+  (typeof reason === 'string' ? FINISH_REASONS[reason] : undefined) ?? 'stop';
+
+/** Converse's usage (input excludes cache reads and writes) as OpenAI's (prompt tokens include them). */
+const openAiUsage = (usage: Json) => {
+  const read = count(usage.cacheReadInputTokens);
+  const written = count(usage.cacheWriteInputTokens);
+  const prompt = count(usage.inputTokens) + read + written;
+  const completion = count(usage.outputTokens);
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: read, cache_write_tokens: written },
+  };
+};
+
+/** A Converse answer as a chat completion. */
+export const fromConverse = (answer: Json, model: string, id: string): Json => {
+  const output = isObject(answer.output) && isObject(answer.output.message) ? answer.output.message : {};
+  const blocks = Array.isArray(output.content) ? output.content.filter(isObject) : [];
+  const text = blocks.map((block) => (typeof block.text === 'string' ? block.text : '')).join('');
+  const reasoning = blocks
+    .map((block) =>
+      isObject(block.reasoningContent) && isObject(block.reasoningContent.reasoningText)
+        ? String(block.reasoningContent.reasoningText.text ?? '')
+        : '',
+    )
+    .join('');
+  const toolCalls = blocks
+    .filter((block) => isObject(block.toolUse))
+    .map((block) => {
+      const use = block.toolUse as Json;
+      return {
+        id: String(use.toolUseId),
+        type: 'function',
+        function: { name: String(use.name), arguments: JSON.stringify(use.input ?? {}) },
+      };
+    });
+  return {
+    id,
+    object: 'chat.completion',
+    created: nowSeconds(),
+    model,
+    choices: [
+      {
+        index: 0,
+        message: {
+          role: 'assistant',
+          content: text === '' && toolCalls.length > 0 ? null : text,
+          ...(reasoning === '' ? {} : { reasoning_content: reasoning }),
+          ...(toolCalls.length === 0 ? {} : { tool_calls: toolCalls }),
+          refusal: null,
+        },
+        finish_reason: finishReason(answer.stopReason),
+        logprobs: null,
+      },
+    ],
+    usage: openAiUsage(isObject(answer.usage) ? answer.usage : {}),
+  };
+};
+
+/** OpenAI's base64 embedding: the vector's float32 values, little-endian. */
+const base64Of = (vector: readonly number[]): string => {
+  const bytes = Buffer.alloc(vector.length * 4);
+  for (let i = 0; i < vector.length; i += 1) bytes.writeFloatLE(vector[i] ?? 0, i * 4);
+  return bytes.toString('base64');
+};
+
+/** An InvokeModel embedding answer as OpenAI's embeddings list; prompt tokens from the answer or its header. */
+export const fromEmbeddings = (
+  answer: Json,
+  context: Extract<BedrockContext, { kind: 'embeddings' }>,
+  headerTokens: number,
+): Json => {
+  let vectors: number[][];
+  let tokens = headerTokens;
+  if (context.family === 'titan') {
+    vectors = [Array.isArray(answer.embedding) ? (answer.embedding as number[]) : []];
+    tokens = count(answer.inputTextTokenCount) || tokens;
+  } else {
+    const embeddings = answer.embeddings;
+    vectors = (
+      Array.isArray(embeddings)
+        ? embeddings
+        : isObject(embeddings) && Array.isArray(embeddings.float)
+          ? embeddings.float
+          : []
+    ) as number[][];
+  }
+  return {
+    object: 'list',
+    data: vectors.map((vector, index) => ({
+      object: 'embedding',
+      index,
+      embedding: context.base64 ? base64Of(vector) : vector,
+    })),
+    model: context.model,
+    usage: { prompt_tokens: tokens, total_tokens: tokens },
+  };
+};
+
+/** Bedrock's error types by `x-amzn-errortype`: the status the gateway treats them as. */
+const STATUS_OF_ERROR: Readonly<Record<string, number>> = {
+  ThrottlingException: 429,
+  ServiceQuotaExceededException: 429,
+  // Not ready yet, or busy: worth another target, and worth a retry.
+  ModelNotReadyException: 503,
+  ServiceUnavailableException: 503,
+  ModelTimeoutException: 504,
+  InternalServerException: 500,
+  ModelErrorException: 502,
+  ModelStreamErrorException: 502,
+  AccessDeniedException: 403,
+  UnrecognizedClientException: 403,
+  ValidationException: 400,
+  ResourceNotFoundException: 404,
+};
+
+export const bedrockErrorType = (header: string | undefined): string => (header ?? '').split(':')[0] ?? '';
+
+/** A Bedrock error body (`{"message": …}`) as OpenAI's. */
+export const toOpenAiError = (body: unknown, type: string, status: number): Json => {
+  const message = isObject(body) ? (body.message ?? body.Message) : undefined;
+  return {
+    error: {
+      message: typeof message === 'string' ? message : `The upstream provider answered ${status}.`,
+      type: status === 429 ? 'rate_limit_error' : status >= 500 ? 'server_error' : 'invalid_request_error',
+      param: null,
+      code: type === '' ? null : type,
+    },
+  };
+};
+
+/** Translates a ConverseStream event by event; a read returns the chunks of the events that arrived. */
+class ConverseChunkStream {
+  private readonly decode = createEventStreamDecoder();
+  private out = '';
+  private readonly id = `chatcmpl-${crypto.randomUUID()}`;
+  private readonly created = nowSeconds();
+  /** Content block index → tool call index, for tool use blocks. */
+  private readonly toolCalls = new Map<number, number>();
+  private stopReason: unknown;
+  private ended = false;
+
+  constructor(
+    private readonly upstream: ChunkReader,
+    private readonly context: Extract<BedrockContext, { kind: 'chat' }>,
+  ) {}
+
+  async read(): Promise<{ done: false; value: Uint8Array } | { done: true }> {
+    while (this.out === '' && !this.ended) {
+      const result = await this.upstream.read();
+      if (result.done || result.value === undefined) {
+        // Ended without the metadata event: no [DONE], so the relay ends the client's stream with an error event.
+        this.ended = true;
+        break;
+      }
+      for (const message of this.decode.push(result.value)) this.onMessage(message.headers, message.payload);
+    }
+    if (this.out === '') return { done: true };
+    const value = encoder.encode(this.out);
+    this.out = '';
+    return { done: false, value };
+  }
+
+  cancel(reason?: unknown): Promise<void> {
+    return this.upstream.cancel(reason);
+  }
+
+  private chunk(delta: Json, finish: string | null = null): void {
+    this.emit({ choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] });
+  }
+
+  private emit(fields: Json): void {
+    const chunk = {
+      id: this.id,
+      object: 'chat.completion.chunk',
+      created: this.created,
+      model: this.context.model,
+      ...fields,
+    };
+    this.out += `data: ${JSON.stringify(chunk)}\n\n`;
+  }
+
+  private onMessage(headers: Readonly<Record<string, unknown>>, payload: Uint8Array): void {
+    if (this.ended) return;
+    if (headers[':message-type'] !== 'event') {
+      // An exception mid-stream (throttling, model stream error, …): ends without [DONE].
+      this.ended = true;
+      this.upstream.cancel().catch(() => {});
+      return;
+    }
+    let data: Json;
+    try {
+      const parsed: unknown = JSON.parse(decoder.decode(payload));
+      if (!isObject(parsed)) return;
+      data = parsed;
+    } catch {
+      return;
+    }
+    switch (headers[':event-type']) {
+      case 'messageStart':
+        this.chunk({ role: 'assistant', content: '' });
+        return;
+      case 'contentBlockStart': {
+        const start = isObject(data.start) ? data.start : {};
+        if (isObject(start.toolUse)) {
+          const index = this.toolCalls.size;
+          this.toolCalls.set(Number(data.contentBlockIndex), index);
+          this.chunk({
+            tool_calls: [
+              {
+                index,
+                id: String(start.toolUse.toolUseId),
+                type: 'function',
+                function: { name: String(start.toolUse.name), arguments: '' },
+              },
+            ],
+          });
+        }
+        return;
+      }
+      case 'contentBlockDelta': {
+        const delta = isObject(data.delta) ? data.delta : {};
+        if (typeof delta.text === 'string') this.chunk({ content: delta.text });
+        else if (isObject(delta.reasoningContent) && typeof delta.reasoningContent.text === 'string')
+          this.chunk({ reasoning_content: delta.reasoningContent.text });
+        else if (isObject(delta.toolUse)) {
+          const index = this.toolCalls.get(Number(data.contentBlockIndex));
+          if (index !== undefined)
+            this.chunk({
+              tool_calls: [{ index, function: { arguments: String(delta.toolUse.input ?? '') } }],
+            });
+        }
+        return;
+      }
+      case 'messageStop':
+        this.stopReason = data.stopReason;
+        this.chunk({}, finishReason(data.stopReason));
+        return;
+      case 'metadata':
+        // The last event: usage (when asked), then [DONE].
+        if (this.context.includeUsage)
+          this.emit({ choices: [], usage: openAiUsage(isObject(data.usage) ? data.usage : {}) });
+        this.out += 'data: [DONE]\n\n';
+        this.ended = true;
+        return;
+      default:
+        return;
+    }
+  }
+}
+
+const parseJson = (bytes: Uint8Array): unknown => {
+  try {
+    return JSON.parse(decoder.decode(bytes));
+  } catch {
+    return undefined;
+  }
+};
+
+/** The answer to a translated request, in OpenAI's wire format. */
+export const fromBedrockResponse = (
+  response: UpstreamResponse,
+  context: BedrockContext | undefined,
+): UpstreamResponse => {
+  const {
+    'content-length': _length,
+    'content-type': contentType = '',
+    'x-amzn-errortype': errorType,
+    ...headers
+  } = response.headers;
+  if (response.status >= 400 || context === undefined) {
+    const type = bedrockErrorType(errorType);
+    const status = STATUS_OF_ERROR[type] ?? response.status;
+    return {
+      status,
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: translatedWhole(response.body, (bytes) =>
+        encoder.encode(JSON.stringify(toOpenAiError(parseJson(bytes), type, status))),
+      ),
+    };
+  }
+  if (context.kind === 'chat' && contentType.startsWith('application/vnd.amazon.eventstream')) {
+    const reader = new ConverseChunkStream(response.body.getReader(), context);
+    const body: UpstreamBody = {
+      getReader: () => reader,
+      cancel: (reason?: unknown) => reader.cancel(reason),
+    };
+    return { status: response.status, headers: { ...headers, 'content-type': 'text/event-stream' }, body };
+  }
+  const requestId = response.headers['x-amzn-requestid'] ?? crypto.randomUUID();
+  const headerTokens = Number(response.headers['x-amzn-bedrock-input-token-count'] ?? 0) || 0;
+  return {
+    status: response.status,
+    headers: { ...headers, 'content-type': 'application/json' },
+    body: translatedWhole(response.body, (bytes) => {
+      const answer = parseJson(bytes);
+      // Not an answer: fails like a body cut short (a 502), never a made-up completion.
+      if (!isObject(answer)) throw new Error('the bedrock answer is not a JSON object');
+      return encoder.encode(
+        JSON.stringify(
+          context.kind === 'chat'
+            ? fromConverse(answer, context.model, `chatcmpl-${requestId}`)
+            : fromEmbeddings(answer, context, headerTokens),
+        ),
+      );
+    }),
+  };
+};
