@@ -1,5 +1,6 @@
 // A fake OpenAI-compatible provider: fixed chat completions (plain or SSE) and embeddings, fast and predictable.
 import http from 'node:http';
+import { encodeEventStreamMessage } from '../lambda/core/upstream/event-stream.ts';
 import { serveFromChild } from './child.ts';
 import { BENCH_EMBEDDING_MODEL, BENCH_MODEL, STREAM_CHUNKS, STREAM_GAP_MS } from './shared.ts';
 
@@ -91,6 +92,44 @@ const stream = (res: http.ServerResponse, includeUsage: boolean) => {
   tick();
 };
 
+// Bedrock's ConverseStream for the same answer, in the AWS event stream framing: messageStart, a text delta per
+// content chunk, messageStop, then metadata (usage); events 2 ms apart as the OpenAI stream's chunks are. Through
+// the gateway's translation the client gets the same 20 chunks and [DONE] as from the OpenAI stream.
+const bedrockEvent = (type: string, payload: unknown) =>
+  encodeEventStreamMessage(
+    { ':event-type': type, ':content-type': 'application/json', ':message-type': 'event' },
+    Buffer.from(JSON.stringify(payload)),
+  );
+const bedrockEvents = [
+  bedrockEvent('messageStart', { role: 'assistant' }),
+  ...Array.from({ length: STREAM_CHUNKS - 2 }, (_, i) =>
+    bedrockEvent('contentBlockDelta', { contentBlockIndex: 0, delta: { text: ` token${i + 1}` } }),
+  ),
+  bedrockEvent('messageStop', { stopReason: 'end_turn' }),
+];
+const bedrockMetadata = bedrockEvent('metadata', {
+  usage: { inputTokens: 12, outputTokens: STREAM_CHUNKS, totalTokens: 12 + STREAM_CHUNKS },
+  metrics: { latencyMs: 40 },
+});
+
+const converseStream = (res: http.ServerResponse) => {
+  res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+  let next = 0;
+  let timer: NodeJS.Timeout | undefined;
+  res.on('close', () => clearTimeout(timer));
+  const tick = () => {
+    if (res.destroyed) return;
+    if (next < bedrockEvents.length) {
+      res.write(bedrockEvents[next]);
+      next += 1;
+      timer = setTimeout(tick, STREAM_GAP_MS);
+      return;
+    }
+    res.end(bedrockMetadata);
+  };
+  tick();
+};
+
 const notFound = Buffer.from(
   JSON.stringify({ error: { message: 'not found', type: 'invalid_request_error' } }),
 );
@@ -101,6 +140,7 @@ const server = http.createServer((req, res) => {
   req.on('end', () => {
     if (req.method !== 'POST') return sendJson(res, 404, notFound);
     if (req.url === '/v1/embeddings') return sendJson(res, 200, embedding);
+    if (req.url?.startsWith('/model/') && req.url.endsWith('/converse-stream')) return converseStream(res);
     if (req.url !== '/v1/chat/completions') return sendJson(res, 404, notFound);
     let body: { stream?: unknown; stream_options?: { include_usage?: unknown } };
     try {

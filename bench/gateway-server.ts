@@ -1,5 +1,7 @@
 // The real local gateway (core pipeline + node:http server + node:http upstream) with in-memory adapters, and the
 // Valkey response cache when BENCH_REDIS_NODES (`host:port,host:port`) names a cluster.
+
+import { sigV4Signer } from '../lambda/adapters/aws/sigv4-signer.ts';
 import {
   MemoryBudgetStore,
   MemoryDatabase,
@@ -48,6 +50,8 @@ if (cacheClient !== undefined) await whenReady(cacheClient);
 const config = parseGatewayConfig(benchGatewayConfig(upstreamOrigin));
 const gateway = createGateway({
   config,
+  // The bedrock route's requests are signed (SigV4) as in AWS, with fixed bench credentials.
+  signer: sigV4Signer(async () => ({ accessKeyId: 'AKIABENCHBENCHBENCH', secretAccessKey: 'bench-secret' })),
   filters: await loadContentFilters(config.filters),
   keys,
   budgets: new MemoryBudgetStore(db),

@@ -95,6 +95,8 @@ export interface BenchReport {
   readonly gatewayLogLevel: string;
   readonly phases: { readonly c1: PhaseResult; readonly c32: PhaseResult; readonly stream: PhaseResult };
   readonly stored: StoredPhases;
+  /** The gateway's stream translated from Bedrock's ConverseStream (the same answer as the OpenAI stream phase). */
+  readonly bedrockStream: PhaseResult<'gateway'>;
   readonly cacheHit: CacheHitResult;
   readonly bundle: {
     readonly bytes: number;
@@ -414,6 +416,49 @@ export const checkTargets = (report: BenchReport): TargetCheck[] => {
 /** What counts as the local gateway's figures growing with the records stored (run-to-run noise is below these). */
 const DEGRADE = { shareDrop: 0.1, overheadRiseMs: 0.1 };
 
+/** The OpenAI pass-through stream against the same stream translated from Bedrock, both through the gateway. */
+const renderBedrockStream = (report: BenchReport): string => {
+  const { stream } = report.phases;
+  const direct = stream.targets.direct;
+  const rows = [
+    ['gateway, OpenAI stream passed through', stream.targets.gateway],
+    ['gateway, Bedrock ConverseStream translated', report.bedrockStream.targets.gateway],
+  ] as const;
+  const events = STREAM_CHUNKS + 1;
+  return `## Streams translated from Bedrock
+
+The same answer (${STREAM_CHUNKS} chunks ${STREAM_GAP_MS} ms apart, then \`[DONE]\`) from the fake upstream as an OpenAI SSE stream, relayed
+as it is, and as Bedrock's ConverseStream (AWS event stream framing: messageStart, text deltas, messageStop,
+metadata), which a \`bedrock\` target signs with SigV4, decodes and translates into the same chunks. Overheads are
+against direct's OpenAI stream in the streamed-chat phase above. CPU per chunk divides the gateway's CPU per stream
+by the ${events} events the client gets.
+
+${table(
+  [
+    'stream',
+    'TTFB p50 ms',
+    'TTFB overhead p50 ms',
+    'TTFB p99 ms',
+    'total p50 ms',
+    'client reads/stream p50 (min)',
+    'proxy CPU µs/stream',
+    'proxy CPU µs/chunk',
+  ],
+  rows.map(([label, target]) => [
+    label,
+    ms(target.ttfb.p50),
+    signedMs(target.ttfb.p50 - direct.ttfb.p50),
+    ms(target.ttfb.p99),
+    ms(target.latency.p50),
+    `${int(target.reads.p50)} (${int(target.reads.min)})`,
+    int(cpuPerRequest(target.proxyCpuMicros, target)),
+    (cpuPerRequest(target.proxyCpuMicros, target) / events).toFixed(1),
+  ]),
+)}
+
+`;
+};
+
 /** The local gateway (npm start, SQLite store) next to the in-memory row, before and after many more records. */
 const renderLocalGateway = (report: BenchReport): string => {
   const { c1, c32 } = report.phases;
@@ -593,7 +638,7 @@ Beyond what the minimal proxy's extra hop costs, the gateway adds (difference of
 proxy): ${signedMs(c1.targets.gateway.latency.p50 - c1.targets['minimal proxy'].latency.p50)} ms p50 and ${signedMs(c1.targets.gateway.latency.p99 - c1.targets['minimal proxy'].latency.p99)} ms p99 at concurrency 1,
 ${signedMs(stream.targets.gateway.ttfb.p50 - stream.targets['minimal proxy'].ttfb.p50)} ms to streaming TTFB p50, and ${int(cpuPerRequest(c32.targets.gateway.proxyCpuMicros, c32.targets.gateway) - cpuPerRequest(c32.targets['minimal proxy'].proxyCpuMicros, c32.targets['minimal proxy']))} µs of CPU per request at concurrency ${c32.concurrency}.
 
-${renderRestructure(report)}${renderLocalGateway(report)}## Method
+${renderRestructure(report)}${renderLocalGateway(report)}${renderBedrockStream(report)}## Method
 
 - Everything runs on 127.0.0.1 in one run, side by side. Each server is its own \`node\` process, started from
   an esbuild bundle of its bench/*.ts file (no TypeScript loader in measured processes): the fake upstream,

@@ -49,6 +49,7 @@ import {
   type TargetPhase,
 } from './report.ts';
 import {
+  BENCH_BEDROCK_MODEL,
   BENCH_EMBEDDING_MODEL,
   BENCH_GATEWAY_KEY,
   BENCH_MODEL,
@@ -85,6 +86,12 @@ const chatBody = (stream: boolean) =>
   });
 const CHAT: RequestSpec = { path: '/v1/chat/completions', body: chatBody(false), stream: false };
 const CHAT_STREAM: RequestSpec = { path: '/v1/chat/completions', body: chatBody(true), stream: true };
+/** The same stream through a bedrock target: ConverseStream from the fake upstream, translated by the gateway. */
+const BEDROCK_STREAM: RequestSpec = {
+  path: '/v1/chat/completions',
+  body: JSON.stringify({ ...JSON.parse(chatBody(true)), model: BENCH_BEDROCK_MODEL }),
+  stream: true,
+};
 const EMBEDDINGS: RequestSpec = {
   path: '/v1/embeddings',
   body: JSON.stringify({ model: BENCH_EMBEDDING_MODEL, input: 'Hello' }),
@@ -115,6 +122,14 @@ const PHASES = {
     requests: count(300),
     rounds: 3,
     spec: CHAT_STREAM,
+  },
+  bedrockStream: {
+    title: 'streamed chat translated from Bedrock ConverseStream, concurrency 1',
+    concurrency: 1,
+    warmup: count(20),
+    requests: count(300),
+    rounds: 3,
+    spec: BEDROCK_STREAM,
   },
 } as const satisfies Record<string, PhasePlan>;
 const CACHE_HIT: CacheHitPlan = { warmup: count(300), requests: count(2000), rounds: 4 };
@@ -552,6 +567,10 @@ const main = async (): Promise<void> => {
     const c32 = await runPhase(PHASES.c32, targets, { upstream, proxies });
     if (profile) await gateway.stopProfile(path.join(profileDir, `gateway-${Date.now()}.cpuprofile`));
     const stream = await runPhase(PHASES.stream, targets, { upstream, proxies });
+    // Only the gateway can answer it: direct and the minimal proxy would hand the client Bedrock's framing.
+    const bedrockStream = await runPhase(PHASES.bedrockStream, targets, { upstream, proxies }, [
+      'gateway',
+    ] as const);
     const cacheHit = await runCacheHit(
       CACHE_HIT,
       { gateway: targets.gateway, direct: targets.direct, uncached: CHAT },
@@ -607,6 +626,7 @@ const main = async (): Promise<void> => {
         .map((phase) => `${phase.title}: ${phase.warmup}`)
         .join(', ')}, cache hit: ${CACHE_HIT.warmup}`,
       phases: { c1, c32, stream },
+      bedrockStream,
       stored,
       cacheHit,
       bundle: {

@@ -6,6 +6,8 @@ export const BENCH_GATEWAY_KEY = 'sk-gw-bench00000000000_bench-key-0123456789abc
 export const BENCH_PEPPER = 'bench-pepper';
 export const BENCH_MODEL = 'gpt-4o-mini';
 export const BENCH_EMBEDDING_MODEL = 'text-embedding-3-small';
+/** The model routed to a bedrock target on the fake upstream: its streams are translated from ConverseStream. */
+export const BENCH_BEDROCK_MODEL = 'bench-bedrock';
 /** The tenant of the bench key: part of every response-cache key the gateway makes for it. */
 export const BENCH_TENANT_ID = 'bench';
 
@@ -16,15 +18,31 @@ export const STREAM_GAP_MS = 2;
 
 /** The gateway config of the bench (local server and Lambda probe alike): every model to the fake upstream. */
 export const benchGatewayConfig = (upstreamOrigin: string) => ({
-  routes: [BENCH_MODEL, BENCH_EMBEDDING_MODEL].map((model, i) => ({
-    model,
-    targets: [{ id: `fake-${i}`, provider: 'openai-compatible' as const, baseUrl: `${upstreamOrigin}/v1` }],
-  })),
+  routes: [
+    ...[BENCH_MODEL, BENCH_EMBEDDING_MODEL].map((model, i) => ({
+      model,
+      targets: [{ id: `fake-${i}`, provider: 'openai-compatible' as const, baseUrl: `${upstreamOrigin}/v1` }],
+    })),
+    // Signed with SigV4 like any bedrock target (the bench children get dummy AWS credentials).
+    {
+      model: BENCH_BEDROCK_MODEL,
+      targets: [
+        {
+          id: 'fake-bedrock',
+          provider: 'bedrock' as const,
+          region: 'us-east-1',
+          baseUrl: upstreamOrigin,
+          model: 'anthropic.claude-bench-v1:0',
+        },
+      ],
+    },
+  ],
   // A budget large enough never to refuse: every request still takes a hold and settles it.
   tiers: { default: { monthlyBudgetUsd: 1_000_000 } },
   prices: {
     [BENCH_MODEL]: { input: 0.15, cachedInput: 0.075, output: 0.6 },
     [BENCH_EMBEDDING_MODEL]: { input: 0.02, output: 0 },
+    [BENCH_BEDROCK_MODEL]: { input: 0.15, cachedInput: 0.075, output: 0.6 },
   },
   // The seed content rules of config/gateway.json, enabled: every prompt is scanned (and every answer, the
   // stream event by event), though nothing in the bench's texts matches.

@@ -1,12 +1,7 @@
 // An `anthropic` target behind the OpenAI API: the official openai SDK against the local gateway as `npm start`
 // builds it (createLocalApp), a fake Anthropic API, and an OpenAI-compatible backup, both recording what reached them.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import OpenAI from 'openai';
-import { generateKey } from '../../lambda/core/keys.ts';
-import { createLocalApp, type LocalApp } from '../../lambda/entrypoints/local/app.ts';
+import type OpenAI from 'openai';
+import type { LocalApp } from '../../lambda/entrypoints/local/app.ts';
 import {
   anthropicError,
   type FakeAnthropic,
@@ -15,87 +10,69 @@ import {
   startFakeAnthropic,
 } from '../fixtures/fake-anthropic.ts';
 import { type FakeUpstream, replyChat, startFakeUpstream } from '../fixtures/fake-upstream.ts';
+import { type RunningLocalApp, startLocalApp } from '../fixtures/local-app.ts';
 
 const ANTHROPIC_KEY = 'sk-ant-gateway-test';
-const devKey = generateKey().key;
-let dir: string;
 let claude: FakeAnthropic;
 let backup: FakeUpstream;
 let app: LocalApp;
+let running: RunningLocalApp;
 let client: OpenAI;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'anthropic-provider-'));
   claude = await startFakeAnthropic();
   backup = await startFakeUpstream(replyChat('from the backup'));
-  const configFile = join(dir, 'config.json');
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      routes: [
-        {
-          model: 'claude-sonnet-4-5',
-          targets: [
-            {
-              id: 'claude',
-              provider: 'anthropic',
-              baseUrl: claude.baseUrl,
-              secretName: 'anthropic-api-key',
-              promptCaching: { system: true, tools: true },
-            },
-            { id: 'backup', provider: 'openai-compatible', baseUrl: backup.baseUrl, priority: 1 },
-          ],
-        },
-        {
-          // The Gemini recipe of docs/providers.md, against a fake at the same path.
-          model: 'gemini-2.5-flash',
-          targets: [
-            {
-              id: 'gemini',
-              provider: 'openai-compatible',
-              baseUrl: backup.baseUrl.replace(/\/v1$/, '/v1beta/openai'),
-              secretName: 'gemini-api-key',
-            },
-          ],
-        },
-      ],
-      tiers: { default: { monthlyBudgetUsd: 100 } },
-      prices: {
-        'gemini-2.5-flash': { input: 0.3, output: 2.5 },
-        'claude-sonnet-4-5': {
-          input: 3,
-          cachedInput: 0.3,
-          cacheWrite: 3.75,
-          output: 15,
-          maxOutputTokens: 64_000,
-        },
+  const config = {
+    routes: [
+      {
+        model: 'claude-sonnet-4-5',
+        targets: [
+          {
+            id: 'claude',
+            provider: 'anthropic',
+            baseUrl: claude.baseUrl,
+            secretName: 'anthropic-api-key',
+            promptCaching: { system: true, tools: true },
+          },
+          { id: 'backup', provider: 'openai-compatible', baseUrl: backup.baseUrl, priority: 1 },
+        ],
       },
-    }),
-  );
-  app = await createLocalApp(
-    {
-      GATEWAY_STATE_DIR: join(dir, 'state'),
-      GATEWAY_CONFIG_FILE: configFile,
-      GATEWAY_DEV_KEY: devKey,
-      ANTHROPIC_API_KEY: ANTHROPIC_KEY,
-      GEMINI_API_KEY: 'gemini-test-key',
-      LOG_LEVEL: 'error',
+      {
+        // The Gemini recipe of docs/providers.md, against a fake at the same path.
+        model: 'gemini-2.5-flash',
+        targets: [
+          {
+            id: 'gemini',
+            provider: 'openai-compatible',
+            baseUrl: backup.baseUrl.replace(/\/v1$/, '/v1beta/openai'),
+            secretName: 'gemini-api-key',
+          },
+        ],
+      },
+    ],
+    tiers: { default: { monthlyBudgetUsd: 100 } },
+    prices: {
+      'gemini-2.5-flash': { input: 0.3, output: 2.5 },
+      'claude-sonnet-4-5': {
+        input: 3,
+        cachedInput: 0.3,
+        cacheWrite: 3.75,
+        output: 15,
+        maxOutputTokens: 64_000,
+      },
     },
-    { writeLog: () => {} },
-  );
-  app.server.listen(0, '127.0.0.1');
-  await new Promise((resolve) => app.server.once('listening', resolve));
-  const { port } = app.server.address() as AddressInfo;
-  client = new OpenAI({ apiKey: devKey, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+  };
+  running = await startLocalApp(config, {
+    ANTHROPIC_API_KEY: ANTHROPIC_KEY,
+    GEMINI_API_KEY: 'gemini-test-key',
+  });
+  ({ app, client } = running);
 });
 
 afterAll(async () => {
-  app.server.closeAllConnections();
-  await new Promise((resolve) => app.server.close(resolve));
-  await app.close();
+  await running.close();
   await claude.close();
   await backup.close();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const chat = {

@@ -1,13 +1,8 @@
 // A `bedrock` target behind the OpenAI API: the official openai SDK against the local gateway as `npm start` builds
 // it (createLocalApp), a fake Bedrock runtime (checked against the AWS SDK in bedrock-fake.test.ts), and a fake
 // Anthropic API in front of it on one route, all recording what reached them.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import OpenAI from 'openai';
-import { generateKey } from '../../lambda/core/keys.ts';
-import { createLocalApp, type LocalApp } from '../../lambda/entrypoints/local/app.ts';
+import type OpenAI from 'openai';
+import type { LocalApp } from '../../lambda/entrypoints/local/app.ts';
 import { anthropicError, type FakeAnthropic, startFakeAnthropic } from '../fixtures/fake-anthropic.ts';
 import {
   bedrockError,
@@ -17,18 +12,17 @@ import {
   startFakeBedrock,
   vectorOf,
 } from '../fixtures/fake-bedrock.ts';
+import { type RunningLocalApp, startLocalApp } from '../fixtures/local-app.ts';
 
 const CLAUDE = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
-const devKey = generateKey().key;
 const savedEnv = { ...process.env };
-let dir: string;
 let bedrock: FakeBedrock;
 let anthropic: FakeAnthropic;
 let app: LocalApp;
+let running: RunningLocalApp;
 let client: OpenAI;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'bedrock-provider-'));
   bedrock = await startFakeBedrock();
   anthropic = await startFakeAnthropic();
   // The signer takes the AWS SDK's default credentials: here, the environment's.
@@ -37,7 +31,6 @@ beforeAll(async () => {
     AWS_SECRET_ACCESS_KEY: 'gateway-test-secret',
   });
   delete process.env.AWS_PROFILE;
-  const configFile = join(dir, 'config.json');
   const onBedrock = (id: string, model: string, extra: Record<string, unknown> = {}) => ({
     id,
     provider: 'bedrock',
@@ -46,62 +39,46 @@ beforeAll(async () => {
     model,
     ...extra,
   });
-  writeFileSync(
-    configFile,
-    JSON.stringify({
-      routes: [
-        { model: 'claude-bedrock', targets: [onBedrock('bedrock', CLAUDE)] },
-        {
-          model: 'claude-guarded',
-          targets: [onBedrock('guarded', CLAUDE, { guardrail: { id: 'gr-123', version: '2' } })],
-        },
-        {
-          // Claude on Anthropic, with Bedrock as the backup.
-          model: 'claude-sonnet-4-5',
-          targets: [
-            {
-              id: 'anthropic',
-              provider: 'anthropic',
-              baseUrl: anthropic.baseUrl,
-              secretName: 'anthropic-api-key',
-            },
-            { ...onBedrock('bedrock-backup', CLAUDE), priority: 1 },
-          ],
-        },
-        { model: 'titan-embed', targets: [onBedrock('titan', 'amazon.titan-embed-text-v2:0')] },
-        { model: 'cohere-embed', targets: [onBedrock('cohere', 'cohere.embed-english-v3')] },
-      ],
-      tiers: { default: { monthlyBudgetUsd: 100 } },
-      prices: {
-        'claude-*': { input: 3, cachedInput: 0.3, cacheWrite: 3.75, output: 15 },
-        'titan-embed': { input: 0.02, output: 0 },
-        'cohere-embed': { input: 0.1, output: 0 },
+  const config = {
+    routes: [
+      { model: 'claude-bedrock', targets: [onBedrock('bedrock', CLAUDE)] },
+      {
+        model: 'claude-guarded',
+        targets: [onBedrock('guarded', CLAUDE, { guardrail: { id: 'gr-123', version: '2' } })],
       },
-    }),
-  );
-  app = await createLocalApp(
-    {
-      GATEWAY_STATE_DIR: join(dir, 'state'),
-      GATEWAY_CONFIG_FILE: configFile,
-      GATEWAY_DEV_KEY: devKey,
-      ANTHROPIC_API_KEY: 'sk-ant-test',
-      LOG_LEVEL: 'error',
+      {
+        // Claude on Anthropic, with Bedrock as the backup.
+        model: 'claude-sonnet-4-5',
+        targets: [
+          {
+            id: 'anthropic',
+            provider: 'anthropic',
+            baseUrl: anthropic.baseUrl,
+            secretName: 'anthropic-api-key',
+          },
+          { ...onBedrock('bedrock-backup', CLAUDE), priority: 1 },
+        ],
+      },
+      { model: 'titan-embed', targets: [onBedrock('titan', 'amazon.titan-embed-text-v2:0')] },
+      { model: 'cohere-embed', targets: [onBedrock('cohere', 'cohere.embed-english-v3')] },
+    ],
+    tiers: { default: { monthlyBudgetUsd: 100 } },
+    prices: {
+      'claude-*': { input: 3, cachedInput: 0.3, cacheWrite: 3.75, output: 15 },
+      'titan-embed': { input: 0.02, output: 0 },
+      'cohere-embed': { input: 0.1, output: 0 },
     },
-    { writeLog: () => {} },
-  );
-  app.server.listen(0, '127.0.0.1');
-  await new Promise((resolve) => app.server.once('listening', resolve));
-  const { port } = app.server.address() as AddressInfo;
-  client = new OpenAI({ apiKey: devKey, baseURL: `http://127.0.0.1:${port}/v1`, maxRetries: 0 });
+  };
+  running = await startLocalApp(config, {
+    ANTHROPIC_API_KEY: 'sk-ant-test',
+  });
+  ({ app, client } = running);
 });
 
 afterAll(async () => {
-  app.server.closeAllConnections();
-  await new Promise((resolve) => app.server.close(resolve));
-  await app.close();
+  await running.close();
   await bedrock.close();
   await anthropic.close();
-  rmSync(dir, { recursive: true, force: true });
   process.env = savedEnv;
 });
 

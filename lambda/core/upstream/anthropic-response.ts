@@ -2,10 +2,10 @@
 // `chat.completion.chunk` events (each chunk leaves when its event arrives: nothing is held back), its errors as
 // OpenAI error bodies. Usage counts prompt-cache reads as cached tokens and writes as `cache_write_tokens`.
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import type { UpstreamBodyReader, UpstreamResponse } from '../../ports.ts';
+import type { UpstreamResponse } from '../../ports.ts';
 import type { ChunkReader } from '../http.ts';
 import type { AnthropicContext } from './anthropic-request.ts';
-import { translatedWhole } from './translated-body.ts';
+import { TranslatedChunkStream, translatedWhole } from './translated-body.ts';
 
 type Json = Record<string, unknown>;
 const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
@@ -122,61 +122,26 @@ const parseJson = (bytes: Uint8Array): unknown => {
  * Translates Anthropic's stream event by event. Each `read()` returns the chunks of the events that arrived,
  * reading the upstream again only when an event produced nothing (a ping, a block's start or stop).
  */
-class ChunkStream implements UpstreamBodyReader {
+class ChunkStream extends TranslatedChunkStream {
   private readonly parser = createParser({ onEvent: (event) => this.onEvent(event) });
-  private out = '';
-  private id = '';
-  private model = '';
-  private readonly created = nowSeconds();
+  private readonly text = new TextDecoder();
   private usage: Json = {};
   /** Content block index → tool call index, for tool_use blocks. */
   private readonly toolCalls = new Map<number, number>();
-  private finished = false;
-  private failed = false;
 
   constructor(
-    private readonly upstream: ChunkReader,
+    upstream: ChunkReader,
     private readonly context: AnthropicContext,
-  ) {}
-
-  async read(): Promise<{ done: false; value: Uint8Array } | { done: true }> {
-    while (this.out === '') {
-      if (this.finished || this.failed) return { done: true };
-      const result = await this.upstream.read();
-      if (result.done || result.value === undefined) {
-        // Ended without message_stop: no [DONE], so the relay ends the client's stream with an error event.
-        this.failed = true;
-        break;
-      }
-      this.parser.feed(decoder.decode(result.value, { stream: true }));
-    }
-    if (this.out === '') return { done: true };
-    const value = encoder.encode(this.out);
-    this.out = '';
-    return { done: false, value };
+  ) {
+    super(upstream);
   }
 
-  cancel(reason?: unknown): Promise<void> {
-    return this.upstream.cancel(reason);
-  }
-
-  private chunk(delta: Json, finish: string | null = null): void {
-    this.emit({ choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] });
-  }
-
-  private emit(fields: Json): void {
-    const chunk = {
-      id: this.id,
-      object: 'chat.completion.chunk',
-      created: this.created,
-      model: this.model,
-      ...fields,
-    };
-    this.out += `data: ${JSON.stringify(chunk)}\n\n`;
+  protected feed(bytes: Uint8Array): void {
+    this.parser.feed(this.text.decode(bytes, { stream: true }));
   }
 
   private onEvent(event: EventSourceMessage): void {
-    if (this.finished || this.failed) return;
+    if (this.ended) return;
     let data: Json;
     try {
       const parsed: unknown = JSON.parse(event.data);
@@ -238,13 +203,11 @@ class ChunkStream implements UpstreamBodyReader {
       }
       case 'message_stop':
         if (this.context.includeUsage) this.emit({ choices: [], usage: openAiUsage(this.usage) });
-        this.out += 'data: [DONE]\n\n';
-        this.finished = true;
+        this.done();
         return;
       case 'error':
         // An error mid-stream: the stream ends without [DONE], and the relay sends the client an error event.
-        this.failed = true;
-        this.upstream.cancel().catch(() => {});
+        this.fail();
         return;
       default:
         // ping, content_block_stop, and event types added later: nothing to send.

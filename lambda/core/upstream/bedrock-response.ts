@@ -7,7 +7,7 @@ import type { ChunkReader } from '../http.ts';
 import type { BedrockContext } from './bedrock-request.ts';
 import { isObject, type Json } from './chat-translation.ts';
 import { createEventStreamDecoder } from './event-stream.ts';
-import { translatedWhole } from './translated-body.ts';
+import { TranslatedChunkStream, translatedWhole } from './translated-body.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -158,62 +158,29 @@ export const toOpenAiError = (body: unknown, type: string, status: number): Json
 };
 
 /** Translates a ConverseStream event by event; a read returns the chunks of the events that arrived. */
-class ConverseChunkStream {
+class ConverseChunkStream extends TranslatedChunkStream {
   private readonly decode = createEventStreamDecoder();
-  private out = '';
-  private readonly id = `chatcmpl-${crypto.randomUUID()}`;
-  private readonly created = nowSeconds();
   /** Content block index → tool call index, for tool use blocks. */
   private readonly toolCalls = new Map<number, number>();
-  private stopReason: unknown;
-  private ended = false;
 
   constructor(
-    private readonly upstream: ChunkReader,
+    upstream: ChunkReader,
     private readonly context: Extract<BedrockContext, { kind: 'chat' }>,
-  ) {}
-
-  async read(): Promise<{ done: false; value: Uint8Array } | { done: true }> {
-    while (this.out === '' && !this.ended) {
-      const result = await this.upstream.read();
-      if (result.done || result.value === undefined) {
-        // Ended without the metadata event: no [DONE], so the relay ends the client's stream with an error event.
-        this.ended = true;
-        break;
-      }
-      for (const message of this.decode.push(result.value)) this.onMessage(message.headers, message.payload);
-    }
-    if (this.out === '') return { done: true };
-    const value = encoder.encode(this.out);
-    this.out = '';
-    return { done: false, value };
+  ) {
+    super(upstream);
+    this.id = `chatcmpl-${crypto.randomUUID()}`;
+    this.model = context.model;
   }
 
-  cancel(reason?: unknown): Promise<void> {
-    return this.upstream.cancel(reason);
-  }
-
-  private chunk(delta: Json, finish: string | null = null): void {
-    this.emit({ choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] });
-  }
-
-  private emit(fields: Json): void {
-    const chunk = {
-      id: this.id,
-      object: 'chat.completion.chunk',
-      created: this.created,
-      model: this.context.model,
-      ...fields,
-    };
-    this.out += `data: ${JSON.stringify(chunk)}\n\n`;
+  protected feed(bytes: Uint8Array): void {
+    for (const message of this.decode.push(bytes)) this.onMessage(message.headers, message.payload);
   }
 
   private onMessage(headers: Readonly<Record<string, unknown>>, payload: Uint8Array): void {
     if (this.ended) return;
     if (headers[':message-type'] !== 'event') {
       // An exception mid-stream (throttling, model stream error, …): ends without [DONE].
-      this.ended = true;
-      this.upstream.cancel().catch(() => {});
+      this.fail();
       return;
     }
     let data: Json;
@@ -261,15 +228,13 @@ class ConverseChunkStream {
         return;
       }
       case 'messageStop':
-        this.stopReason = data.stopReason;
         this.chunk({}, finishReason(data.stopReason));
         return;
       case 'metadata':
         // The last event: usage (when asked), then [DONE].
         if (this.context.includeUsage)
           this.emit({ choices: [], usage: openAiUsage(isObject(data.usage) ? data.usage : {}) });
-        this.out += 'data: [DONE]\n\n';
-        this.ended = true;
+        this.done();
         return;
       default:
         return;
