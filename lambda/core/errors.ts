@@ -274,6 +274,13 @@ export const upstreamTimeout = (
 export const upstreamAuthFailed = () =>
   serverError(502, 'upstream_auth_failed', "The upstream provider refused the gateway's credentials.");
 
+/** The provider cannot serve the model right now (not ready, unavailable): the client may retry shortly. */
+export const upstreamNotReady = (model: string) =>
+  new GatewayError(
+    `The upstream provider cannot serve model '${model}' right now (not ready or unavailable). Try again shortly.`,
+    { status: 503, type: ErrorType.server, code: 'upstream_not_ready', headers: { 'retry-after': '5' } },
+  );
+
 /** An object is held by a target the config no longer has. */
 export const upstreamUnavailable = (message: string) => serverError(502, 'upstream_unavailable', message);
 

@@ -366,6 +366,25 @@ describe('a bedrock target behind chat completions', () => {
     });
   });
 
+  it('answers a retryable 503 when the model is not ready, and lists the configured models', async () => {
+    // Prepare: not ready twice (the answer, then nothing else is tried: the route has one target)
+    bedrock.queue(bedrockError(429, 'ModelNotReadyException', 'Model is not ready for inference.'));
+
+    // Act
+    const error = (await client.chat.completions.create(chat).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    )) as InstanceType<typeof OpenAI.APIError>;
+    const models = await client.models.list();
+
+    // Assess
+    expect(error).toMatchObject({ status: 503, code: 'upstream_not_ready' });
+    expect(error.headers?.get('retry-after')).toBe('5');
+    expect(models.data.map((model) => model.id)).toEqual(
+      expect.arrayContaining(['claude-bedrock', 'claude-sonnet-4-5', 'titan-embed', 'cohere-embed']),
+    );
+  });
+
   it('ends a stream that fails midway with the SSE error event the SDK raises', async () => {
     // Prepare
     bedrock.queue(converseWith({ content: [{ text: 'abcdefgh' }] }, { errorAfter: 2 }));

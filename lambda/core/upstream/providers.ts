@@ -10,6 +10,7 @@ import {
   rateLimited,
   upstreamAuthFailed,
   upstreamError,
+  upstreamNotReady,
   upstreamTimeout,
   upstreamUnreachable,
 } from '../errors.ts';
@@ -174,11 +175,13 @@ const bedrock: UpstreamProvider = {
   translateResponse: (response, request) =>
     fromBedrockResponse(response, request.context as BedrockContext | undefined),
   failureError: (failure, model) =>
-    failure.kind === 'status' && failure.status === 403
-      ? upstreamError(
-          `Amazon Bedrock refused access to model '${model}': enable access to it in the Bedrock console of the target's region, and check that the gateway function's role may bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on it (and on the models of its inference profile).`,
-        )
-      : openAiFailureError(failure, model),
+    failure.kind === 'status' && failure.status === 503
+      ? upstreamNotReady(model)
+      : failure.kind === 'status' && failure.status === 403
+        ? upstreamError(
+            `Amazon Bedrock refused access to model '${model}': enable access to it in the Bedrock console of the target's region, and check that the gateway function's role may bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on it (and on the models of its inference profile).`,
+          )
+        : openAiFailureError(failure, model),
 };
 
 export const PROVIDERS: Readonly<Record<ProviderName, UpstreamProvider>> = {
