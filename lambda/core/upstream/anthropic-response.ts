@@ -5,10 +5,9 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { UpstreamResponse } from '../../ports.ts';
 import type { ChunkReader } from '../http.ts';
 import type { AnthropicContext } from './anthropic-request.ts';
+import { isObject, type Json } from './chat-translation.ts';
 import { TranslatedChunkStream, translatedWhole } from './translated-body.ts';
 
-type Json = Record<string, unknown>;
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const count = (value: unknown): number => (typeof value === 'number' && value >= 0 ? value : 0);

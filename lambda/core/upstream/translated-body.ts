@@ -1,4 +1,5 @@
-// A translated answer read whole: the upstream's body is read on the first read and given back translated, once.
+// Bodies of translated answers: one read whole and given back translated (JSON, errors), and the base of the streams
+// translated event by event into `chat.completion.chunk` events (Anthropic SSE, Bedrock ConverseStream).
 import type { UpstreamBody, UpstreamBodyReader } from '../../ports.ts';
 import { type ChunkReader, readToEnd } from '../http.ts';
 
