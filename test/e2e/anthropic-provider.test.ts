@@ -1,7 +1,6 @@
 // An `anthropic` target behind the OpenAI API: the official openai SDK against the local gateway as `npm start`
 // builds it (createLocalApp), a fake Anthropic API, and an OpenAI-compatible backup, both recording what reached them.
 import type OpenAI from 'openai';
-import type { LocalApp } from '../../lambda/entrypoints/local/app.ts';
 import {
   anthropicError,
   type FakeAnthropic,
@@ -15,7 +14,6 @@ import { type RunningLocalApp, startLocalApp } from '../fixtures/local-app.ts';
 const ANTHROPIC_KEY = 'sk-ant-gateway-test';
 let claude: FakeAnthropic;
 let backup: FakeUpstream;
-let app: LocalApp;
 let running: RunningLocalApp;
 let client: OpenAI;
 
@@ -66,7 +64,7 @@ beforeAll(async () => {
     ANTHROPIC_API_KEY: ANTHROPIC_KEY,
     GEMINI_API_KEY: 'gemini-test-key',
   });
-  ({ app, client } = running);
+  ({ client } = running);
 });
 
 afterAll(async () => {
@@ -83,8 +81,7 @@ const chat = {
   ],
 };
 const lastRequest = () => claude.requests.at(-1)!;
-const recordOf = (requestId: string | null) =>
-  app.store.ledger.records().find((record) => record.requestId === requestId);
+const recordOf = (requestId: string | null) => running.recordOf(requestId);
 
 describe('an anthropic target behind chat completions', () => {
   it('answers a chat completion translated both ways, with the key, version and prompt caching Anthropic takes', async () => {

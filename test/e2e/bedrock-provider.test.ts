@@ -2,7 +2,6 @@
 // it (createLocalApp), a fake Bedrock runtime (checked against the AWS SDK in bedrock-fake.test.ts), and a fake
 // Anthropic API in front of it on one route, all recording what reached them.
 import type OpenAI from 'openai';
-import type { LocalApp } from '../../lambda/entrypoints/local/app.ts';
 import { anthropicError, type FakeAnthropic, startFakeAnthropic } from '../fixtures/fake-anthropic.ts';
 import {
   bedrockError,
@@ -18,7 +17,6 @@ const CLAUDE = 'us.anthropic.claude-sonnet-4-5-20250929-v1:0';
 const savedEnv = { ...process.env };
 let bedrock: FakeBedrock;
 let anthropic: FakeAnthropic;
-let app: LocalApp;
 let running: RunningLocalApp;
 let client: OpenAI;
 
@@ -72,7 +70,7 @@ beforeAll(async () => {
   running = await startLocalApp(config, {
     ANTHROPIC_API_KEY: 'sk-ant-test',
   });
-  ({ app, client } = running);
+  ({ client } = running);
 });
 
 afterAll(async () => {
@@ -90,8 +88,7 @@ const chat = {
   ],
 };
 const lastRequest = () => bedrock.requests.at(-1)!;
-const recordOf = (requestId: string | null) =>
-  app.store.ledger.records().find((record) => record.requestId === requestId);
+const recordOf = (requestId: string | null) => running.recordOf(requestId);
 
 describe('a bedrock target behind chat completions', () => {
   it('answers a chat completion through Converse, signed with SigV4 for bedrock in the target region', async () => {

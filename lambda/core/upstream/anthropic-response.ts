@@ -6,80 +6,44 @@ import type { UpstreamResponse } from '../../ports.ts';
 import type { ChunkReader } from '../http.ts';
 import type { AnthropicContext } from './anthropic-request.ts';
 import { isObject, type Json } from './chat-translation.ts';
-import { TranslatedChunkStream, translatedWhole } from './translated-body.ts';
+import {
+  chatCompletion,
+  finishReasonOf,
+  openAiUsage,
+  parseJson,
+  TranslatedChunkStream,
+  translatedWhole,
+} from './translated-body.ts';
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const count = (value: unknown): number => (typeof value === 'number' && value >= 0 ? value : 0);
-
-/** Anthropic's stop reasons as OpenAI's finish reasons. */
-const FINISH_REASONS: Readonly<Record<string, string>> = {
-  end_turn: 'stop',
-  stop_sequence: 'stop',
-  pause_turn: 'stop',
-  max_tokens: 'length',
-  model_context_window_exceeded: 'length',
-  tool_use: 'tool_calls',
-  refusal: 'content_filter',
-};
-const finishReason = (reason: unknown): string =>
-  (typeof reason === 'string' ? FINISH_REASONS[reason] : undefined) ?? 'stop';
-
-/** Anthropic's usage (input excludes cache reads and writes) as OpenAI's (prompt tokens include them). */
-export const openAiUsage = (usage: Json) => {
-  const read = count(usage.cache_read_input_tokens);
-  const written = count(usage.cache_creation_input_tokens);
-  const prompt = count(usage.input_tokens) + read + written;
-  const completion = count(usage.output_tokens);
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: read, cache_write_tokens: written },
-  };
-};
-
-const nowSeconds = () => Math.floor(Date.now() / 1000);
+/** Anthropic's usage (input excludes cache reads and writes) as OpenAI's. */
+const usageOf = (usage: Json) =>
+  openAiUsage({
+    input: usage.input_tokens,
+    output: usage.output_tokens,
+    cacheRead: usage.cache_read_input_tokens,
+    cacheWrite: usage.cache_creation_input_tokens,
+  });
 
 /** A Messages API message as a chat completion. */
 export const toChatCompletion = (message: Json): Json => {
   const blocks = Array.isArray(message.content) ? message.content.filter(isObject) : [];
-  const text = blocks
-    .filter((block) => block.type === 'text')
-    .map((block) => String(block.text ?? ''))
-    .join('');
-  const thinking = blocks
-    .filter((block) => block.type === 'thinking')
-    .map((block) => String(block.thinking ?? ''))
-    .join('');
-  const toolCalls = blocks
-    .filter((block) => block.type === 'tool_use')
-    .map((block) => ({
-      id: String(block.id),
-      type: 'function',
-      function: { name: String(block.name), arguments: JSON.stringify(block.input ?? {}) },
-    }));
-  return {
+  const joined = (type: string, field: string) =>
+    blocks
+      .filter((block) => block.type === type)
+      .map((block) => String(block[field] ?? ''))
+      .join('');
+  return chatCompletion({
     id: String(message.id ?? ''),
-    object: 'chat.completion',
-    created: nowSeconds(),
     model: String(message.model ?? ''),
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: 'assistant',
-          content: text === '' && toolCalls.length > 0 ? null : text,
-          ...(thinking === '' ? {} : { reasoning_content: thinking }),
-          ...(toolCalls.length === 0 ? {} : { tool_calls: toolCalls }),
-          refusal: null,
-        },
-        finish_reason: finishReason(message.stop_reason),
-        logprobs: null,
-      },
-    ],
-    usage: openAiUsage(isObject(message.usage) ? message.usage : {}),
-  };
+    text: joined('text', 'text'),
+    reasoning: joined('thinking', 'thinking'),
+    toolCalls: blocks
+      .filter((block) => block.type === 'tool_use')
+      .map((block) => ({ id: String(block.id), name: String(block.name), input: block.input })),
+    finishReason: finishReasonOf(message.stop_reason),
+    usage: usageOf(isObject(message.usage) ? message.usage : {}),
+  });
 };
 
 /** Anthropic's error types as OpenAI's. */
@@ -107,14 +71,6 @@ export const toOpenAiError = (body: unknown, status: number): Json => {
       code: type ?? null,
     },
   };
-};
-
-const parseJson = (bytes: Uint8Array): unknown => {
-  try {
-    return JSON.parse(decoder.decode(bytes));
-  } catch {
-    return undefined;
-  }
 };
 
 /**
@@ -197,11 +153,11 @@ class ChunkStream extends TranslatedChunkStream {
         // Counts in message_delta are cumulative: they replace message_start's.
         if (isObject(data.usage)) this.usage = { ...this.usage, ...data.usage };
         const delta = isObject(data.delta) ? data.delta : {};
-        this.chunk({}, finishReason(delta.stop_reason));
+        this.chunk({}, finishReasonOf(delta.stop_reason));
         return;
       }
       case 'message_stop':
-        if (this.context.includeUsage) this.emit({ choices: [], usage: openAiUsage(this.usage) });
+        if (this.context.includeUsage) this.emit({ choices: [], usage: usageOf(this.usage) });
         this.done();
         return;
       case 'error':

@@ -7,82 +7,49 @@ import type { ChunkReader } from '../http.ts';
 import type { BedrockContext } from './bedrock-request.ts';
 import { isObject, type Json } from './chat-translation.ts';
 import { createEventStreamDecoder } from './event-stream.ts';
-import { TranslatedChunkStream, translatedWhole } from './translated-body.ts';
+import {
+  chatCompletion,
+  finishReasonOf,
+  openAiUsage,
+  parseJson,
+  TranslatedChunkStream,
+  tokenCount,
+  translatedWhole,
+} from './translated-body.ts';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const count = (value: unknown): number => (typeof value === 'number' && value >= 0 ? value : 0);
-const nowSeconds = () => Math.floor(Date.now() / 1000);
-
-const FINISH_REASONS: Readonly<Record<string, string>> = {
-  end_turn: 'stop',
-  stop_sequence: 'stop',
-  max_tokens: 'length',
-  model_context_window_exceeded: 'length',
-  tool_use: 'tool_calls',
-  guardrail_intervened: 'content_filter',
-  content_filtered: 'content_filter',
-};
-const finishReason = (reason: unknown): string =>
-  (typeof reason === 'string' ? FINISH_REASONS[reason] : undefined) ?? 'stop';
-
-/** Converse's usage (input excludes cache reads and writes) as OpenAI's (prompt tokens include them). */
-const openAiUsage = (usage: Json) => {
-  const read = count(usage.cacheReadInputTokens);
-  const written = count(usage.cacheWriteInputTokens);
-  const prompt = count(usage.inputTokens) + read + written;
-  const completion = count(usage.outputTokens);
-  return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: read, cache_write_tokens: written },
-  };
-};
+/** Converse's usage (input excludes cache reads and writes) as OpenAI's. */
+const usageOf = (usage: Json) =>
+  openAiUsage({
+    input: usage.inputTokens,
+    output: usage.outputTokens,
+    cacheRead: usage.cacheReadInputTokens,
+    cacheWrite: usage.cacheWriteInputTokens,
+  });
 
 /** A Converse answer as a chat completion. */
 export const fromConverse = (answer: Json, model: string, id: string): Json => {
   const output = isObject(answer.output) && isObject(answer.output.message) ? answer.output.message : {};
   const blocks = Array.isArray(output.content) ? output.content.filter(isObject) : [];
-  const text = blocks.map((block) => (typeof block.text === 'string' ? block.text : '')).join('');
-  const reasoning = blocks
-    .map((block) =>
-      isObject(block.reasoningContent) && isObject(block.reasoningContent.reasoningText)
-        ? String(block.reasoningContent.reasoningText.text ?? '')
-        : '',
-    )
-    .join('');
-  const toolCalls = blocks
-    .filter((block) => isObject(block.toolUse))
-    .map((block) => {
-      const use = block.toolUse as Json;
-      return {
-        id: String(use.toolUseId),
-        type: 'function',
-        function: { name: String(use.name), arguments: JSON.stringify(use.input ?? {}) },
-      };
-    });
-  return {
+  return chatCompletion({
     id,
-    object: 'chat.completion',
-    created: nowSeconds(),
     model,
-    choices: [
-      {
-        index: 0,
-        message: {
-          role: 'assistant',
-          content: text === '' && toolCalls.length > 0 ? null : text,
-          ...(reasoning === '' ? {} : { reasoning_content: reasoning }),
-          ...(toolCalls.length === 0 ? {} : { tool_calls: toolCalls }),
-          refusal: null,
-        },
-        finish_reason: finishReason(answer.stopReason),
-        logprobs: null,
-      },
-    ],
-    usage: openAiUsage(isObject(answer.usage) ? answer.usage : {}),
-  };
+    text: blocks.map((block) => (typeof block.text === 'string' ? block.text : '')).join(''),
+    reasoning: blocks
+      .map((block) =>
+        isObject(block.reasoningContent) && isObject(block.reasoningContent.reasoningText)
+          ? String(block.reasoningContent.reasoningText.text ?? '')
+          : '',
+      )
+      .join(''),
+    toolCalls: blocks
+      .map((block) => block.toolUse)
+      .filter(isObject)
+      .map((use) => ({ id: String(use.toolUseId), name: String(use.name), input: use.input })),
+    finishReason: finishReasonOf(answer.stopReason),
+    usage: usageOf(isObject(answer.usage) ? answer.usage : {}),
+  });
 };
 
 /** OpenAI's base64 embedding: the vector's float32 values, little-endian. */
@@ -102,7 +69,7 @@ export const fromEmbeddings = (
   let tokens = headerTokens;
   if (context.family === 'titan') {
     vectors = [Array.isArray(answer.embedding) ? (answer.embedding as number[]) : []];
-    tokens = count(answer.inputTextTokenCount) || tokens;
+    tokens = tokenCount(answer.inputTextTokenCount) || tokens;
   } else {
     const embeddings = answer.embeddings;
     vectors = (
@@ -228,12 +195,12 @@ class ConverseChunkStream extends TranslatedChunkStream {
         return;
       }
       case 'messageStop':
-        this.chunk({}, finishReason(data.stopReason));
+        this.chunk({}, finishReasonOf(data.stopReason));
         return;
       case 'metadata':
         // The last event: usage (when asked), then [DONE].
         if (this.context.includeUsage)
-          this.emit({ choices: [], usage: openAiUsage(isObject(data.usage) ? data.usage : {}) });
+          this.emit({ choices: [], usage: usageOf(isObject(data.usage) ? data.usage : {}) });
         this.done();
         return;
       default:
@@ -241,14 +208,6 @@ class ConverseChunkStream extends TranslatedChunkStream {
     }
   }
 }
-
-const parseJson = (bytes: Uint8Array): unknown => {
-  try {
-    return JSON.parse(decoder.decode(bytes));
-  } catch {
-    return undefined;
-  }
-};
 
 /** The answer to a translated request, in OpenAI's wire format. */
 export const fromBedrockResponse = (

@@ -91,3 +91,93 @@ export abstract class TranslatedChunkStream implements UpstreamBodyReader {
     this.upstream.cancel().catch(() => {});
   }
 }
+
+/** A token count from a provider's answer: a non-negative number, else 0. */
+export const tokenCount = (value: unknown): number => (typeof value === 'number' && value >= 0 ? value : 0);
+
+/** Stop reasons of the translated providers (Anthropic's and Bedrock's share most) as OpenAI's finish reasons. */
+const FINISH_REASONS: Readonly<Record<string, string>> = {
+  end_turn: 'stop',
+  stop_sequence: 'stop',
+  pause_turn: 'stop',
+  max_tokens: 'length',
+  model_context_window_exceeded: 'length',
+  tool_use: 'tool_calls',
+  refusal: 'content_filter',
+  guardrail_intervened: 'content_filter',
+  content_filtered: 'content_filter',
+};
+export const finishReasonOf = (reason: unknown): string =>
+  (typeof reason === 'string' ? FINISH_REASONS[reason] : undefined) ?? 'stop';
+
+/**
+ * A translated provider's counts as OpenAI's usage: its input excludes prompt-cache reads and writes, OpenAI's
+ * prompt tokens include them; reads are `cached_tokens`, writes the gateway's own `cache_write_tokens`.
+ */
+export const openAiUsage = (counts: {
+  readonly input: unknown;
+  readonly output: unknown;
+  readonly cacheRead: unknown;
+  readonly cacheWrite: unknown;
+}) => {
+  const read = tokenCount(counts.cacheRead);
+  const written = tokenCount(counts.cacheWrite);
+  const prompt = tokenCount(counts.input) + read + written;
+  const completion = tokenCount(counts.output);
+  return {
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: read, cache_write_tokens: written },
+  };
+};
+
+/** A chat completion of one choice, from what a translated answer said. */
+export const chatCompletion = (answer: {
+  readonly id: string;
+  readonly model: string;
+  readonly text: string;
+  readonly reasoning: string;
+  readonly toolCalls: ReadonlyArray<{ readonly id: string; readonly name: string; readonly input: unknown }>;
+  readonly finishReason: string;
+  readonly usage: ReturnType<typeof openAiUsage>;
+}): Record<string, unknown> => ({
+  id: answer.id,
+  object: 'chat.completion',
+  created: Math.floor(Date.now() / 1000),
+  model: answer.model,
+  choices: [
+    {
+      index: 0,
+      message: {
+        role: 'assistant',
+        content: answer.text === '' && answer.toolCalls.length > 0 ? null : answer.text,
+        ...(answer.reasoning === '' ? {} : { reasoning_content: answer.reasoning }),
+        ...(answer.toolCalls.length === 0
+          ? {}
+          : {
+              tool_calls: answer.toolCalls.map((call) => ({
+                id: call.id,
+                type: 'function',
+                function: { name: call.name, arguments: JSON.stringify(call.input ?? {}) },
+              })),
+            }),
+        refusal: null,
+      },
+      finish_reason: answer.finishReason,
+      logprobs: null,
+    },
+  ],
+  usage: answer.usage,
+});
+
+const jsonDecoder = new TextDecoder();
+
+/** A translated provider's answer body as JSON; undefined when it is not JSON. */
+export const parseJson = (bytes: Uint8Array): unknown => {
+  try {
+    return JSON.parse(jsonDecoder.decode(bytes));
+  } catch {
+    return undefined;
+  }
+};
