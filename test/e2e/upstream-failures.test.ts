@@ -2,12 +2,15 @@
 // Retry-After, timeouts, heartbeats and client disconnects.
 import http from 'node:http';
 import {
+  chunkEvent,
   type FakeUpstream,
+  finishEvent,
   replyChat,
   replyJson,
   sleep,
   startFakeUpstream,
   streamChat,
+  usageEvent,
 } from '../fixtures/fake-upstream.ts';
 import {
   type GatewayHarness,
@@ -254,14 +257,38 @@ describe('single-target errors', () => {
   });
 
   it('sends heartbeat comments while the upstream is silent, and the events still arrive whole', async () => {
-    upstream.setBehaviour(streamChat({ pieces: ['slow ', 'answer'], gapMs: 150 }));
+    // The upstream stays silent after its first event until the client has seen a heartbeat: no timing to race.
+    let sawPing: () => void = () => {};
+    const pinged = new Promise<void>((resolve) => {
+      sawPing = resolve;
+    });
+    upstream.setBehaviour(async (request, response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write(chunkEvent('slow '));
+      await pinged;
+      response.write(chunkEvent('answer'));
+      response.write(finishEvent);
+      const options = request.json?.stream_options as { include_usage?: boolean } | undefined;
+      if (options?.include_usage) response.write(usageEvent);
+      response.end('data: [DONE]\n\n');
+    });
     const response = await gateway.post('/v1/chat/completions', chat({ stream: true }));
-    const text = await readText(response);
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+      if (text.includes('data: {') && text.slice(text.indexOf('data: {')).includes(': ping')) sawPing();
+    }
     const events = text.split('\n\n').filter(Boolean);
     const firstData = events.findIndex((event) => event.startsWith('data: {'));
     const pingsBetween = events.slice(firstData + 1).indexOf(': ping');
     expect(pingsBetween).toBeGreaterThanOrEqual(0);
-    expect(text).toContain('"content":"answer"');
+    expect(events.findIndex((event) => event.includes('"content":"answer"'))).toBeGreaterThan(
+      firstData + 1 + pingsBetween,
+    );
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
   });
 
