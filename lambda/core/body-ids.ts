@@ -36,6 +36,8 @@ export const IdShape = {
   chat: 'chat',
   responses: 'responses',
   conversation: 'conversation',
+  /** Anthropic's Messages: a `tool_result` names its `tool_use` by `tool_use_id`, which names nothing stored. */
+  messages: 'messages',
   other: 'other',
 } as const;
 export type IdShapeName = (typeof IdShape)[keyof typeof IdShape];
@@ -156,6 +158,7 @@ export const idsInRequest = (shape: IdShapeName, body: Json): IdReference[] => {
           continue;
         }
       }
+      if (key === 'tool_use_id' && shape === IdShape.messages) continue;
       if ((key.endsWith('_id') || key.endsWith('_ids')) && !NOT_OBJECT_IDS.has(key)) {
         if (typeof child === 'string' || Array.isArray(child)) throw unsupportedIdField(param);
       }

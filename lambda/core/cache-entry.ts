@@ -12,7 +12,7 @@ export interface CacheEntry {
   readonly createdAt: number;
 }
 
-export type CacheEndpoint = 'chat' | 'completions' | 'embeddings' | 'responses';
+export type CacheEndpoint = 'chat' | 'completions' | 'embeddings' | 'responses' | 'messages';
 
 export interface SseReplayOptions {
   /** The request asked for `stream_options.include_usage`: send the usage chunk (and `usage: null` before it). */
@@ -30,6 +30,7 @@ const CACHE_ENDPOINTS: readonly string[] = [
   'completions',
   'embeddings',
   'responses',
+  'messages',
 ] satisfies readonly CacheEndpoint[];
 /** Bounds on indexes taken from upstream data, so a hostile stream cannot make huge sparse arrays. */
 export const MAX_CHOICES = 128;
@@ -82,6 +83,15 @@ export const parseEntry = (text: string, request?: EntryRequest): CacheEntry | u
 /** The fields a stored answer needs; an entry without them (corrupted, foreign, unfinished) is not served. */
 const bodyIsServable = ({ endpoint, body }: CacheEntry): boolean => {
   if (endpoint === 'embeddings') return Array.isArray(body.data);
+  // An Anthropic message that finished (a stop reason) with its usage.
+  if (endpoint === 'messages') {
+    return (
+      body.type === 'message' &&
+      Array.isArray(body.content) &&
+      typeof body.stop_reason === 'string' &&
+      isObject(body.usage)
+    );
+  }
   // Only a finished answer: not queued or in progress (background), failed, cancelled or incomplete.
   if (endpoint === 'responses') {
     return Array.isArray(body.output) && body.status === 'completed' && body.background !== true;

@@ -79,11 +79,14 @@ export const parseCacheControl = (
 };
 
 /**
- * Generation is deterministic enough to reuse when it is greedy (temperature 0 or unset) and seeded. A
+ * Generation is deterministic enough to reuse when it is greedy (temperature 0 or unset) and seeded (Anthropic's
+ * Messages: temperature 0). A
  * `seed: null` is no seed: OpenAI treats it as left out.
  */
 const isDeterministic = (shape: string, body: Record<string, unknown>): boolean => {
   if (shape === TokenShape.embeddings) return true;
+  // Anthropic samples at temperature 1 unless told otherwise, and takes no seed: greedy only when asked for.
+  if (shape === TokenShape.messages) return body.temperature === 0;
   const temperature = body.temperature;
   return (
     (temperature === undefined || temperature === null || temperature === 0) &&

@@ -8,6 +8,8 @@ export const TextShape = {
   completions: 'completions',
   embeddings: 'embeddings',
   responses: 'responses',
+  /** Anthropic's Messages API: `system` and content blocks (tool results too); answers' text and thinking. */
+  messages: 'messages',
   moderations: 'moderations',
   /** `prompt` (image generation). */
   prompt: 'prompt',
@@ -75,6 +77,20 @@ const toolCalls = (message: Json, path: string, rewrite: TextRewrite): boolean =
   return changed;
 };
 
+/** Messages API content: a string, or blocks whose `text` is text, with a tool result's content inside. */
+const messageContent = (holder: Json, key: string, path: string, rewrite: TextRewrite): boolean => {
+  const value = holder[key];
+  if (!Array.isArray(value)) return field(holder, key, path, rewrite);
+  let changed = false;
+  value.forEach((block, j) => {
+    if (!isObject(block)) return;
+    changed = field(block, 'text', `${path}.${j}.text`, rewrite) || changed;
+    if (block.type === 'tool_result')
+      changed = messageContent(block, 'content', `${path}.${j}.content`, rewrite) || changed;
+  });
+  return changed;
+};
+
 /** Items of the Responses API (input or output): message content, function call arguments and outputs. */
 export const responseItems = (items: unknown, path: string, rewrite: TextRewrite): boolean => {
   if (!Array.isArray(items)) return false;
@@ -103,6 +119,15 @@ export const rewriteRequestTexts = (shape: TextShapeName, body: Json, rewrite: T
           changed = content(message, 'content', `messages.${i}.content`, rewrite) || changed;
           changed = field(message, 'refusal', `messages.${i}.refusal`, rewrite) || changed;
           changed = toolCalls(message, `messages.${i}`, rewrite) || changed;
+        });
+      }
+      return changed;
+    case TextShape.messages:
+      changed = messageContent(body, 'system', 'system', rewrite);
+      if (Array.isArray(body.messages)) {
+        body.messages.forEach((message, i) => {
+          if (isObject(message))
+            changed = messageContent(message, 'content', `messages.${i}.content`, rewrite) || changed;
         });
       }
       return changed;
@@ -154,6 +179,14 @@ export const rewriteAnswerTexts = (shape: TextShapeName, body: Json, rewrite: Te
     case TextShape.responses:
       changed = responseItems(body.output, 'output', rewrite);
       return field(body, 'output_text', 'output_text', rewrite) || changed;
+    case TextShape.messages:
+      if (!Array.isArray(body.content)) return false;
+      body.content.forEach((block, i) => {
+        if (!isObject(block)) return;
+        changed = field(block, 'text', `content.${i}.text`, rewrite) || changed;
+        changed = field(block, 'thinking', `content.${i}.thinking`, rewrite) || changed;
+      });
+      return changed;
     default:
       return false;
   }
@@ -161,7 +194,10 @@ export const rewriteAnswerTexts = (shape: TextShapeName, body: Json, rewrite: Te
 
 /** Whether answers of this shape carry text the response rules read. */
 export const answersHaveText = (shape: TextShapeName): boolean =>
-  shape === TextShape.chat || shape === TextShape.completions || shape === TextShape.responses;
+  shape === TextShape.chat ||
+  shape === TextShape.completions ||
+  shape === TextShape.responses ||
+  shape === TextShape.messages;
 
 /** Applies `rules` to every text of an answer; returns whether it changed. `hits` says what matched. */
 export const redactAnswer = (shape: TextShapeName, rules: RuleSet, body: Json, hits: RuleHits): boolean =>

@@ -1,5 +1,6 @@
 // Response content rules over an answer streamed as SSE events: each text field of each choice (or Responses
-// item) through its own stream redactor, so that a match split over events is still caught.
+// item, or Messages content block) through its own stream redactor, so that a match split over events is
+// still caught.
 import {
   field,
   isObject,
@@ -26,9 +27,10 @@ export interface SseEvent {
 
 /**
  * Applies response rules to an answer streamed as SSE events. Each text field of each choice (or Responses
- * item) goes through its own stream redactor, so a match split over events is still caught, and an event
- * carries what its redactor releases (possibly nothing yet). Text still held when a choice finishes goes out
- * with its finishing event; any left at the end comes out of `finish()`.
+ * item, or Messages content block) goes through its own stream redactor, so a match split over events is
+ * still caught, and an event carries what its redactor releases (possibly nothing yet). Text still held when
+ * a choice (item, block) finishes goes out with or just before its finishing event; any left at the end comes
+ * out of `finish()`.
  */
 export interface StreamFilter {
   /** The events to send in place of one upstream event (`[DONE]` is not passed here). */
@@ -47,6 +49,7 @@ export const createStreamFilter = (
   if (shape === TextShape.chat || shape === TextShape.completions)
     return choiceStreamFilter(shape, rules, hits);
   if (shape === TextShape.responses) return responsesStreamFilter(rules, hits);
+  if (shape === TextShape.messages) return messagesStreamFilter(rules, hits);
   return undefined;
 };
 
@@ -251,6 +254,70 @@ const responsesStreamFilter = (rules: RuleSet, hits: RuleHits): StreamFilter => 
           data: JSON.stringify({ type, item_id: item, content_index: Number(contentIndex), delta: text }),
         };
       });
+    },
+  };
+};
+
+/** The text fields a Messages content block streams (a block has one), with the type of their deltas. */
+const MESSAGES_DELTA_TYPES: ReadonlyMap<string, string> = new Map([
+  ['text', 'text_delta'],
+  ['thinking', 'thinking_delta'],
+]);
+const MESSAGES_FIELDS: ReadonlyMap<string, string> = new Map(
+  [...MESSAGES_DELTA_TYPES].map(([name, type]) => [type, name]),
+);
+
+/**
+ * Anthropic's Messages events: each content block's text (or thinking) through its own redactor. A delta goes
+ * out with what its redactor releases, or not at all while all of it is held; at the block's stop, what is
+ * still held goes out first as one more delta. Events the filter did not change are passed on as they came.
+ */
+const messagesStreamFilter = (rules: RuleSet, hits: RuleHits): StreamFilter => {
+  const pool = redactorPool(rules, hits);
+  // Keys are `index:field`: a prefix ends with the colon, so ending block 1 leaves block 10 alone.
+  const heldDeltas = (prefix: string): SseEvent[] =>
+    pool.end(prefix).map(([key, text]) => {
+      const [index, name = 'text'] = key.split(':');
+      const delta = { type: MESSAGES_DELTA_TYPES.get(name) ?? 'text_delta', [name]: text };
+      return {
+        event: 'content_block_delta',
+        data: JSON.stringify({ type: 'content_block_delta', index: Number(index), delta }),
+      };
+    });
+
+  return {
+    get blockedBy() {
+      return hits.blockedBy;
+    },
+    event(event) {
+      const payload = parse(event.data);
+      if (payload === undefined) return [event];
+      const index = String(payload.index);
+      const held: SseEvent[] = [];
+      let changed = false;
+      let allHeld = false;
+      if (payload.type === 'content_block_delta' && isObject(payload.delta)) {
+        const delta = payload.delta;
+        const name = typeof delta.type === 'string' ? MESSAGES_FIELDS.get(delta.type) : undefined;
+        if (name !== undefined) {
+          changed = field(delta, name, '', (text) => pool.push(`${index}:${name}`, text));
+          allHeld = changed && delta[name] === '';
+        }
+      } else if (payload.type === 'content_block_start' && isObject(payload.content_block)) {
+        // Blocks start empty, but text a start did carry is the block's first text all the same.
+        const block = payload.content_block;
+        const name = typeof block.type === 'string' ? block.type : '';
+        if (MESSAGES_DELTA_TYPES.has(name))
+          changed = field(block, name, '', (text) => pool.push(`${index}:${name}`, text));
+      } else if (payload.type === 'content_block_stop') held.push(...heldDeltas(`${index}:`));
+      if (hits.blockedBy !== undefined || allHeld) return [];
+      held.push(changed ? { ...event, data: JSON.stringify(payload) } : event);
+      return held;
+    },
+    finish() {
+      if (hits.blockedBy !== undefined) return [];
+      // A stream that ended with blocks still open (cut short upstream): what their redactors hold.
+      return heldDeltas('');
     },
   };
 };

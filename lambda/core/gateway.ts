@@ -6,6 +6,7 @@ import { RequestOutcome } from '../ports.ts';
 import { createContext, type GatewayDeps } from './context.ts';
 import { PROXIED_ENDPOINTS } from './endpoints/catalogue.ts';
 import { healthRoutes } from './endpoints/health.ts';
+import { messagesRoutes } from './endpoints/messages.ts';
 import { modelRoutes } from './endpoints/models.ts';
 import { proxiedEndpoint } from './endpoints/proxied.ts';
 import { asGatewayError } from './errors.ts';
@@ -61,6 +62,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       methods: { [endpoint.method]: proxiedEndpoint(endpoint) },
       metered: true,
     })),
+    ...messagesRoutes,
     ...fileRoutes(owned),
     ...fineTuningRoutes(owned),
     ...conversationRoutes(owned),
@@ -74,6 +76,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
     const state = newRequestState(g.newRequestId(), g.clock.now(), request.method, request.path);
     try {
       const match = table.match(request.method, request.path);
+      state.api = match.api;
       if (match.auth) state.principal = await authenticate(g, request);
       state.metered = match.metered;
       const response = await match.handler(g, state, request, match.params);
@@ -84,7 +87,7 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       const error = asGatewayError(thrown);
       state.error = error;
       state.status = error.status;
-      const response = errorResponse(error, state.requestId, baseHeaders(state, g.clock.now()));
+      const response = errorResponse(error, state.requestId, baseHeaders(state, g.clock.now()), state.api);
       settleNow(state);
       return response;
     }

@@ -1,15 +1,19 @@
 // Small HTTP helpers the stages share: error responses, Retry-After, body limits, the gateway key, media types.
-import { type GatewayError, payloadTooLarge, toErrorBody } from './errors.ts';
+import { ClientApi, type ClientApiName, errorBodyIn, type GatewayError, payloadTooLarge } from './errors.ts';
 import { type GatewayResponse, jsonResponse, type RequestHeaders } from './exchange.ts';
 
-/** The OpenAI error JSON of `error`, with the error's own headers (Retry-After, Allow) over `headers`. */
+/**
+ * The error JSON of `error` in the shape of the API the client called (OpenAI's unless said), with the error's
+ * own headers (Retry-After, Allow) over `headers`.
+ */
 export const errorResponse = (
   error: GatewayError,
   requestId: string,
   headers: Record<string, string>,
+  api: ClientApiName = ClientApi.openai,
 ): GatewayResponse => {
   for (const name in error.headers) headers[name] = error.headers[name]!;
-  return jsonResponse(error.status, toErrorBody(error, requestId), headers);
+  return jsonResponse(error.status, errorBodyIn(api, error, requestId), headers);
 };
 
 /** Retry-After as milliseconds from `now`: delta-seconds or an HTTP date. Undefined when absent or unreadable. */

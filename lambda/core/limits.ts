@@ -118,6 +118,7 @@ const OUTPUT_FIELDS: Partial<
 > = {
   [TokenShape.chat]: { fields: ['max_completion_tokens', 'max_tokens'], set: 'max_completion_tokens' },
   [TokenShape.completions]: { fields: ['max_tokens'], set: 'max_tokens' },
+  [TokenShape.messages]: { fields: ['max_tokens'], set: 'max_tokens' },
   [TokenShape.responses]: { fields: ['max_output_tokens'], set: 'max_output_tokens' },
 };
 

@@ -8,6 +8,8 @@ export const TokenShape = {
   completions: 'completions',
   embeddings: 'embeddings',
   responses: 'responses',
+  /** Anthropic's Messages API (`POST /v1/messages`): `system`, content blocks, `max_tokens`. */
+  messages: 'messages',
   /** Priced by other units (images, audio, moderation): no token estimate, usage only if reported. */
   other: 'other',
 } as const;
@@ -34,7 +36,10 @@ interface PromptParts {
   tokens: number;
   /** Tokens counted per image input. */
   readonly imageTokens: number;
-  /** Tokens counted for a file input (a chat `file` part, a Responses `input_file`). */
+  /**
+   * Tokens counted for a file input (a chat `file` part, a Responses `input_file`, a Messages `document`
+   * named by URL or file id).
+   */
   readonly fileTokens: (part: Json) => number;
 }
 
@@ -63,6 +68,66 @@ const addContent = (parts: PromptParts, content: unknown): void => {
 
 const addStructure = (parts: PromptParts, value: unknown): void => {
   if (value !== undefined && value !== null) parts.text.push(JSON.stringify(value));
+};
+
+/**
+ * A base64 PDF's tokens from its size alone (parsing the PDF is too dear on the hot path): one token per 3
+ * decoded bytes. Text runs about 4 bytes a token, and most of a PDF's bytes are fonts, images and page
+ * structure rather than text, so for typical documents this is a generous bound on what Anthropic bills (each
+ * page's text plus an image of the page). A heuristic, not a proof: a small, compressed, text-dense PDF can
+ * exceed it.
+ */
+const pdfTokens = (base64: string): number => Math.ceil((base64.length * 3) / 4 / 3);
+
+/** A Messages API document: its text when it carries it, a size bound for PDF data, else a file input. */
+const addDocument = (parts: PromptParts, block: Json): void => {
+  const source = isObject(block.source) ? block.source : {};
+  if (typeof block.title === 'string') parts.text.push(block.title);
+  if (typeof block.context === 'string') parts.text.push(block.context);
+  if (source.type === 'base64' && typeof source.data === 'string') parts.tokens += pdfTokens(source.data);
+  else if (source.type === 'text' && typeof source.data === 'string') parts.text.push(source.data);
+  else if (source.type === 'content') addMessageContent(parts, source.content);
+  // A URL or an uploaded file: its size is not in the body, so the caller says what it counts.
+  else parts.tokens += parts.fileTokens(block);
+};
+
+/** A Messages API content: a string, or content blocks (tool results nest their own). */
+const addMessageContent = (parts: PromptParts, content: unknown): void => {
+  if (typeof content === 'string') {
+    parts.text.push(content);
+    return;
+  }
+  if (!Array.isArray(content)) return;
+  for (const block of content) {
+    if (!isObject(block)) continue;
+    switch (block.type) {
+      case 'text':
+        if (typeof block.text === 'string') parts.text.push(block.text);
+        break;
+      case 'image':
+        parts.tokens += parts.imageTokens;
+        break;
+      case 'document':
+        addDocument(parts, block);
+        break;
+      case 'tool_use':
+        if (typeof block.name === 'string') parts.text.push(block.name);
+        addStructure(parts, block.input);
+        break;
+      case 'tool_result':
+        addMessageContent(parts, block.content);
+        break;
+      case 'thinking':
+        if (typeof block.thinking === 'string') parts.text.push(block.thinking);
+        break;
+      // Encrypted reasoning from an earlier turn: its bytes are not text a tokenizer could count.
+      case 'redacted_thinking':
+        break;
+      // Anything newer (search results, server tool blocks) counts as its JSON: an upper bound.
+      default:
+        parts.text.push(JSON.stringify(block));
+    }
+  }
 };
 
 /** Token ids given directly (`[1, 2, 3]` or `[[1, 2], [3]]`) count as they are. */
@@ -146,6 +211,15 @@ export const promptTokens = (
       addStructure(parts, body.text);
       break;
     }
+    case TokenShape.messages: {
+      addMessageContent(parts, body.system);
+      const messages = Array.isArray(body.messages) ? body.messages : [];
+      parts.tokens += TOKENS_PER_REPLY + TOKENS_PER_MESSAGE * messages.length;
+      for (const message of messages) if (isObject(message)) addMessageContent(parts, message.content);
+      addStructure(parts, body.tools);
+      addStructure(parts, body.tool_choice);
+      break;
+    }
     case TokenShape.completions:
       addStrings(parts, body.prompt);
       if (typeof body.suffix === 'string') parts.text.push(body.suffix);
@@ -180,6 +254,9 @@ export const maxOutputTokens = (
       );
     case TokenShape.responses:
       return capped(positive(body.max_output_tokens));
+    // Messages has no `n`: one answer.
+    case TokenShape.messages:
+      return capped(positive(body.max_tokens));
     case TokenShape.completions: {
       const choices = Math.max(positive(body.n) ?? 1, positive(body.best_of) ?? 1);
       const prompts =
@@ -198,7 +275,20 @@ export const maxOutputTokens = (
   }
 };
 
-/** The text a stream produced so far, from its events' JSON (chat, completions and Responses events). */
+/** Messages API stream events: a block's text, thinking or tool input as it streams, a tool call's name. */
+const addMessagesEvent = (out: string[], payload: Json): void => {
+  if (payload.type === 'content_block_start' && isObject(payload.content_block)) {
+    const block = payload.content_block;
+    if (block.type === 'tool_use' && typeof block.name === 'string') out.push(block.name);
+  } else if (payload.type === 'content_block_delta' && isObject(payload.delta)) {
+    const delta = payload.delta;
+    if (typeof delta.text === 'string') out.push(delta.text);
+    if (typeof delta.thinking === 'string') out.push(delta.thinking);
+    if (typeof delta.partial_json === 'string') out.push(delta.partial_json);
+  }
+};
+
+/** The text a stream produced so far, from its events' JSON (chat, completions, Responses, Messages). */
 export const streamedText = (events: readonly string[]): string => {
   const out: string[] = [];
   for (const data of events) {
@@ -210,6 +300,7 @@ export const streamedText = (events: readonly string[]): string => {
     }
     if (!isObject(payload)) continue;
     if (typeof payload.delta === 'string') out.push(payload.delta); // Responses API delta events
+    addMessagesEvent(out, payload);
     if (!Array.isArray(payload.choices)) continue;
     for (const choice of payload.choices) {
       if (!isObject(choice)) continue;

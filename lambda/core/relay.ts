@@ -10,12 +10,26 @@ import {
 } from '../ports.ts';
 import type { AnswerRecorder } from './answer-ids.ts';
 import type { StreamFilter } from './content-stream.ts';
-import { contentFiltered, toErrorBody, upstreamError, upstreamTimeout } from './errors.ts';
+import {
+  ClientApi,
+  type ClientApiName,
+  contentFiltered,
+  errorBodyIn,
+  type GatewayError,
+  upstreamError,
+  upstreamTimeout,
+} from './errors.ts';
 import type { BodySource, ReadResult } from './exchange.ts';
 import { streamedText } from './metering.ts';
 import { createSseRelay, type EventCapture, formatSseError, SSE_HEARTBEAT } from './sse.ts';
 import type { BodyEnd } from './state.ts';
-import { usageFromJsonTail } from './usage.ts';
+import {
+  anthropicAnswerUsage,
+  countedUsage,
+  createAnthropicStreamUsage,
+  usageFromJsonTail,
+  usageFromOpenAI,
+} from './usage.ts';
 
 const encoder = new TextEncoder();
 const HEARTBEAT_BYTES = encoder.encode(SSE_HEARTBEAT);
@@ -37,7 +51,12 @@ export interface RelayEnd extends BodyEnd {
 export interface RelayOptions {
   readonly upstream: UpstreamBody;
   readonly sse: boolean;
-  /** The stream must end with `[DONE]`; a clean end without it counts as an upstream failure. */
+  /**
+   * The wire format of the answer (OpenAI's, or Anthropic's Messages): where its usage is, how its stream ends,
+   * and the shape of the error event that ends a failed stream.
+   */
+  readonly api: ClientApiName;
+  /** The stream must end with its end marker (`[DONE]`, `message_stop`); a clean end without it is a failure. */
   readonly sseEndsWithDone: boolean;
   readonly dropUsageChunk: boolean;
   /** Look for `usage` in a JSON body. */
@@ -97,8 +116,12 @@ class RelayBody implements BodySource {
         : { events: [], maxChars: options.captureMaxBytes, chars: 0, overflowed: false };
     this.bodyChunks = this.capture === undefined || options.sse ? undefined : [];
     this.decoder = options.sse ? new TextDecoder() : undefined;
+    const anthropic = options.api === ClientApi.anthropic;
     this.sseRelay = options.sse
       ? createSseRelay({
+          ...(anthropic
+            ? { endEvent: 'message_stop', usageOf: countedUsage(createAnthropicStreamUsage().event) }
+            : {}),
           dropUsageChunk: options.dropUsageChunk,
           onUsage: (reported) => {
             this.usage = reported;
@@ -214,7 +237,10 @@ class RelayBody implements BodySource {
       return;
     }
     if (this.options.jsonUsage && this.tailBytes > 0) {
-      this.usage = usageFromJsonTail(textOf(this.tail));
+      this.usage = usageFromJsonTail(
+        textOf(this.tail),
+        this.options.api === ClientApi.anthropic ? anthropicAnswerUsage : usageFromOpenAI,
+      );
     }
     this.finish(RequestOutcome.complete);
     this.deliverDone();
@@ -273,7 +299,7 @@ class RelayBody implements BodySource {
         outcome === RequestOutcome.timeout
           ? upstreamTimeout('The upstream provider stopped sending data.')
           : upstreamError('The upstream provider failed while streaming the response.');
-      this.deliver(encoder.encode(formatSseError(toErrorBody(error, this.options.requestId))));
+      this.deliverError(error);
       return;
     }
     // A JSON body cannot carry an error once started: an abrupt end is the honest signal.
@@ -288,9 +314,13 @@ class RelayBody implements BodySource {
     this.options.abortUpstream('content filtered');
     this.reader.cancel().catch(() => {});
     this.finish(RequestOutcome.contentFiltered);
-    this.deliver(
-      encoder.encode(formatSseError(toErrorBody(contentFiltered(rule, 'response'), this.options.requestId))),
-    );
+    this.deliverError(contentFiltered(rule, 'response'));
+  }
+
+  /** The error event that ends a stream, in the shape of the client's API. */
+  private deliverError(error: GatewayError): void {
+    const body = errorBodyIn(this.options.api, error, this.options.requestId);
+    this.deliver(encoder.encode(formatSseError(body)));
   }
 
   private finish(outcome: RequestOutcomeKind): void {

@@ -147,7 +147,7 @@ const MESSAGE_ROLES: ReadonlySet<string> = new Set([
   'function',
 ]);
 
-const checkMessages = (body: Json): void => {
+const checkMessages = (body: Json, roles: ReadonlySet<string> = MESSAGE_ROLES): void => {
   if (isAbsent(body.messages)) throw missingParameter('messages');
   const messages = body.messages;
   if (!Array.isArray(messages)) throw invalidType('messages', 'an array of messages', messages);
@@ -158,10 +158,10 @@ const checkMessages = (body: Json): void => {
     if (!isObject(message)) throw invalidType(at, 'an object', message);
     if (isAbsent(message.role)) throw missingParameter(`${at}.role`);
     if (typeof message.role !== 'string') throw invalidType(`${at}.role`, 'a string', message.role);
-    if (!MESSAGE_ROLES.has(message.role))
+    if (!roles.has(message.role))
       throw invalidValue(
         `${at}.role`,
-        `expected one of ${[...MESSAGE_ROLES].map((role) => `'${role}'`).join(', ')}, but got ${JSON.stringify(message.role.slice(0, 64))}.`,
+        `expected one of ${[...roles].map((role) => `'${role}'`).join(', ')}, but got ${JSON.stringify(message.role.slice(0, 64))}.`,
       );
     const content = message.content;
     if (Array.isArray(content)) checkObjects(content, `${at}.content`);
@@ -215,6 +215,32 @@ const checkChat = (body: Json): void => {
   checkObject(body, 'metadata');
   checkArray(body, 'modalities');
   checkObject(body, 'audio');
+};
+
+/** Anthropic's turns: a system prompt is a field of its own, not a role. */
+const ANTHROPIC_ROLES: ReadonlySet<string> = new Set(['user', 'assistant']);
+
+/**
+ * Anthropic's Messages: `max_tokens` is required (it is also what a budget holds for the answer), `system` is a
+ * string or text blocks, sampling is within Anthropic's ranges.
+ */
+const checkAnthropicMessages = (body: Json): void => {
+  checkMessages(body, ANTHROPIC_ROLES);
+  if (isAbsent(body.max_tokens)) throw missingParameter('max_tokens');
+  checkTokens(body, 'max_tokens');
+  checkStreaming(body);
+  checkNumber(body, 'temperature', 0, 1, false);
+  checkNumber(body, 'top_p', 0, 1, false);
+  checkNumber(body, 'top_k', 0, Number.MAX_SAFE_INTEGER, true);
+  const system = body.system;
+  if (Array.isArray(system)) checkObjects(system, 'system');
+  else if (!isAbsent(system) && typeof system !== 'string')
+    throw invalidType('system', 'a string or an array of text blocks', system);
+  checkArray(body, 'stop_sequences');
+  checkArray(body, 'tools');
+  checkObject(body, 'tool_choice');
+  checkObject(body, 'metadata');
+  checkObject(body, 'thinking');
 };
 
 const checkCompletions = (body: Json): void => {
@@ -312,6 +338,7 @@ const CHECKS: Readonly<Record<Exclude<TokenShapeName, 'other'>, (body: Json) => 
   [TokenShape.completions]: checkCompletions,
   [TokenShape.embeddings]: checkEmbeddings,
   [TokenShape.responses]: checkResponses,
+  [TokenShape.messages]: checkAnthropicMessages,
 };
 
 export const checkRequestFields = (shape: TokenShapeName, path: string, body: Json): void => {

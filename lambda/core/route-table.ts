@@ -3,7 +3,14 @@
 // Allow). Paths with ids (`/v1/files/{id}/content`) match by pattern; the rest by a map lookup.
 
 import type { GatewayContext } from './context.ts';
-import { methodNotAllowed, notServed, unknownUrl } from './errors.ts';
+import {
+  ClientApi,
+  type ClientApiName,
+  type GatewayError,
+  methodNotAllowed,
+  notServed,
+  unknownUrl,
+} from './errors.ts';
 import type { GatewayRequest, GatewayResponse } from './exchange.ts';
 import type { RequestState } from './state.ts';
 
@@ -28,6 +35,8 @@ export interface RouteSpec {
    * would otherwise take it as an id.
    */
   readonly notServed?: boolean;
+  /** The API the path belongs to, whose shape its errors take. @default ClientApi.openai */
+  readonly api?: ClientApiName;
 }
 
 export interface RouteMatch {
@@ -35,6 +44,7 @@ export interface RouteMatch {
   readonly auth: boolean;
   readonly metered: boolean;
   readonly params: readonly string[];
+  readonly api: ClientApiName;
 }
 
 interface Compiled {
@@ -65,9 +75,18 @@ const compile = (spec: RouteSpec): Compiled => {
 };
 
 export interface RouteTable {
-  /** The route for a request; throws the 404 or 405 the client gets when there is none. */
+  /** The route for a request; when there is none, a handler that answers the 404 or 405 the client gets. */
   match(method: string, path: string): RouteMatch;
 }
+
+/** A match that refuses the request: no key needed to learn that a path or method does not exist. */
+const refusal = (error: GatewayError, api: ClientApiName): RouteMatch => ({
+  handler: () => Promise.reject(error),
+  auth: false,
+  metered: false,
+  params: NO_PARAMS,
+  api,
+});
 
 export const createRouteTable = (specs: readonly RouteSpec[]): RouteTable => {
   const exact = new Map<string, Compiled>();
@@ -87,10 +106,11 @@ export const createRouteTable = (specs: readonly RouteSpec[]): RouteTable => {
     params: readonly string[],
   ): RouteMatch => {
     const { spec } = compiled;
-    if (spec.notServed === true) throw notServed(method, path);
+    const api = spec.api ?? ClientApi.openai;
+    if (spec.notServed === true) return refusal(notServed(method, path), api);
     const handler = spec.methods[method];
-    if (handler === undefined) throw methodNotAllowed(method, path, compiled.allowed);
-    return { handler, auth: spec.auth ?? true, metered: spec.metered ?? false, params };
+    if (handler === undefined) return refusal(methodNotAllowed(method, path, compiled.allowed), api);
+    return { handler, auth: spec.auth ?? true, metered: spec.metered ?? false, params, api };
   };
 
   return {
@@ -101,7 +121,7 @@ export const createRouteTable = (specs: readonly RouteSpec[]): RouteTable => {
         const groups = compiled.pattern!.exec(path);
         if (groups !== null) return resolve(compiled, method, path, groups.slice(1));
       }
-      throw unknownUrl(method, path);
+      return refusal(unknownUrl(method, path), ClientApi.openai);
     },
   };
 };

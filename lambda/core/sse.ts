@@ -2,7 +2,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { TokenUsage } from '../ports.ts';
 import type { StreamFilter } from './content-stream.ts';
-import type { OpenAIErrorBody } from './errors.ts';
+import type { AnthropicErrorBody, OpenAIErrorBody } from './errors.ts';
 import { usageFromPayload } from './usage.ts';
 
 export const SSE_HEARTBEAT = ': ping\n\n';
@@ -18,8 +18,11 @@ export const formatSseEvent = (event: EventSourceMessage): string => {
   return out;
 };
 
-/** The explicit error event that ends a stream which failed after its first byte (the OpenAI SDKs throw on it). */
-export const formatSseError = (body: OpenAIErrorBody): string =>
+/**
+ * The explicit error event that ends a stream which failed after its first byte (the OpenAI and Anthropic SDKs
+ * throw on it).
+ */
+export const formatSseError = (body: OpenAIErrorBody | AnthropicErrorBody): string =>
   `event: error\ndata: ${JSON.stringify(body)}\n\n`;
 
 export interface SseRelayOptions {
@@ -34,6 +37,10 @@ export interface SseRelayOptions {
   readonly filter?: StreamFilter | undefined;
   /** Sees every event as it came from upstream (`[DONE]` included), before anything else. */
   readonly observe?: ((event: EventSourceMessage) => void) | undefined;
+  /** The event that ends a complete stream where it is not `data: [DONE]` (Anthropic's `message_stop`). */
+  readonly endEvent?: string | undefined;
+  /** Reads usage from an event's payload (a stream's own reader when its usage spans events). @default usageFromPayload */
+  readonly usageOf?: ((payload: unknown) => TokenUsage | undefined) | undefined;
 }
 
 /** Event data kept for the response cache; `overflowed` once more than `maxChars` arrived. */
@@ -58,9 +65,17 @@ export const createSseRelay = (options: SseRelayOptions) => {
   let keptChars = 0;
   const filter = options.filter;
   const observe = options.observe;
+  const endEvent = options.endEvent;
+  const usageOf = options.usageOf ?? usageFromPayload;
   const parser = createParser({
     onEvent(event) {
       observe?.(event);
+      if (endEvent !== undefined && event.event === endEvent) {
+        done = true;
+        if (filter !== undefined) for (const held of filter.finish()) out += formatSseEvent(held);
+        if (filter?.blockedBy === undefined) out += formatSseEvent(event);
+        return;
+      }
       if (event.data === '[DONE]') {
         done = true;
         if (filter !== undefined) for (const held of filter.finish()) out += formatSseEvent(held);
@@ -87,7 +102,7 @@ export const createSseRelay = (options: SseRelayOptions) => {
         } catch {
           payload = undefined;
         }
-        const usage = usageFromPayload(payload);
+        const usage = usageOf(payload);
         if (usage !== undefined) {
           options.onUsage(usage);
           if (keep !== undefined) {
@@ -109,7 +124,7 @@ export const createSseRelay = (options: SseRelayOptions) => {
       out = '';
       return ready;
     },
-    /** True once the upstream sent `[DONE]`. */
+    /** True once the upstream sent `[DONE]` (or the end event). */
     get sawDone(): boolean {
       return done;
     },

@@ -4,6 +4,7 @@ import type { Principal, RequestOutcomeKind, TokenUsage } from '../ports.ts';
 import { CacheStatus, type CacheStatusName } from './cache-policy.ts';
 import type { PriceConfig } from './config.ts';
 import type { Endpoint } from './endpoints/catalogue.ts';
+import { ClientApi, type ClientApiName } from './errors.ts';
 import { TokenShape, type TokenShapeName } from './metering.ts';
 import { NO_RECORDS, type OwnedRecords } from './owned-ids.ts';
 
@@ -31,6 +32,8 @@ export interface RequestState {
   readonly method: string;
   readonly path: string;
   principal: Principal | undefined;
+  /** The API the client called (its route's): the shape of its errors. */
+  api: ClientApiName;
   /** A proxied endpoint: its request gets a usage record, whatever way it ends. */
   metered: boolean;
   endpoint: Endpoint | undefined;
@@ -80,6 +83,7 @@ export const newRequestState = (
   method,
   path,
   principal: undefined,
+  api: ClientApi.openai,
   metered: false,
   endpoint: undefined,
   model: undefined,
@@ -104,8 +108,15 @@ export const newRequestState = (
   settled: false,
 });
 
-/** Headers every gateway response carries: the request id, and the time spent in the gateway so far. */
-export const baseHeaders = (state: RequestState, now: number): Record<string, string> => ({
-  'x-request-id': state.requestId,
-  'x-gateway-overhead-ms': (now - state.startedAt - state.upstreamMs).toFixed(2),
-});
+/**
+ * Headers every gateway response carries: the request id (also as `request-id`, where Anthropic's SDKs read it, on
+ * the Messages front door), and the time spent in the gateway so far.
+ */
+export const baseHeaders = (state: RequestState, now: number): Record<string, string> => {
+  const headers: Record<string, string> = {
+    'x-request-id': state.requestId,
+    'x-gateway-overhead-ms': (now - state.startedAt - state.upstreamMs).toFixed(2),
+  };
+  if (state.api === ClientApi.anthropic) headers['request-id'] = state.requestId;
+  return headers;
+};

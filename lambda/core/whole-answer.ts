@@ -8,8 +8,9 @@ import {
   type UpstreamBody,
   type UpstreamBodyReader,
 } from '../ports.ts';
+import { ClientApi, type ClientApiName } from './errors.ts';
 import type { RelayEnd } from './relay.ts';
-import { usageFromOpenAI } from './usage.ts';
+import { anthropicAnswerUsage, usageFromOpenAI } from './usage.ts';
 
 /** A JSON answer's tail that estimates its output tokens when it reports no usage (as the relay keeps). */
 const ESTIMATE_TAIL_BYTES = 16 * 1024;
@@ -70,9 +71,15 @@ export const wholeAnswerEnd = (
   read: WholeAnswer,
   answer: unknown,
   captureMaxBytes: number | undefined,
+  api: ClientApiName = ClientApi.openai,
 ): RelayEnd => {
   const { bytes } = read;
-  const usage = bytes === undefined ? undefined : usageOfAnswer(answer);
+  const usage =
+    bytes === undefined
+      ? undefined
+      : api === ClientApi.anthropic
+        ? anthropicAnswerUsage(isAnswerObject(answer) ? answer.usage : undefined)
+        : usageOfAnswer(answer);
   return {
     outcome: read.outcome,
     usage,
@@ -93,8 +100,11 @@ export const wholeAnswerEnd = (
 };
 
 /** The usage of a JSON answer: top-level (chat, completions, embeddings, a Responses answer), or its `response`'s. */
+const isAnswerObject = (answer: unknown): answer is Record<string, unknown> =>
+  typeof answer === 'object' && answer !== null && !Array.isArray(answer);
+
 const usageOfAnswer = (answer: unknown): TokenUsage | undefined => {
-  if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) return undefined;
+  if (!isAnswerObject(answer)) return undefined;
   const { usage, response } = answer as { usage?: unknown; response?: unknown };
   return (
     usageFromOpenAI(usage) ??

@@ -1,6 +1,8 @@
 // Where content rules read: every text field of each endpoint's request and answer, and streamed answers.
 import {
+  answersHaveText,
   redactAnswer,
+  rewriteAnswerTexts,
   rewriteRequestTexts,
   TextShape,
   type TextShapeName,
@@ -102,6 +104,65 @@ describe('rewriteRequestTexts reads the text the model reads', () => {
       },
       ['input.0.text'],
     ],
+    [
+      'messages: system string, string content, text blocks, tool results (string and blocks)',
+      TextShape.messages,
+      {
+        system: 'secret system',
+        messages: [
+          { role: 'user', content: 'a secret' },
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: 'a secret part' },
+              { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'secret' } },
+            ],
+          },
+          {
+            role: 'assistant',
+            content: [
+              { type: 'thinking', thinking: 'secret thoughts', signature: 'sig' },
+              { type: 'text', text: 'calling' },
+              { type: 'tool_use', id: 'toolu_1', name: 'f', input: { q: 'secret' } },
+            ],
+          },
+          {
+            role: 'user',
+            content: [
+              { type: 'tool_result', tool_use_id: 'toolu_1', content: 'secret result' },
+              {
+                type: 'tool_result',
+                tool_use_id: 'toolu_2',
+                content: [
+                  { type: 'text', text: 'secret block' },
+                  { type: 'image', source: { type: 'url', url: 'https://x/secret.png' } },
+                ],
+              },
+            ],
+          },
+        ],
+      },
+      [
+        'system',
+        'messages.0.content',
+        'messages.1.content.0.text',
+        'messages.2.content.1.text',
+        'messages.3.content.0.content',
+        'messages.3.content.1.content.0.text',
+      ],
+    ],
+    [
+      'messages: system as text blocks',
+      TextShape.messages,
+      {
+        system: [
+          { type: 'text', text: 'secret rules' },
+          { type: 'text', text: 'more', cache_control: { type: 'ephemeral' } },
+        ],
+        messages: [],
+      },
+      ['system.0.text', 'system.1.text'],
+    ],
     ['images: the prompt', TextShape.prompt, { prompt: 'secret' }, ['prompt']],
     [
       'speech: input and instructions',
@@ -195,11 +256,58 @@ describe('redactAnswer', () => {
         output_text: 'a ***',
       },
     ],
+    [
+      'messages: text and thinking blocks',
+      TextShape.messages,
+      {
+        id: 'msg_1',
+        type: 'message',
+        role: 'assistant',
+        content: [
+          { type: 'thinking', thinking: 'the secret is near', signature: 'sig' },
+          { type: 'text', text: 'a secret' },
+          { type: 'tool_use', id: 'toolu_1', name: 'f', input: { q: 'x' } },
+        ],
+        stop_reason: 'end_turn',
+      },
+      {
+        id: 'msg_1',
+        type: 'message',
+        role: 'assistant',
+        content: [
+          { type: 'thinking', thinking: 'the *** is near', signature: 'sig' },
+          { type: 'text', text: 'a ***' },
+          { type: 'tool_use', id: 'toolu_1', name: 'f', input: { q: 'x' } },
+        ],
+        stop_reason: 'end_turn',
+      },
+    ],
   ])('%s', (_name, shape, body, expected) => {
     const hits = emptyHits();
     expect(redactAnswer(shape, answerRules, body, hits)).toBe(true);
     expect(body).toEqual(expected);
     expect(hits.redacted.get('secret')).toBeGreaterThan(0);
+  });
+
+  it('visits a Messages answer at content.i.text and content.i.thinking', () => {
+    // Prepare
+    const body = {
+      content: [
+        { type: 'thinking', thinking: 'hmm', signature: 'sig' },
+        { type: 'text', text: 'hi' },
+      ],
+    };
+    const paths: string[] = [];
+
+    // Act
+    rewriteAnswerTexts(TextShape.messages, body, (text, path) => {
+      paths.push(path);
+      return text;
+    });
+
+    // Assess
+    expect(paths).toEqual(['content.0.thinking', 'content.1.text']);
+    expect(answersHaveText(TextShape.messages)).toBe(true);
   });
 
   it('reports a block', () => {
@@ -371,6 +479,199 @@ describe('createStreamFilter', () => {
 
   it('has nothing to filter on endpoints whose answers carry no text', () => {
     expect(createStreamFilter(TextShape.embeddings, answerRules, emptyHits())).toBeUndefined();
+  });
+});
+
+// --- Anthropic Messages streams -----------------------------------------------------------------------------
+
+/** An Anthropic SSE event: the event name, and data with the same `type`. */
+const messagesEvent = (type: string, fields: Record<string, unknown> = {}): SseEvent => ({
+  event: type,
+  data: JSON.stringify({ type, ...fields }),
+});
+const textDelta = (index: number, text: string) =>
+  messagesEvent('content_block_delta', { index, delta: { type: 'text_delta', text } });
+const blockStart = (index: number, block: Record<string, unknown>) =>
+  messagesEvent('content_block_start', { index, content_block: block });
+const blockStop = (index: number) => messagesEvent('content_block_stop', { index });
+interface MessagesPayload {
+  type: string;
+  index?: number;
+  delta?: { type?: string; text?: string; thinking?: string };
+}
+const payloadsOf = (events: readonly SseEvent[]) => events.map((e) => JSON.parse(e.data) as MessagesPayload);
+/** The text (or thinking) each block index streamed, joined. */
+const blockTexts = (events: readonly SseEvent[]) => {
+  const texts = new Map<number, string>();
+  for (const payload of payloadsOf(events)) {
+    if (payload.type !== 'content_block_delta' || payload.index === undefined) continue;
+    const piece = payload.delta?.text ?? payload.delta?.thinking ?? '';
+    texts.set(payload.index, (texts.get(payload.index) ?? '') + piece);
+  }
+  return texts;
+};
+
+describe('createStreamFilter: Anthropic Messages events', () => {
+  it('redacts a match split over two deltas of one block, passing unchanged events as they came', () => {
+    // Prepare
+    const hits = emptyHits();
+    const filter = createStreamFilter(TextShape.messages, answerRules, hits)!;
+    const start = messagesEvent('message_start', {
+      message: { id: 'msg_1', type: 'message', role: 'assistant', content: [], usage: { input_tokens: 5 } },
+    });
+    const opening = blockStart(0, { type: 'text', text: '' });
+    const ping = messagesEvent('ping');
+
+    // Act
+    const out = [
+      ...filter.event(start),
+      ...filter.event(opening),
+      ...filter.event(ping),
+      ...filter.event(textDelta(0, 'A long opening sentence, then the sec')),
+      ...filter.event(textDelta(0, 'ret is out, and more words follow it')),
+      ...filter.event(blockStop(0)),
+      ...filter.event(messagesEvent('message_delta', { delta: { stop_reason: 'end_turn' }, usage: {} })),
+      ...filter.event(messagesEvent('message_stop')),
+      ...filter.finish(),
+    ];
+
+    // Assess: the text adds up to the redacted whole, and nothing of the match leaked before it was decided
+    expect(blockTexts(out).get(0)).toBe(
+      'A long opening sentence, then the *** is out, and more words follow it',
+    );
+    expect(out.slice(0, 3)).toEqual([start, opening, ping]);
+    expect(out[0]).toBe(start);
+    expect(out.map((e) => e.event)).toEqual([
+      'message_start',
+      'content_block_start',
+      'ping',
+      'content_block_delta',
+      'content_block_delta',
+      'content_block_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
+    expect(blockTexts(out.slice(0, 4)).get(0)).not.toContain('sec');
+    expect(blockTexts(out.slice(0, 5)).get(0)).toContain('***');
+    expect(hits.redacted.get('secret')).toBe(1);
+  });
+
+  it('sends nothing for a delta whose text is all held, and releases it just before the block stops', () => {
+    // Prepare
+    const filter = createStreamFilter(TextShape.messages, answerRules, emptyHits())!;
+    const stop = blockStop(0);
+
+    // Act
+    const held = filter.event(textDelta(0, 'sec'));
+    const atStop = filter.event(stop);
+
+    // Assess
+    expect(held).toEqual([]);
+    expect(atStop).toHaveLength(2);
+    expect(atStop[0]).toEqual({
+      event: 'content_block_delta',
+      data: JSON.stringify({
+        type: 'content_block_delta',
+        index: 0,
+        delta: { type: 'text_delta', text: 'sec' },
+      }),
+    });
+    expect(atStop[1]).toBe(stop);
+    expect(filter.finish()).toEqual([]);
+  });
+
+  it('gives each block its own redactor: text and thinking, interleaved', () => {
+    // Prepare
+    const filter = createStreamFilter(TextShape.messages, answerRules, emptyHits())!;
+    const thinking = (text: string) =>
+      messagesEvent('content_block_delta', { index: 0, delta: { type: 'thinking_delta', thinking: text } });
+
+    // Act: the thinking block's "sec" and the text block's "ret" must not make a match together
+    const out = [
+      ...filter.event(blockStart(0, { type: 'thinking', thinking: '' })),
+      ...filter.event(thinking('a sec')),
+      ...filter.event(blockStart(1, { type: 'text', text: '' })),
+      ...filter.event(textDelta(1, 'ret secr')),
+      ...filter.event(thinking('ret')),
+      ...filter.event(
+        messagesEvent('content_block_delta', {
+          index: 0,
+          delta: { type: 'signature_delta', signature: 'sig' },
+        }),
+      ),
+      ...filter.event(blockStop(0)),
+      ...filter.event(textDelta(1, 'et')),
+      ...filter.event(blockStop(1)),
+    ];
+
+    // Assess
+    const texts = blockTexts(out);
+    expect(texts.get(0)).toBe('a ***');
+    expect(texts.get(1)).toBe('ret ***');
+    const released = payloadsOf(out).filter((p) => p.type === 'content_block_delta' && p.delta?.thinking);
+    expect(released.every((p) => p.delta?.type === 'thinking_delta')).toBe(true);
+  });
+
+  it('returns deltas for the blocks still open when the stream ends', () => {
+    // Prepare
+    const filter = createStreamFilter(TextShape.messages, answerRules, emptyHits())!;
+
+    // Act
+    const out = [
+      ...filter.event(textDelta(0, 'ends with a sec')),
+      ...filter.event(blockStop(0)),
+      ...filter.event(textDelta(1, 'and a secr')),
+      ...filter.event(textDelta(2, 'then se')),
+    ];
+    const rest = filter.finish();
+
+    // Assess
+    expect(payloadsOf(rest).map((p) => p.index)).toEqual([1, 2]);
+    expect(rest.every((e) => e.event === 'content_block_delta')).toBe(true);
+    const texts = blockTexts([...out, ...rest]);
+    expect(texts.get(0)).toBe('ends with a sec');
+    expect(texts.get(1)).toBe('and a secr');
+    expect(texts.get(2)).toBe('then se');
+  });
+
+  it('blocks: the filter reports the rule and sends nothing more', () => {
+    // Prepare
+    const hits = emptyHits();
+    const filter = createStreamFilter(TextShape.messages, answerRules, hits)!;
+
+    // Act
+    filter.event(textDelta(0, 'this is forbi'));
+    const out = filter.event(textDelta(0, 'dden text and more'));
+
+    // Assess
+    expect(out).toEqual([]);
+    expect(filter.blockedBy).toBe('stop');
+    expect(filter.event(blockStop(0))).toEqual([]);
+    expect(filter.finish()).toEqual([]);
+  });
+
+  it('passes tool input, errors and what is not JSON through unchanged', () => {
+    // Prepare
+    const filter = createStreamFilter(TextShape.messages, answerRules, emptyHits())!;
+    const events = [
+      blockStart(0, { type: 'tool_use', id: 'toolu_1', name: 'f', input: {} }),
+      messagesEvent('content_block_delta', {
+        index: 0,
+        delta: { type: 'input_json_delta', partial_json: '{"q":"x"}' },
+      }),
+      messagesEvent('error', { error: { type: 'overloaded_error', message: 'Overloaded' } }),
+      { event: 'ping', data: 'not json' },
+    ];
+
+    // Act
+    const out = events.flatMap((event) => filter.event(event));
+
+    // Assess
+    expect(out).toHaveLength(events.length);
+    out.forEach((event, i) => {
+      expect(event).toBe(events[i]);
+    });
   });
 });
 

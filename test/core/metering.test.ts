@@ -202,6 +202,231 @@ describe('promptTokens: responses', () => {
   });
 });
 
+describe('promptTokens: messages (Anthropic)', () => {
+  const image = { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'iVBORw0K' } };
+
+  it.each<[string, Body, number]>([
+    [
+      'a system string and one message with string content',
+      { system: 'Be brief', messages: [{ role: 'user', content: 'Hello' }] },
+      8 + REPLY + MESSAGE + 5,
+    ],
+    [
+      'system as text blocks (cache_control is not text)',
+      {
+        system: [{ type: 'text', text: 'Be brief', cache_control: { type: 'ephemeral' } }],
+        messages: [{ role: 'user', content: 'Hi' }],
+      },
+      8 + REPLY + MESSAGE + 2,
+    ],
+    [
+      'a text block and an image block',
+      { messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe this' }, image] }] },
+      REPLY + MESSAGE + 13 + IMAGE,
+    ],
+    [
+      // 402 base64 characters are 301.5 bytes: 100.5 tokens at 3 bytes a token, rounded up.
+      'a base64 PDF document, by its size',
+      {
+        messages: [
+          {
+            role: 'user',
+            content: [
+              {
+                type: 'document',
+                source: { type: 'base64', media_type: 'application/pdf', data: 'J'.repeat(402) },
+              },
+            ],
+          },
+        ],
+      },
+      REPLY + MESSAGE + 101,
+    ],
+    [
+      'a plain-text document, its title and context',
+      {
+        messages: [
+          {
+            role: 'user',
+            content: [
+              {
+                type: 'document',
+                source: { type: 'text', media_type: 'text/plain', data: 'Plain words' },
+                title: 'Report',
+                context: 'Q3',
+              },
+            ],
+          },
+        ],
+      },
+      REPLY + MESSAGE + 11 + 6 + 2,
+    ],
+    [
+      'a document of content blocks',
+      {
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'document', source: { type: 'content', content: [{ type: 'text', text: 'abc' }] } },
+            ],
+          },
+        ],
+      },
+      REPLY + MESSAGE + 3,
+    ],
+    [
+      'a document by URL: what a file input counts (nothing by default)',
+      {
+        messages: [
+          {
+            role: 'user',
+            content: [{ type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } }],
+          },
+        ],
+      },
+      REPLY + MESSAGE,
+    ],
+    [
+      // {"city":"Oslo"}: 15.
+      'a tool_use block: its name and its input as JSON',
+      {
+        messages: [
+          {
+            role: 'assistant',
+            content: [{ type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Oslo' } }],
+          },
+        ],
+      },
+      REPLY + MESSAGE + 11 + 15,
+    ],
+    [
+      'a tool_result with string content',
+      {
+        messages: [
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'sunny' }] },
+        ],
+      },
+      REPLY + MESSAGE + 5,
+    ],
+    [
+      'a tool_result with text and image blocks',
+      {
+        messages: [
+          {
+            role: 'user',
+            content: [
+              {
+                type: 'tool_result',
+                tool_use_id: 'toolu_1',
+                content: [{ type: 'text', text: 'sunny' }, image],
+              },
+            ],
+          },
+        ],
+      },
+      REPLY + MESSAGE + 5 + IMAGE,
+    ],
+    [
+      'a thinking block: its thinking, not its signature',
+      {
+        messages: [
+          {
+            role: 'assistant',
+            content: [{ type: 'thinking', thinking: 'Let me see', signature: 'EqQBCkgIARABGAI' }],
+          },
+        ],
+      },
+      REPLY + MESSAGE + 10,
+    ],
+    [
+      'a redacted_thinking block: nothing',
+      {
+        messages: [
+          { role: 'assistant', content: [{ type: 'redacted_thinking', data: 'EmwKAhgBEgy3va3pzix' }] },
+        ],
+      },
+      REPLY + MESSAGE,
+    ],
+    [
+      // {"type":"container_upload","file_id":"file_1"}: 46.
+      'a block of another type, counted as its JSON',
+      { messages: [{ role: 'user', content: [{ type: 'container_upload', file_id: 'file_1' }] }] },
+      REPLY + MESSAGE + 46,
+    ],
+    [
+      // [{"name":"get_weather","description":"Weather","input_schema":{"type":"object"}}]: 81;
+      // {"type":"tool","name":"get_weather"}: 36.
+      'tools and tool_choice, counted as their JSON',
+      {
+        messages: [{ role: 'user', content: 'Hi' }],
+        tools: [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object' } }],
+        tool_choice: { type: 'tool', name: 'get_weather' },
+      },
+      REPLY + MESSAGE + 2 + 81 + 36,
+    ],
+    [
+      'a tool loop: question, thinking and tool call, result',
+      {
+        system: 'Be brief',
+        messages: [
+          { role: 'user', content: 'Weather?' },
+          {
+            role: 'assistant',
+            content: [
+              { type: 'thinking', thinking: 'Ask the tool', signature: 's' },
+              { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Oslo' } },
+            ],
+          },
+          { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'sunny' }] },
+        ],
+      },
+      8 + REPLY + 3 * MESSAGE + 8 + 12 + 11 + 15 + 5,
+    ],
+    ['no messages', {}, REPLY],
+    ['a message that is not an object (overhead only)', { messages: ['oops'] }, REPLY + MESSAGE],
+  ])('%s → %p', (_name, body, expected) => {
+    // Act
+    const tokens = promptTokens(TokenShape.messages, body, chars);
+
+    // Assess
+    expect(tokens).toBe(expected);
+  });
+
+  it('counts images and documents by URL or file id as the options say', () => {
+    // Prepare
+    const body = {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            image,
+            { type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } },
+            { type: 'document', source: { type: 'file', file_id: 'file_011' } },
+          ],
+        },
+      ],
+    };
+    const seen: unknown[] = [];
+
+    // Act
+    const tokens = promptTokens(TokenShape.messages, body, chars, {
+      imageTokens: 2_833,
+      fileTokens: (part) => {
+        seen.push(part.source);
+        return 500;
+      },
+    });
+
+    // Assess: the document block goes to fileTokens, whose caller decides what an unknown size holds
+    expect(tokens).toBe(REPLY + MESSAGE + 2_833 + 2 * 500);
+    expect(seen).toEqual([
+      { type: 'url', url: 'https://example.com/a.pdf' },
+      { type: 'file', file_id: 'file_011' },
+    ]);
+  });
+});
+
 describe('promptTokens: completions and embeddings', () => {
   it.each<[string, TokenShapeName, Body, number]>([
     ['a string prompt', TokenShape.completions, { prompt: 'Say hi' }, 6],
@@ -345,6 +570,17 @@ describe('maxOutputTokens', () => {
       capped,
       8_192,
     ],
+    ['messages: max_tokens', TokenShape.messages, { max_tokens: 1_000 }, capped, 1_000],
+    ['messages: max_tokens capped by the model', TokenShape.messages, { max_tokens: 10_000 }, capped, 4_096],
+    ['messages: one answer, whatever n says', TokenShape.messages, { max_tokens: 50, n: 3 }, capped, 50],
+    [
+      'messages: max_output_tokens is not its field',
+      TokenShape.messages,
+      { max_output_tokens: 200, max_completion_tokens: 200 },
+      capped,
+      4_096,
+    ],
+    ['messages: the default when no price', TokenShape.messages, {}, undefined, DEFAULT_MAX],
     ['embeddings: nothing', TokenShape.embeddings, { input: 'x', max_tokens: 100 }, capped, 0],
     ['other (images, audio): the model cap', TokenShape.other, { prompt: 'x' }, capped, 4_096],
     ['other: the model cap × n images', TokenShape.other, { prompt: 'x', n: 3 }, capped, 12_288],
@@ -376,6 +612,12 @@ const completionChunk = (index: number, text: string) =>
   });
 const chatDelta = (delta: Record<string, unknown>) =>
   JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', choices: [{ index: 0, delta }] });
+
+/** An Anthropic stream event's data, as the Messages API sends it. */
+const anthropicEvent = (type: string, fields: Record<string, unknown> = {}) =>
+  JSON.stringify({ type, ...fields });
+const blockDelta = (index: number, delta: Record<string, unknown>) =>
+  anthropicEvent('content_block_delta', { index, delta });
 
 describe('streamedText', () => {
   it.each<[string, string[], string]>([
@@ -453,6 +695,45 @@ describe('streamedText', () => {
         'not json',
       ],
       'ok',
+    ],
+    [
+      'an Anthropic stream: thinking, text, and a tool call (its name and input JSON)',
+      [
+        anthropicEvent('message_start', {
+          message: {
+            id: 'msg_1',
+            type: 'message',
+            role: 'assistant',
+            content: [],
+            usage: { input_tokens: 9 },
+          },
+        }),
+        anthropicEvent('content_block_start', {
+          index: 0,
+          content_block: { type: 'thinking', thinking: '' },
+        }),
+        blockDelta(0, { type: 'thinking_delta', thinking: 'Check. ' }),
+        blockDelta(0, { type: 'signature_delta', signature: 'EqQBCkgI' }),
+        anthropicEvent('content_block_stop', { index: 0 }),
+        anthropicEvent('ping'),
+        anthropicEvent('content_block_start', { index: 1, content_block: { type: 'text', text: '' } }),
+        blockDelta(1, { type: 'text_delta', text: 'Hello' }),
+        blockDelta(1, { type: 'text_delta', text: ' there. ' }),
+        anthropicEvent('content_block_stop', { index: 1 }),
+        anthropicEvent('content_block_start', {
+          index: 2,
+          content_block: { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: {} },
+        }),
+        blockDelta(2, { type: 'input_json_delta', partial_json: '{"ci' }),
+        blockDelta(2, { type: 'input_json_delta', partial_json: 'ty":"Oslo"}' }),
+        anthropicEvent('content_block_stop', { index: 2 }),
+        anthropicEvent('message_delta', {
+          delta: { stop_reason: 'tool_use', stop_sequence: null },
+          usage: { output_tokens: 30 },
+        }),
+        anthropicEvent('message_stop'),
+      ],
+      'Check. Hello there. get_weather{"city":"Oslo"}',
     ],
     ['no events', [], ''],
   ])('%s → %p', (_name, events, expected) => {

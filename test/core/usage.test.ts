@@ -1,4 +1,9 @@
-import { usageFromJsonTail, usageFromOpenAI } from '../../lambda/core/usage.ts';
+import {
+  createAnthropicStreamUsage,
+  usageFromAnthropic,
+  usageFromJsonTail,
+  usageFromOpenAI,
+} from '../../lambda/core/usage.ts';
 
 describe('usageFromOpenAI', () => {
   it.each([
@@ -90,5 +95,225 @@ describe('usageFromJsonTail', () => {
       outputTokens: 0,
       reasoningTokens: 0,
     });
+  });
+});
+
+describe('usageFromAnthropic', () => {
+  it.each([
+    [
+      'no prompt cache',
+      { input_tokens: 25, output_tokens: 9 },
+      { inputTokens: 25, cachedInputTokens: 0, outputTokens: 9, reasoningTokens: 0 },
+    ],
+    [
+      // Anthropic's input_tokens leaves the cache out; the gateway's inputTokens counts it.
+      'cache reads and writes, counted into the input',
+      {
+        input_tokens: 20,
+        cache_creation_input_tokens: 300,
+        cache_read_input_tokens: 1_000,
+        cache_creation: { ephemeral_5m_input_tokens: 300, ephemeral_1h_input_tokens: 0 },
+        output_tokens: 7,
+        server_tool_use: { web_search_requests: 0 },
+        service_tier: 'standard',
+      },
+      {
+        inputTokens: 1_320,
+        cachedInputTokens: 1_000,
+        outputTokens: 7,
+        reasoningTokens: 0,
+        cacheWriteTokens: 300,
+      },
+    ],
+    [
+      'cache reads alone: no cache write',
+      { input_tokens: 5, cache_creation_input_tokens: 0, cache_read_input_tokens: 40, output_tokens: 2 },
+      { inputTokens: 45, cachedInputTokens: 40, outputTokens: 2, reasoningTokens: 0 },
+    ],
+    [
+      'null counts as zero',
+      {
+        input_tokens: 12,
+        cache_creation_input_tokens: null,
+        cache_read_input_tokens: null,
+        output_tokens: null,
+      },
+      { inputTokens: 12, cachedInputTokens: 0, outputTokens: 0, reasoningTokens: 0 },
+    ],
+    [
+      'output alone',
+      { output_tokens: 3 },
+      { inputTokens: 0, cachedInputTokens: 0, outputTokens: 3, reasoningTokens: 0 },
+    ],
+  ])('reads %s', (_name, usage, expected) => {
+    // Act
+    const read = usageFromAnthropic(usage);
+
+    // Assess
+    expect(read).toEqual(expected);
+  });
+
+  it.each([[null], [undefined], [{}], ['usage'], [{ cache_read_input_tokens: 4 }]])(
+    'finds nothing in %j',
+    (usage) => {
+      expect(usageFromAnthropic(usage)).toBeUndefined();
+    },
+  );
+});
+
+describe('usageFromJsonTail on an Anthropic message', () => {
+  const message = {
+    id: 'msg_01XFDUDYJgAACzvnptvVoYEL',
+    type: 'message',
+    role: 'assistant',
+    model: 'claude-sonnet-4-20250514',
+    content: [
+      {
+        type: 'text',
+        text: 'The API answers with "usage": {"input_tokens": 999, "output_tokens": 999} at the end.',
+      },
+      { type: 'tool_use', id: 'toolu_1', name: 'record', input: { usage: { input_tokens: 5 } } },
+    ],
+    stop_reason: 'tool_use',
+    stop_sequence: null,
+    usage: {
+      input_tokens: 10,
+      cache_creation_input_tokens: 100,
+      cache_read_input_tokens: 2_000,
+      cache_creation: { ephemeral_5m_input_tokens: 100, ephemeral_1h_input_tokens: 0 },
+      output_tokens: 42,
+      server_tool_use: { web_search_requests: 1 },
+      service_tier: 'standard',
+    },
+  };
+
+  it('reads the real usage (with its nested objects), not text or tool input that looks like one', () => {
+    // Prepare
+    const body = JSON.stringify(message);
+
+    // Act
+    const usage = usageFromJsonTail(body, usageFromAnthropic);
+
+    // Assess
+    expect(usage).toEqual({
+      inputTokens: 2_110,
+      cachedInputTokens: 2_000,
+      outputTokens: 42,
+      reasoningTokens: 0,
+      cacheWriteTokens: 100,
+    });
+  });
+
+  it('reads it from the tail of a long message, pretty-printed too', () => {
+    // Prepare
+    const long = { ...message, content: [{ type: 'text', text: 'usage '.repeat(5_000) }] };
+    const tail = JSON.stringify(long, null, 2).slice(-600);
+
+    // Act
+    const usage = usageFromJsonTail(tail, usageFromAnthropic);
+
+    // Assess
+    expect(usage?.inputTokens).toBe(2_110);
+    expect(usage?.outputTokens).toBe(42);
+  });
+});
+
+describe('createAnthropicStreamUsage', () => {
+  const start = (usage: Record<string, unknown>) => ({
+    type: 'message_start',
+    message: { id: 'msg_1', type: 'message', role: 'assistant', content: [], usage },
+  });
+  const delta = (usage: Record<string, unknown>) => ({
+    type: 'message_delta',
+    delta: { stop_reason: 'end_turn', stop_sequence: null },
+    usage,
+  });
+
+  it.each<[string, Array<Record<string, unknown>>, Record<string, number>]>([
+    [
+      'message_start input and cache counts with message_delta output',
+      [
+        start({
+          input_tokens: 20,
+          cache_creation_input_tokens: 300,
+          cache_read_input_tokens: 1_000,
+          output_tokens: 1,
+        }),
+        delta({ output_tokens: 57 }),
+      ],
+      {
+        inputTokens: 1_320,
+        cachedInputTokens: 1_000,
+        outputTokens: 57,
+        reasoningTokens: 0,
+        cacheWriteTokens: 300,
+      },
+    ],
+    [
+      // Newer API versions: the delta's cumulative input and cache counts replace the start's; nulls do not.
+      'a newer cumulative message_delta overriding the start',
+      [
+        start({
+          input_tokens: 20,
+          cache_creation_input_tokens: 0,
+          cache_read_input_tokens: 1_000,
+          output_tokens: 1,
+        }),
+        delta({
+          input_tokens: 45,
+          cache_creation_input_tokens: null,
+          cache_read_input_tokens: 1_200,
+          output_tokens: 80,
+          server_tool_use: { web_search_requests: 1 },
+        }),
+      ],
+      { inputTokens: 1_245, cachedInputTokens: 1_200, outputTokens: 80, reasoningTokens: 0 },
+    ],
+    [
+      'several message_delta events: the last cumulative count, not their sum',
+      [
+        start({ input_tokens: 8, output_tokens: 1 }),
+        delta({ output_tokens: 10 }),
+        delta({ output_tokens: 25 }),
+      ],
+      { inputTokens: 8, cachedInputTokens: 0, outputTokens: 25, reasoningTokens: 0 },
+    ],
+    [
+      'a message_delta without a message_start',
+      [delta({ output_tokens: 12 })],
+      { inputTokens: 0, cachedInputTokens: 0, outputTokens: 12, reasoningTokens: 0 },
+    ],
+  ])('%s', (_name, events, expected) => {
+    // Prepare
+    const usage = createAnthropicStreamUsage();
+
+    // Act
+    const reports = events.map((event) => usage.event(event));
+
+    // Assess: only message_delta events report, the last with the stream's usage
+    expect(reports.at(-1)).toEqual(expected);
+    events.forEach((event, i) => {
+      if (event.type !== 'message_delta') expect(reports[i]).toBeUndefined();
+    });
+  });
+
+  it('reports nothing for the other events', () => {
+    // Prepare
+    const usage = createAnthropicStreamUsage();
+
+    // Act
+    const reports = [
+      start({ input_tokens: 8, output_tokens: 1 }),
+      { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+      { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hi' } },
+      { type: 'content_block_stop', index: 0 },
+      { type: 'ping' },
+      { type: 'message_stop' },
+      null,
+      'message_delta',
+    ].map((event) => usage.event(event));
+
+    // Assess
+    expect(reports.every((report) => report === undefined)).toBe(true);
   });
 });

@@ -15,7 +15,7 @@ import { TokenShape, ZERO_USAGE } from '../metering.ts';
 import { costOf } from '../pricing.ts';
 import type { RelayEnd } from '../relay.ts';
 import { baseHeaders, type RequestState, UNKNOWN_MODEL } from '../state.ts';
-import { usageFromOpenAI } from '../usage.ts';
+import { usageFromAnthropic, usageFromOpenAI } from '../usage.ts';
 import { placeHold } from './budget.ts';
 import type { Resolved } from './resolve-model.ts';
 
@@ -82,7 +82,10 @@ export const answerFromCache = async (
     countCache(g, state, 'CacheMisses');
     return undefined;
   }
-  const usage = usageFromOpenAI(entry.body.usage) ?? ZERO_USAGE;
+  const usage =
+    (endpoint.tokens === TokenShape.messages
+      ? usageFromAnthropic(entry.body.usage)
+      : usageFromOpenAI(entry.body.usage)) ?? ZERO_USAGE;
   const costMicroUsd =
     g.config.tiers[principal.tier]?.billCacheHits === true ? costOf(usage, state.price) : 0;
   if (costMicroUsd > 0 && principal.monthlyBudgetMicroUsd !== undefined) {

@@ -7,7 +7,7 @@ import { IdShape, type IdShapeName, idsInRequest } from '../body-ids.ts';
 import type { RouteConfig } from '../config.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Endpoint } from '../endpoints/catalogue.ts';
-import { backgroundRefused, modelNotAllowed, modelNotFound, modelNotPriced } from '../errors.ts';
+import { backgroundRefused, ClientApi, modelNotAllowed, modelNotFound, modelNotPriced } from '../errors.ts';
 import { enforceParameterLimits } from '../limits.ts';
 import { TokenShape } from '../metering.ts';
 import { targetsHolding } from '../owned-ids.ts';
@@ -29,7 +29,9 @@ const idShapeOf = (endpoint: Endpoint): IdShapeName =>
     ? IdShape.chat
     : endpoint.tokens === TokenShape.responses
       ? IdShape.responses
-      : IdShape.other;
+      : endpoint.api === ClientApi.anthropic
+        ? IdShape.messages
+        : IdShape.other;
 
 /** A route's name as metrics show it: a prefix route `gpt-` is `gpt-*`. */
 const routeMetricName = (route: RouteConfig): string =>

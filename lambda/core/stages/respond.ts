@@ -15,7 +15,15 @@ import { emptyHits, type RuleHits } from '../content-rules.ts';
 import { createStreamFilter } from '../content-stream.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Endpoint } from '../endpoints/catalogue.ts';
-import { contentFiltered, invalidRequest, toErrorBody, upstreamError } from '../errors.ts';
+import {
+  anthropicErrorType,
+  ClientApi,
+  type ClientApiName,
+  contentFiltered,
+  errorBodyIn,
+  invalidRequest,
+  upstreamError,
+} from '../errors.ts';
 import type { GatewayRequest, GatewayResponse } from '../exchange.ts';
 import { errorResponse } from '../http.ts';
 import { type RelayEnd, relayBody } from '../relay.ts';
@@ -29,7 +37,11 @@ import type { ReadRequest } from './read-request.ts';
 import type { Resolved } from './resolve-model.ts';
 
 /** Headers a client may send that the upstream should see; everything else (the gateway key first) stays here. */
-const FORWARDED_REQUEST_HEADERS = ['content-type', 'accept', 'openai-beta'] as const;
+const FORWARDED_REQUEST_HEADERS: Readonly<Record<ClientApiName, readonly string[]>> = {
+  [ClientApi.openai]: ['content-type', 'accept', 'openai-beta'],
+  // The version and betas a Messages client asked for: an Anthropic target gets them as they are.
+  [ClientApi.anthropic]: ['content-type', 'accept', 'anthropic-version', 'anthropic-beta'],
+};
 const FORWARDED_RESPONSE_HEADERS = ['content-type', 'openai-processing-ms', 'cache-control'] as const;
 /** Upstream refusals about the client's request: passed on (redacted) so the client learns what to fix. */
 const UPSTREAM_STATUS_FOR_CLIENT_FAULT = new Set([400, 404, 409, 413, 415, 422]);
@@ -77,7 +89,7 @@ export const respond = async (
     return body;
   };
   const headers: Record<string, string> = { 'user-agent': 'llm-gateway' };
-  for (const name of FORWARDED_REQUEST_HEADERS) {
+  for (const name of FORWARDED_REQUEST_HEADERS[endpoint.api]) {
     const value = request.headers.get(name);
     if (value !== undefined) headers[name] = value;
   }
@@ -130,7 +142,7 @@ export const respond = async (
       });
       throw upstreamError();
     }
-    return passOnRefusal(g, state, response, target.id);
+    return passOnRefusal(g, state, response, target.id, endpoint.api);
   }
   state.status = status;
   state.upstreamAccepted = true;
@@ -194,6 +206,7 @@ export const respond = async (
   const body = relayBody({
     upstream: response.body,
     sse,
+    api: endpoint.api,
     sseEndsWithDone: endpoint.streamEndsWithDone,
     dropUsageChunk: injectUsage,
     jsonUsage: !sse,
@@ -242,7 +255,7 @@ const answerWhole = async (
     const error = upstreamError('The upstream provider failed while sending the response.');
     state.error = error;
     settle(wholeAnswerEnd(read, undefined, undefined));
-    return errorResponse(error, state.requestId, baseHeaders(state, g.clock.now()));
+    return errorResponse(error, state.requestId, baseHeaders(state, g.clock.now()), state.api);
   }
   let answer: unknown;
   try {
@@ -250,7 +263,7 @@ const answerWhole = async (
   } catch {
     answer = undefined; // not JSON after all: nothing the rules can read, passed on as it came
   }
-  const end = wholeAnswerEnd(read, answer, after.captureMaxBytes);
+  const end = wholeAnswerEnd(read, answer, after.captureMaxBytes, endpoint.api);
   if (recorder !== undefined) {
     recorder.answer(answer);
     await recorder.flush();
@@ -263,7 +276,7 @@ const answerWhole = async (
       state.error = error;
       // A blocked answer was generated (and billed) in full: it ends as a blocked stream does.
       settle({ ...end, outcome: RequestOutcome.contentFiltered });
-      return errorResponse(error, state.requestId, baseHeaders(state, g.clock.now()));
+      return errorResponse(error, state.requestId, baseHeaders(state, g.clock.now()), state.api);
     }
     if (changed) bytes = encoder.encode(JSON.stringify(answer));
   }
@@ -271,20 +284,26 @@ const answerWhole = async (
   return { status: state.status, headers, body: bytes };
 };
 
-/** An upstream's refusal of the client's request, redacted; the request was not accepted, so nothing is billed. */
-const passOnRefusal = async (
+/**
+ * An upstream's refusal of the client's request, redacted, in the shape of the client's API; the request was not
+ * accepted, so nothing is billed.
+ */
+export const passOnRefusal = async (
   g: GatewayContext,
   state: RequestState,
   response: UpstreamResponse,
   targetId: string,
+  api: ClientApiName,
 ): Promise<GatewayResponse> => {
+  const refused = (message: string) =>
+    encoder.encode(JSON.stringify(errorBodyIn(api, invalidRequest(message), state.requestId)));
   let bytes: Uint8Array;
   try {
     bytes = redactUpstreamError(await readBody(response.body, MAX_UPSTREAM_ERROR_BYTES));
+    if (api === ClientApi.anthropic) bytes = asAnthropicRefusal(bytes, response.status, state.requestId);
   } catch {
     // Unreadable, or longer than any error message: the status says enough.
-    const refused = invalidRequest(`The upstream provider refused the request (status ${response.status}).`);
-    bytes = encoder.encode(JSON.stringify(toErrorBody(refused, state.requestId)));
+    bytes = refused(`The upstream provider refused the request (status ${response.status}).`);
   }
   g.logger.info('upstream refused the request as invalid', {
     requestId: state.requestId,
@@ -293,8 +312,41 @@ const passOnRefusal = async (
   });
   state.status = response.status;
   const headers = baseHeaders(state, g.clock.now());
-  headers['content-type'] = response.headers['content-type'] ?? 'application/json';
+  headers['content-type'] =
+    api === ClientApi.anthropic
+      ? 'application/json'
+      : (response.headers['content-type'] ?? 'application/json');
   headers['x-gateway-cache'] = state.cacheStatus;
   g.telemetry.settle(state, { outcome: RequestOutcome.rejected, usage: undefined, firstByteAt: undefined });
   return { status: response.status, headers, body: bytes };
+};
+
+/**
+ * An upstream's refusal (already redacted) as Anthropic's error JSON: an Anthropic target's passes as it is; an
+ * OpenAI target's (`error.message`) or Bedrock's (`message`) keeps its message under the type its status means.
+ */
+const asAnthropicRefusal = (bytes: Uint8Array, status: number, requestId: string): Uint8Array => {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(bytes));
+  } catch {
+    parsed = undefined;
+  }
+  const body = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+  if (body.type === 'error' && typeof body.error === 'object' && body.error !== null) return bytes;
+  const inner =
+    typeof body.error === 'object' && body.error !== null ? (body.error as Record<string, unknown>) : {};
+  const message =
+    typeof inner.message === 'string'
+      ? inner.message
+      : typeof body.message === 'string'
+        ? body.message
+        : `The upstream provider refused the request (status ${status}).`;
+  return encoder.encode(
+    JSON.stringify({
+      type: 'error',
+      error: { type: anthropicErrorType(status), message },
+      request_id: requestId,
+    }),
+  );
 };

@@ -16,8 +16,11 @@ import {
 } from '../errors.ts';
 import { ANTHROPIC_VERSION, type AnthropicContext, toAnthropicRequest } from './anthropic-request.ts';
 import { fromAnthropicResponse } from './anthropic-response.ts';
+import { type BedrockMessagesContext, fromInvokeMessages, toInvokeMessages } from './bedrock-messages.ts';
 import { type BedrockContext, toConverseRequest, toEmbeddingsRequest } from './bedrock-request.ts';
 import { fromBedrockResponse } from './bedrock-response.ts';
+import { fromChatResponse } from './chat-to-messages.ts';
+import { type MessagesContext, toChatRequest } from './messages-to-chat.ts';
 
 /** A request to a proxied endpoint, in the provider's terms once translated. */
 export interface ProviderRequest {
@@ -74,17 +77,54 @@ export const openAiFailureError = (failure: AttemptFailure, model: string): Gate
   return upstreamError();
 };
 
-const asIs = <T>(value: T): T => value;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
+/** The paths of Anthropic's Messages front door (after `/v1`), as the client sent them. */
+export const MESSAGES_PATH = '/messages';
+export const COUNT_TOKENS_PATH = '/messages/count_tokens';
+
+/**
+ * What a translated answer needs, by which translation made the request: the Messages front door's
+ * (`messages`: the answer goes back into Anthropic's format) or the provider's own.
+ */
+type TranslationContext =
+  | { readonly messages: MessagesContext | BedrockMessagesContext }
+  | { readonly provider: unknown };
+const messagesContextOf = (request: ProviderRequest) => {
+  const context = request.context as TranslationContext | undefined;
+  return context !== undefined && 'messages' in context ? context.messages : undefined;
+};
+const providerContextOf = (request: ProviderRequest): unknown => {
+  const context = request.context as TranslationContext | undefined;
+  return context !== undefined && 'provider' in context ? context.provider : undefined;
+};
+
+/**
+ * OpenAI's API as it is; a Messages request (Anthropic's front door) translated into chat completions, and its
+ * answer back (messages-to-chat.ts, chat-to-messages.ts).
+ */
 const openAi = (name: ProviderName): UpstreamProvider => ({
   name,
   endpointUrl: (base, _target, path) => `${base}${path}`,
   accountUrl: (base, _target, path) => `${base}${path}`,
   authHeaders: (secret) => ({ authorization: `Bearer ${secret}` }),
-  translateRequest: asIs,
-  translateResponse: asIs,
+  translateRequest: (request, upstreamModel, target) => {
+    if (request.path !== MESSAGES_PATH) return request;
+    const body = parseBody(request);
+    const requested = typeof body.model === 'string' ? body.model : upstreamModel;
+    const { request: translated, context } = toChatRequest(body, upstreamModel, target, requested);
+    return {
+      path: '/chat/completions',
+      headers: { 'content-type': 'application/json', accept: request.headers.accept ?? 'application/json' },
+      body: encoder.encode(JSON.stringify(translated)),
+      context: { messages: context } satisfies TranslationContext,
+    };
+  },
+  translateResponse: (response, request) => {
+    const messages = messagesContextOf(request);
+    return messages === undefined ? response : fromChatResponse(response, messages as MessagesContext);
+  },
   failureError: openAiFailureError,
 });
 
@@ -107,8 +147,19 @@ const anthropic: UpstreamProvider = {
   accountUrl: (base, _target, path) => `${base}${path}`,
   authHeaders: (secret) => ({ 'x-api-key': secret }),
   translateRequest: (request, upstreamModel, target) => {
+    if (request.path === MESSAGES_PATH || request.path === COUNT_TOKENS_PATH) {
+      // Anthropic's own API: the body as the client sent it (the model renamed if the target does), with the
+      // client's version and betas (the target's version when the client named none).
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'anthropic-version': request.headers['anthropic-version'] ?? target.apiVersion ?? ANTHROPIC_VERSION,
+      };
+      for (const name of ['accept', 'anthropic-beta'])
+        if (request.headers[name] !== undefined) headers[name] = request.headers[name];
+      return { path: request.path, headers, body: request.body };
+    }
     if (request.path !== '/chat/completions')
-      throw notServedByTarget(target, request.path, 'chat completions');
+      throw notServedByTarget(target, request.path, 'chat completions and Anthropic messages');
     const { request: translated, context } = toAnthropicRequest(parseBody(request), upstreamModel, target);
     return {
       path: '/messages',
@@ -119,11 +170,13 @@ const anthropic: UpstreamProvider = {
         'anthropic-version': target.apiVersion ?? ANTHROPIC_VERSION,
       },
       body: encoder.encode(JSON.stringify(translated)),
-      context,
+      context: { provider: context } satisfies TranslationContext,
     };
   },
   translateResponse: (response, request) =>
-    fromAnthropicResponse(response, request.context as AnthropicContext | undefined),
+    request.context === undefined
+      ? response
+      : fromAnthropicResponse(response, providerContextOf(request) as AnthropicContext | undefined),
   failureError: openAiFailureError,
 };
 
@@ -156,6 +209,20 @@ const bedrock: UpstreamProvider = {
   authHeaders: () => ({}),
   sigV4Service: 'bedrock',
   translateRequest: (request, upstreamModel, target) => {
+    if (request.path === MESSAGES_PATH) {
+      // A Messages request goes in its native form: InvokeModel with Anthropic's body (bedrock-messages.ts).
+      const { path, body, context } = toInvokeMessages(
+        parseBody(request),
+        upstreamModel,
+        request.headers['anthropic-beta'],
+      );
+      return {
+        path,
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: encoder.encode(JSON.stringify(body)),
+        context: { messages: context } satisfies TranslationContext,
+      };
+    }
     const translate =
       request.path === '/chat/completions'
         ? toConverseRequest
@@ -163,17 +230,21 @@ const bedrock: UpstreamProvider = {
           ? toEmbeddingsRequest
           : undefined;
     if (translate === undefined)
-      throw notServedByTarget(target, request.path, 'chat completions and embeddings');
+      throw notServedByTarget(target, request.path, 'chat completions, embeddings and Anthropic messages');
     const { path, body, context } = translate(parseBody(request), upstreamModel, target, upstreamModel);
     return {
       path,
       headers: { 'content-type': 'application/json', accept: 'application/json' },
       body: encoder.encode(JSON.stringify(body)),
-      context,
+      context: { provider: context } satisfies TranslationContext,
     };
   },
-  translateResponse: (response, request) =>
-    fromBedrockResponse(response, request.context as BedrockContext | undefined),
+  translateResponse: (response, request) => {
+    const messages = messagesContextOf(request);
+    return messages !== undefined
+      ? fromInvokeMessages(response, messages as BedrockMessagesContext)
+      : fromBedrockResponse(response, providerContextOf(request) as BedrockContext | undefined);
+  },
   failureError: (failure, model) =>
     failure.kind === 'status' && failure.status === 503
       ? upstreamNotReady(model)

@@ -1,5 +1,6 @@
 // Bodies of translated answers: one read whole and given back translated (JSON, errors), and the base of the streams
-// translated event by event into `chat.completion.chunk` events (Anthropic SSE, Bedrock ConverseStream).
+// translated event by event: into `chat.completion.chunk` events (Anthropic SSE, Bedrock ConverseStream), or into
+// Anthropic's SSE events (an OpenAI stream answering the Messages front door).
 import type { UpstreamBody, UpstreamBodyReader } from '../../ports.ts';
 import { type ChunkReader, readToEnd } from '../http.ts';
 
@@ -24,20 +25,16 @@ export const translatedWhole = (
   return { getReader: () => bodyReader, cancel: (reason?: unknown) => reader.cancel(reason) };
 };
 
-const chunkEncoder = new TextEncoder();
+const streamEncoder = new TextEncoder();
 
 /**
- * A provider's stream read as OpenAI `chat.completion.chunk` events: each `read()` returns the chunks of the
- * upstream bytes that arrived, reading again only when they completed no event that says something. A subclass
- * decodes its provider's framing in `feed` and calls `chunk`/`emit`, then `done()` after `[DONE]` or `fail()`: a
- * stream that ends any other way ends without `[DONE]`, and the relay sends the client an SSE error event.
+ * A provider's stream read as another wire format's SSE events: each `read()` returns the events of the upstream
+ * bytes that arrived, reading again only when they completed no event that says something (nothing is held back,
+ * nothing is read ahead). A subclass decodes its provider's framing in `feed` and `write`s the translated events.
  */
-export abstract class TranslatedChunkStream implements UpstreamBodyReader {
-  protected id = '';
-  protected model = '';
-  private readonly created = Math.floor(Date.now() / 1000);
+export abstract class TranslatedStream implements UpstreamBodyReader {
   private out = '';
-  /** Ended: by `[DONE]`, by an error event, or by the upstream ending first. */
+  /** Ended: by the stream's last event, by an error event, or by the upstream ending first. */
   protected ended = false;
 
   constructor(protected readonly upstream: ChunkReader) {}
@@ -55,7 +52,7 @@ export abstract class TranslatedChunkStream implements UpstreamBodyReader {
       this.feed(result.value);
     }
     if (this.out === '') return { done: true };
-    const value = chunkEncoder.encode(this.out);
+    const value = streamEncoder.encode(this.out);
     this.out = '';
     return { done: false, value };
   }
@@ -63,6 +60,28 @@ export abstract class TranslatedChunkStream implements UpstreamBodyReader {
   cancel(reason?: unknown): Promise<void> {
     return this.upstream.cancel(reason);
   }
+
+  /** Translated event text, sent on the read in progress. */
+  protected write(text: string): void {
+    this.out += text;
+  }
+
+  /** The provider reported an error mid-stream: end (after what was written) and let go of the upstream. */
+  protected fail(): void {
+    this.ended = true;
+    this.upstream.cancel().catch(() => {});
+  }
+}
+
+/**
+ * A provider's stream read as OpenAI `chat.completion.chunk` events. A subclass calls `chunk`/`emit`, then `done()`
+ * after `[DONE]` or `fail()`: a stream that ends any other way ends without `[DONE]`, and the relay sends the
+ * client an SSE error event.
+ */
+export abstract class TranslatedChunkStream extends TranslatedStream {
+  protected id = '';
+  protected model = '';
+  private readonly created = Math.floor(Date.now() / 1000);
 
   protected chunk(delta: Record<string, unknown>, finish: string | null = null): void {
     this.emit({ choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }] });
@@ -76,19 +95,13 @@ export abstract class TranslatedChunkStream implements UpstreamBodyReader {
       model: this.model,
       ...fields,
     };
-    this.out += `data: ${JSON.stringify(chunk)}\n\n`;
+    this.write(`data: ${JSON.stringify(chunk)}\n\n`);
   }
 
   /** The answer is complete: `[DONE]`, and nothing after it. */
   protected done(): void {
-    this.out += 'data: [DONE]\n\n';
+    this.write('data: [DONE]\n\n');
     this.ended = true;
-  }
-
-  /** The provider reported an error mid-stream: end without `[DONE]` and let go of the upstream. */
-  protected fail(): void {
-    this.ended = true;
-    this.upstream.cancel().catch(() => {});
   }
 }
 
