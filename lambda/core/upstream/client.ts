@@ -25,6 +25,8 @@ export interface EndpointRequest {
   readonly path: string;
   /** The model as the target knows it (an Azure deployment name is part of the URL). */
   readonly upstreamModel: string;
+  /** The model the client asked for: what a translated answer names. @default upstreamModel */
+  readonly model?: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Uint8Array | undefined;
   readonly signal: AbortSignal;

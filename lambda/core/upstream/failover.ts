@@ -123,6 +123,7 @@ export const createFailover = (deps: FailoverDeps) => {
           method: request.method,
           path: request.path,
           upstreamModel,
+          model: request.model,
           headers: request.headers,
           body: request.bodyFor(upstreamModel),
           signal,

@@ -28,6 +28,8 @@ export interface ProviderRequest {
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: Uint8Array | undefined;
+  /** The model the client asked for (the body names the target's once renamed): what a translated answer names. */
+  readonly model?: string;
   /** What the translation of the answer needs to know of the request (a translating provider's own). */
   readonly context?: unknown;
 }
@@ -112,8 +114,12 @@ const openAi = (name: ProviderName): UpstreamProvider => ({
   translateRequest: (request, upstreamModel, target) => {
     if (request.path !== MESSAGES_PATH) return request;
     const body = parseBody(request);
-    const requested = typeof body.model === 'string' ? body.model : upstreamModel;
-    const { request: translated, context } = toChatRequest(body, upstreamModel, target, requested);
+    const { request: translated, context } = toChatRequest(
+      body,
+      upstreamModel,
+      target,
+      request.model ?? upstreamModel,
+    );
     return {
       path: '/chat/completions',
       headers: { 'content-type': 'application/json', accept: request.headers.accept ?? 'application/json' },
@@ -220,7 +226,9 @@ const bedrock: UpstreamProvider = {
         path,
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: encoder.encode(JSON.stringify(body)),
-        context: { messages: context } satisfies TranslationContext,
+        context: {
+          messages: { ...context, model: request.model ?? context.model },
+        } satisfies TranslationContext,
       };
     }
     const translate =
