@@ -22,6 +22,32 @@ export const CREDENTIALS_ALIAS = {
   '@aws-sdk/credential-provider-node': path.join(root, 'lambda/adapters/aws/lambda-credentials.ts'),
 } as const;
 
+const stub = (file: string): string => path.join(root, 'lambda/adapters/bundle-stubs', file);
+
+/**
+ * Dependencies of dependencies replaced by smaller modules that do what the bundle needs of them (each stub in
+ * lambda/adapters/bundle-stubs says why it is enough; test/adapters/bundle-stubs.test.ts checks it against the
+ * package). ~55 KB of the bundle. Keep in step with lib/constructs/bundling.ts's BUNDLE_ALIASES
+ * (test/infra/bundling.test.ts compares them).
+ */
+export const BUNDLE_STUB_ALIASES = {
+  // iovalkey's debug lines, printed only when DEBUG names them (~10 KB with ms, supports-color, has-flag).
+  debug: stub('debug.ts'),
+  // The SDK's event-stream serde, loaded only by event-stream operations, which no bundled client has (~15 KB).
+  '@smithy/core/event-streams': stub('smithy-event-streams.ts'),
+  // The DynamoDB endpoint cache's LRU cache: a Map does the same (~7 KB with obliterator).
+  'mnemonist/lru-cache': stub('lru-cache.ts'),
+  // iovalkey's command table: 18 KB of JSON, 3 KB without the arities nothing reads.
+  '@iovalkey/commands': stub('iovalkey-commands.ts'),
+  // The clients' SHA-256: node:crypto's, without the pure-JS fallback Node never needs (~3.4 KB).
+  '@smithy/core/checksum': stub('smithy-checksum.ts'),
+  // The errors of iovalkey and redis-parser: what the package picks on Node.js 7+, without its Node 6 copy.
+  'redis-errors': path.join(root, 'node_modules/redis-errors/lib/modern.js'),
+} as const;
+
+/** Every alias of the Lambda bundles: what `npm run build` and the CDK construct both apply. */
+export const LAMBDA_ALIASES = { ...CREDENTIALS_ALIAS, ...BUNDLE_STUB_ALIASES } as const;
+
 export const CJS_IN_ESM_BANNER =
   "import { createRequire as __gwCreateRequire } from 'node:module'; const require = __gwCreateRequire(import.meta.url);";
 
@@ -49,7 +75,7 @@ export const lambdaBuildOptions = (outfile: string): BuildOptions => ({
   // As the CDK construct bundles it (lib/constructs/gateway-function.ts): ESM builds tree-shake better.
   mainFields: ['module', 'main'],
   external: [...LAMBDA_EXTERNALS],
-  alias: { ...CREDENTIALS_ALIAS },
+  alias: { ...LAMBDA_ALIASES },
   minify: true,
   legalComments: 'none',
   banner: { js: CJS_IN_ESM_BANNER },

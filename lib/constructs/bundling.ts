@@ -8,10 +8,24 @@ export const depsLockFilePath = fileURLToPath(new URL('../../package-lock.json',
 export const entryPoint = (name: string): string =>
   fileURLToPath(new URL(`../../lambda/entrypoints/${name}/index.ts`, import.meta.url));
 
-const CREDENTIALS_PACKAGE = '@aws-sdk/credential-provider-node';
-const credentialsShim = fileURLToPath(
-  new URL('../../lambda/adapters/aws/lambda-credentials.ts', import.meta.url),
-);
+const fromRoot = (file: string): string => fileURLToPath(new URL(`../../${file}`, import.meta.url));
+const stub = (file: string): string => fromRoot(`lambda/adapters/bundle-stubs/${file}`);
+
+/**
+ * What esbuild bundles in place of a package, as scripts/bundle.ts's LAMBDA_ALIASES (test/infra/bundling.test.ts
+ * checks that they agree): Lambda's environment credentials for the SDK's default chain
+ * (lambda/adapters/aws/lambda-credentials.ts), and smaller stand-ins for dependencies of dependencies that do
+ * what the functions need of them (lambda/adapters/bundle-stubs, each saying why it is enough).
+ */
+export const BUNDLE_ALIASES: Readonly<Record<string, string>> = {
+  '@aws-sdk/credential-provider-node': fromRoot('lambda/adapters/aws/lambda-credentials.ts'),
+  debug: stub('debug.ts'),
+  '@smithy/core/event-streams': stub('smithy-event-streams.ts'),
+  'mnemonist/lru-cache': stub('lru-cache.ts'),
+  '@iovalkey/commands': stub('iovalkey-commands.ts'),
+  '@smithy/core/checksum': stub('smithy-checksum.ts'),
+  'redis-errors': fromRoot('node_modules/redis-errors/lib/modern.js'),
+};
 
 /** Loaded at run time from the asset's node_modules rather than bundled. */
 export const TOKENIZER_PACKAGE = 'gpt-tokenizer';
@@ -46,8 +60,11 @@ export const bundling = (options: {
   // The bundle carries the SDK clients it was tested with, not whatever version the runtime ships.
   bundleAwsSDK: true,
   // Lambda gives the function its role's credentials in the environment: the SDK's default chain (profiles,
-  // SSO, instance metadata, …) is replaced by that one link (lambda/adapters/aws/lambda-credentials.ts).
-  esbuildArgs: { [`--alias:${CREDENTIALS_PACKAGE}`]: credentialsShim },
+  // SSO, instance metadata, …) is replaced by that one link (lambda/adapters/aws/lambda-credentials.ts); and
+  // the bundle stubs stand in for code the functions never run (BUNDLE_ALIASES).
+  esbuildArgs: Object.fromEntries(
+    Object.entries(BUNDLE_ALIASES).map(([name, file]) => [`--alias:${name}`, file]),
+  ),
   forceDockerBundling: false,
   ...(options.withTokenizer
     ? {
