@@ -12,6 +12,7 @@ import {
   openAiUsage,
   parseJson,
   TranslatedChunkStream,
+  translatedAnswer,
   translatedWhole,
 } from './translated-body.ts';
 
@@ -186,25 +187,8 @@ export const fromAnthropicResponse = (
       ),
     };
   }
-  if (contentType.startsWith('text/event-stream')) {
-    const reader = new ChunkStream(
-      response.body.getReader(),
-      context ?? { stream: true, includeUsage: false },
-    );
-    return {
-      status: response.status,
-      headers: { ...headers, 'content-type': 'text/event-stream' },
-      body: { getReader: () => reader, cancel: (reason?: unknown) => reader.cancel(reason) },
-    };
-  }
-  return {
-    status: response.status,
-    headers: { ...headers, 'content-type': 'application/json' },
-    body: translatedWhole(response.body, (bytes) => {
-      const message = parseJson(bytes);
-      // Not a message: the answer fails like a body cut short (a 502 to the client), never a made-up completion.
-      if (!isObject(message)) throw new Error('the anthropic answer is not a JSON object');
-      return encoder.encode(JSON.stringify(toChatCompletion(message)));
-    }),
-  };
+  const stream = contentType.startsWith('text/event-stream')
+    ? new ChunkStream(response.body.getReader(), context ?? { stream: true, includeUsage: false })
+    : undefined;
+  return translatedAnswer(response, headers, stream, toChatCompletion, 'anthropic');
 };

@@ -8,7 +8,7 @@ import { invalidRequest } from '../errors.ts';
 import type { ChunkReader } from '../http.ts';
 import { isObject, type Json } from './chat-translation.ts';
 import { createEventStreamDecoder } from './event-stream.ts';
-import { parseJson, translatedWhole } from './translated-body.ts';
+import { parseJson, translatedAnswer } from './translated-body.ts';
 
 /** What the answer needs to know of the request. */
 export interface BedrockMessagesContext {
@@ -197,23 +197,14 @@ export const fromInvokeMessages = (
 ): UpstreamResponse => {
   if (response.status >= 400) return response;
   const { 'content-length': _length, 'content-type': contentType = '', ...headers } = response.headers;
-  if (contentType.startsWith('application/vnd.amazon.eventstream')) {
-    const reader = new MessagesEventStream(response.body.getReader(), context.model);
-    return {
-      status: response.status,
-      headers: { ...headers, 'content-type': 'text/event-stream' },
-      body: { getReader: () => reader, cancel: (reason?: unknown) => reader.cancel(reason) },
-    };
-  }
-  return {
-    status: response.status,
-    headers: { ...headers, 'content-type': 'application/json' },
-    body: translatedWhole(response.body, (bytes) => {
-      const message = parseJson(bytes);
-      // Not a message: fails like a body cut short (a 502), never a made-up answer.
-      if (!isObject(message) || Array.isArray(message))
-        throw new Error('the bedrock answer is not a JSON object');
-      return encoder.encode(JSON.stringify({ ...message, model: context.model }));
-    }),
-  };
+  const stream = contentType.startsWith('application/vnd.amazon.eventstream')
+    ? new MessagesEventStream(response.body.getReader(), context.model)
+    : undefined;
+  return translatedAnswer(
+    response,
+    headers,
+    stream,
+    (message) => ({ ...message, model: context.model }),
+    'bedrock',
+  );
 };

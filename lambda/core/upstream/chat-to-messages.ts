@@ -7,7 +7,7 @@ import type { UpstreamResponse } from '../../ports.ts';
 import type { ChunkReader } from '../http.ts';
 import { isObject, type Json } from './chat-translation.ts';
 import type { MessagesContext } from './messages-to-chat.ts';
-import { parseJson, TranslatedStream, tokenCount, translatedWhole } from './translated-body.ts';
+import { TranslatedStream, tokenCount, translatedAnswer } from './translated-body.ts';
 
 const encoder = new TextEncoder();
 
@@ -268,22 +268,14 @@ export const fromChatResponse = (response: UpstreamResponse, context: MessagesCo
   if (response.status >= 400) return response;
   // The body's length changes with its translation.
   const { 'content-length': _length, 'content-type': contentType = '', ...headers } = response.headers;
-  if (contentType.startsWith('text/event-stream')) {
-    const reader = new MessageEventStream(response.body.getReader(), context);
-    return {
-      status: response.status,
-      headers: { ...headers, 'content-type': 'text/event-stream' },
-      body: { getReader: () => reader, cancel: (reason?: unknown) => reader.cancel(reason) },
-    };
-  }
-  return {
-    status: response.status,
-    headers: { ...headers, 'content-type': 'application/json' },
-    body: translatedWhole(response.body, (bytes) => {
-      const completion = parseJson(bytes);
-      // Not a completion: the answer fails like a body cut short (a 502 to the client), never a made-up message.
-      if (!isObject(completion)) throw new Error('the chat completions answer is not a JSON object');
-      return encoder.encode(JSON.stringify(toMessage(completion, context)));
-    }),
-  };
+  const stream = contentType.startsWith('text/event-stream')
+    ? new MessageEventStream(response.body.getReader(), context)
+    : undefined;
+  return translatedAnswer(
+    response,
+    headers,
+    stream,
+    (completion) => toMessage(completion, context),
+    'chat completions',
+  );
 };

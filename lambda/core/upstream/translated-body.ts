@@ -1,7 +1,7 @@
 // Bodies of translated answers: one read whole and given back translated (JSON, errors), and the base of the streams
 // translated event by event: into `chat.completion.chunk` events (Anthropic SSE, Bedrock ConverseStream), or into
 // Anthropic's SSE events (an OpenAI stream answering the Messages front door).
-import type { UpstreamBody, UpstreamBodyReader } from '../../ports.ts';
+import type { UpstreamBody, UpstreamBodyReader, UpstreamResponse } from '../../ports.ts';
 import { type ChunkReader, readToEnd } from '../http.ts';
 
 /** A body that reads the whole upstream answer on its first read and gives back its translation, once. */
@@ -194,3 +194,35 @@ export const parseJson = (bytes: Uint8Array): unknown => {
     return undefined;
   }
 };
+
+const answerEncoder = new TextEncoder();
+const isJsonObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * A provider's 2xx answer, translated: a stream read through `stream` (SSE), or a JSON body read whole and given
+ * to `translate`. A JSON answer that is not an object fails like a body cut short (a 502 to the client), never a
+ * made-up answer. `headers` are the upstream's, without its length (the translation changes it).
+ */
+export const translatedAnswer = (
+  response: UpstreamResponse,
+  headers: Readonly<Record<string, string>>,
+  stream: UpstreamBodyReader | undefined,
+  translate: (answer: Record<string, unknown>) => unknown,
+  what: string,
+): UpstreamResponse =>
+  stream !== undefined
+    ? {
+        status: response.status,
+        headers: { ...headers, 'content-type': 'text/event-stream' },
+        body: { getReader: () => stream, cancel: (reason?: unknown) => stream.cancel(reason) },
+      }
+    : {
+        status: response.status,
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: translatedWhole(response.body, (bytes) => {
+          const answer = parseJson(bytes);
+          if (!isJsonObject(answer)) throw new Error(`the ${what} answer is not a JSON object`);
+          return answerEncoder.encode(JSON.stringify(translate(answer)));
+        }),
+      };
