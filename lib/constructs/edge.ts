@@ -31,7 +31,8 @@ export interface GatewayEdgeProps {
   readonly tiers: Readonly<Record<string, TierUsagePlan>>;
   /**
    * How long API Gateway reuses an authorizer decision for one key from one client IP; 0 turns caching off.
-   * A revoked key keeps working (and a denied one stays denied) until its cached decision expires.
+   * A revoked key keeps working (and a denied one stays denied) until its cached decision expires. The Messages
+   * API's routes (`/v1/messages…`) never cache: their authorizer runs for every request.
    * @default Duration.minutes(5)
    */
   readonly authorizerResultTtl?: Duration;
@@ -71,6 +72,8 @@ export interface GatewayEdgeProps {
 export const STAGE_NAME = 'v1';
 /** Unauthenticated health check, at `/v1/health` like the gateway's own route. */
 export const HEALTH_PATH = 'health';
+/** Anthropic's Messages API, at `/v1/messages` and under it: its clients may send the key as `x-api-key`. */
+export const MESSAGES_PATH = 'messages';
 
 const AUTHORIZER_TTL_MAX_SECONDS = 3600;
 /** Lambda allows 4 KB for all variables; the rest is left for the table, secret and runtime settings. */
@@ -175,7 +178,9 @@ const ERROR_RESPONSES: readonly ErrorResponse[] = [
     body: openAiError(
       'invalid_request_error',
       literal('invalid_api_key'),
-      literal("Incorrect or missing API key. Send your gateway key as 'Authorization: Bearer <key>'."),
+      literal(
+        "Incorrect or missing API key. Send your gateway key as 'Authorization: Bearer <key>' (on /v1/messages also as 'x-api-key: <key>').",
+      ),
     ),
   },
   {
@@ -403,6 +408,7 @@ export class GatewayEdge extends Construct {
     this.stageArn = api.deploymentStage.stageArn;
     this.url = `https://${api.restApiId}.execute-api.${Stack.of(this).region}.${Stack.of(this).urlSuffix}/${STAGE_NAME}`;
 
+    // Every path but the Messages API's: the key comes as `Authorization: Bearer` (what the OpenAI SDKs send).
     const authorizer = new apigateway.RequestAuthorizer(this, 'Authorizer', {
       handler: this.authorizerFunction,
       // The cache key: one decision per key and client IP, because a key's CIDR allowlist depends on the IP.
@@ -411,6 +417,19 @@ export class GatewayEdge extends Construct {
         apigateway.IdentitySource.context('identity.sourceIp'),
       ],
       resultsCacheTtl: props.authorizerResultTtl ?? Duration.minutes(5),
+    });
+    // Anthropic's Messages API: Claude Code's ANTHROPIC_API_KEY and older Anthropic SDKs send the key as `x-api-key`,
+    // the current SDK and ANTHROPIC_AUTH_TOKEN as `Authorization: Bearer`. API Gateway answers 401 itself, without
+    // calling the authorizer, to a request missing any identity source, and cannot accept one header or another; so
+    // these routes get an authorizer with no identity source, which API Gateway allows only without a results cache
+    // (CDK refuses it otherwise). The cost: one authorizer invocation per Messages request, a short one, since the
+    // function keeps key and tenant records in memory (keys.cacheTtlMs) rather than reading the store each time.
+    // The authorizer reads x-api-key only when there is no Authorization header, so the cached authorizer's
+    // decisions still depend on nothing but its identity sources.
+    const messagesAuthorizer = new apigateway.RequestAuthorizer(this, 'MessagesAuthorizer', {
+      handler: this.authorizerFunction,
+      identitySources: [],
+      resultsCacheTtl: Duration.seconds(0),
     });
 
     const integration = new apigateway.LambdaIntegration(props.gatewayFunction, {
@@ -430,6 +449,12 @@ export class GatewayEdge extends Construct {
     };
     const rootMethod = api.root.addMethod('ANY', integration, keyed);
     const proxyMethod = api.root.addResource('{proxy+}').addMethod('ANY', integration, keyed);
+    // `/messages` and everything under it (count_tokens, and paths the gateway answers 404), more specific than
+    // `/{proxy+}`, so API Gateway routes them here.
+    const messagesKeyed: apigateway.MethodOptions = { ...keyed, authorizer: messagesAuthorizer };
+    const messages = api.root.addResource(MESSAGES_PATH);
+    const messagesMethod = messages.addMethod('ANY', integration, messagesKeyed);
+    const messagesProxyMethod = messages.addResource('{proxy+}').addMethod('ANY', integration, messagesKeyed);
     const healthMethod = api.root.addResource(HEALTH_PATH).addMethod('GET', integration, {
       authorizationType: apigateway.AuthorizationType.NONE,
       apiKeyRequired: false,
@@ -473,7 +498,11 @@ export class GatewayEdge extends Construct {
       unit: cloudwatch.Unit.COUNT,
     });
 
-    this.acknowledgeFindings(api, [rootMethod, proxyMethod], healthMethod);
+    this.acknowledgeFindings(
+      api,
+      [rootMethod, proxyMethod, messagesMethod, messagesProxyMethod],
+      healthMethod,
+    );
   }
 
   /**
@@ -555,8 +584,9 @@ export class GatewayEdge extends Construct {
       Validations.of(method).acknowledge({
         id: 'AwsSolutions-COG4',
         reason:
-          'Callers are OpenAI SDKs sending a gateway key as a Bearer token, which Cognito cannot verify; the ' +
-          'Lambda REQUEST authorizer verifies the key (hash, status, expiry, CIDR allowlist) on this method.',
+          'Callers are OpenAI and Anthropic SDKs sending a gateway key (as a Bearer token or x-api-key), which ' +
+          'Cognito cannot verify; a Lambda REQUEST authorizer verifies the key (hash, status, expiry, CIDR ' +
+          'allowlist) on this method.',
       });
     }
     for (const rule of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {

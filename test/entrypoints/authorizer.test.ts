@@ -3,7 +3,11 @@ import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { MemoryKeyStore, MemoryLogger, MemorySecretSource } from '../../lambda/adapters/memory/index.ts';
 import { parseGatewayConfig } from '../../lambda/core/config.ts';
 import { createKeyVerifier, generateKey, hashKey } from '../../lambda/core/keys.ts';
-import { createAuthorizer, stageWildcardOf } from '../../lambda/entrypoints/authorizer/authorize.ts';
+import {
+  createAuthorizer,
+  gatewayKeyOf,
+  stageWildcardOf,
+} from '../../lambda/entrypoints/authorizer/authorize.ts';
 import {
   type KeyRecord,
   KeyStatus,
@@ -186,6 +190,82 @@ describe('authorizer: allowed keys', () => {
   });
 });
 
+describe('authorizer: the key in x-api-key (Anthropic clients)', () => {
+  it.each([
+    ['x-api-key', 'lower-case'],
+    ['X-Api-Key', 'mixed-case'],
+    ['X-API-KEY', 'upper-case'],
+  ])('allows a valid key sent as %s (%s header name), like one sent as a Bearer token', async (header) => {
+    // Prepare
+    const { authorize, issue } = setup();
+    const { key, record } = await issue();
+
+    // Act
+    const fromApiKey = await authorize(authorizerEvent({ headers: { [header]: key } }));
+    const fromBearer = await authorize(bearer(key));
+
+    // Assess
+    expect(fromApiKey).toEqual(fromBearer);
+    expect(fromApiKey.principalId).toBe(record.keyId);
+    expect(fromApiKey.policyDocument.Statement[0]).toMatchObject({ Effect: 'Allow' });
+    expect(fromApiKey.usageIdentifierKey).toBe('usage-plan-key-acme');
+  });
+
+  it('verifies the Bearer key when both headers are present', async () => {
+    // Prepare: two tenants, so the verified key shows which header was read.
+    const { authorize, issue } = setup({
+      tenants: [tenant(), tenant({ tenantId: 'globex', name: 'Globex' })],
+    });
+    const acme = await issue();
+    const globex = await issue({ tenantId: 'globex' });
+
+    // Act
+    const result = await authorize(
+      authorizerEvent({ headers: { Authorization: `Bearer ${acme.key}`, 'x-api-key': globex.key } }),
+    );
+
+    // Assess
+    expect(result.principalId).toBe(acme.record.keyId);
+    expect(result.context).toMatchObject({ tenantId: 'acme' });
+  });
+});
+
+describe('gatewayKeyOf', () => {
+  it.each<[string, Record<string, string> | null, string | undefined]>([
+    ['a Bearer token', { Authorization: 'Bearer sk-gw-a' }, 'sk-gw-a'],
+    ['x-api-key', { 'x-api-key': 'sk-gw-b' }, 'sk-gw-b'],
+    ['both: the Bearer token wins', { authorization: 'Bearer sk-gw-a', 'X-Api-Key': 'sk-gw-b' }, 'sk-gw-a'],
+    ['neither', { 'content-type': 'application/json' }, undefined],
+    ['no headers at all', null, undefined],
+    [
+      'a Bearer token with spaces and tabs around it',
+      { Authorization: ' \tBearer \t sk-gw-a \t' },
+      'sk-gw-a',
+    ],
+    ['x-api-key with spaces and tabs around it', { 'x-api-key': ' \tsk-gw-b\t ' }, 'sk-gw-b'],
+    ['x-api-key with a space inside', { 'x-api-key': 'sk-gw b' }, undefined],
+    ['an empty x-api-key', { 'x-api-key': '' }, undefined],
+    [
+      'an empty Authorization header, and x-api-key',
+      { Authorization: ' ', 'x-api-key': 'sk-gw-b' },
+      'sk-gw-b',
+    ],
+    ['a Bearer token with two words', { Authorization: 'Bearer sk-gw-a extra' }, undefined],
+    ['another scheme, and x-api-key', { Authorization: 'Basic abc', 'x-api-key': 'sk-gw-b' }, undefined],
+    [
+      'a Bearer without a token, and x-api-key',
+      { Authorization: 'Bearer', 'x-api-key': 'sk-gw-b' },
+      undefined,
+    ],
+  ])('reads %s', (_case, headers, expected) => {
+    // Act
+    const key = gatewayKeyOf(headers);
+
+    // Assess
+    expect(key).toBe(expected);
+  });
+});
+
 describe('authorizer: refused keys answer 401', () => {
   it.each<[string, (issued: { key: string; record: KeyRecord }) => Record<string, string>]>([
     [
@@ -197,7 +277,20 @@ describe('authorizer: refused keys answer 401', () => {
     ['no Authorization header', () => ({})],
     ['another scheme', ({ key }) => ({ Authorization: `Basic ${key}` })],
     ['a bearer without a key', () => ({ Authorization: 'Bearer ' })],
-    ['the key in x-api-key only', ({ key }) => ({ 'x-api-key': key })],
+    ['an empty x-api-key', () => ({ 'x-api-key': '  ' })],
+    ['a wrong key in x-api-key', () => ({ 'x-api-key': generateKey().key })],
+    // x-api-key counts only without an Authorization header: the cached authorizer's key is that header and the IP.
+    [
+      'another scheme, with the key in x-api-key',
+      ({ key }) => ({ Authorization: 'Basic abc', 'x-api-key': key }),
+    ],
+    [
+      'a wrong Bearer key, with the key in x-api-key',
+      ({ key, record }) => ({
+        Authorization: `Bearer ${generateKey(record.keyId).key}`,
+        'x-api-key': key,
+      }),
+    ],
   ])('throws Unauthorized for %s', async (_case, headersFor) => {
     // Prepare
     const { authorize, issue, logger } = setup();

@@ -26,6 +26,8 @@ const USAGE_PLAN_IDS = { default: 'EdgeUsagePlandefault7A4CA6DC', pro: 'EdgeUsag
 const ACCESS_LOG_GROUP_ID = 'EdgeAccessLogGroup3D2C599C';
 const AUTHORIZER_LOG_GROUP_ID = 'EdgeAuthorizerLogGroupFF8A36B5';
 const AUTHORIZER_FUNCTION_ID = 'EdgeAuthorizerFunction11C87892';
+const AUTHORIZER_ID = 'EdgeAuthorizer038C1D69';
+const MESSAGES_AUTHORIZER_ID = 'EdgeMessagesAuthorizer4E2A6AD5';
 
 /** The stack a test builds: the construct and an imported gateway function (no role, so no nag findings). */
 const edgeStack = (app: App, id: string, props: Partial<GatewayEdgeProps> = {}) => {
@@ -192,26 +194,36 @@ describe('GatewayEdge REST API', () => {
 });
 
 describe('GatewayEdge methods', () => {
-  /** `<HttpMethod> <path>` → the method's properties; the root resource is `/`. */
+  /** `<HttpMethod> <path>` → the method's properties; the root resource is `/`, a nested one `/a/b`. */
   const methods = (): Map<string, Record<string, unknown>> => {
-    const paths = new Map<string, string>();
+    const resources = new Map<string, { PathPart: string; ParentId: { Ref?: string } }>();
     for (const [id, resource] of Object.entries(template.findResources('AWS::ApiGateway::Resource'))) {
-      paths.set(id, `/${(resource.Properties as { PathPart: string }).PathPart}`);
+      resources.set(id, resource.Properties);
     }
+    // A resource's parent is another resource (Ref) or the API's root (Fn::GetAtt RootResourceId).
+    const pathOf = (id: string | undefined): string => {
+      const resource = id === undefined ? undefined : resources.get(id);
+      return resource === undefined ? '' : `${pathOf(resource.ParentId.Ref)}/${resource.PathPart}`;
+    };
     const byRoute = new Map<string, Record<string, unknown>>();
     for (const method of Object.values(template.findResources('AWS::ApiGateway::Method'))) {
       const properties = method.Properties as Record<string, unknown> & { ResourceId: { Ref?: string } };
-      const path = properties.ResourceId.Ref === undefined ? '/' : paths.get(properties.ResourceId.Ref);
-      byRoute.set(`${properties.HttpMethod} ${path}`, properties);
+      byRoute.set(`${properties.HttpMethod} ${pathOf(properties.ResourceId.Ref) || '/'}`, properties);
     }
     return byRoute;
   };
 
-  it('has exactly ANY /, ANY /{proxy+} and GET /health (no OPTIONS, no CORS)', () => {
-    expect([...methods().keys()].sort()).toEqual(['ANY /', 'ANY /{proxy+}', 'GET /health']);
+  it('has exactly ANY /, ANY /{proxy+}, the Messages API routes and GET /health (no OPTIONS, no CORS)', () => {
+    expect([...methods().keys()].sort()).toEqual([
+      'ANY /',
+      'ANY /messages',
+      'ANY /messages/{proxy+}',
+      'ANY /{proxy+}',
+      'GET /health',
+    ]);
   });
 
-  it.each(['ANY /', 'ANY /{proxy+}', 'GET /health'])(
+  it.each(['ANY /', 'ANY /{proxy+}', 'ANY /messages', 'ANY /messages/{proxy+}', 'GET /health'])(
     '%s streams from the gateway function through a Lambda proxy integration with a 15-minute timeout',
     (route) => {
       // Act
@@ -231,10 +243,12 @@ describe('GatewayEdge methods', () => {
     },
   );
 
-  it.each(['ANY /', 'ANY /{proxy+}'])('%s requires the REQUEST authorizer and an API key', (route) => {
-    // Prepare
-    const authorizerId = Object.keys(template.findResources('AWS::ApiGateway::Authorizer'))[0];
-
+  it.each([
+    ['ANY /', 'the cached', AUTHORIZER_ID],
+    ['ANY /{proxy+}', 'the cached', AUTHORIZER_ID],
+    ['ANY /messages', 'the uncached Messages', MESSAGES_AUTHORIZER_ID],
+    ['ANY /messages/{proxy+}', 'the uncached Messages', MESSAGES_AUTHORIZER_ID],
+  ])('%s requires %s REQUEST authorizer and an API key', (route, _which, authorizerId) => {
     // Act
     const method = methods().get(route);
 
@@ -277,18 +291,50 @@ describe('GatewayEdge methods', () => {
 });
 
 describe('GatewayEdge authorizer', () => {
-  it('is a REQUEST authorizer cached per Authorization header and client IP, 5 minutes by default', () => {
-    template.resourceCountIs('AWS::ApiGateway::Authorizer', 1);
-    template.hasResourceProperties('AWS::ApiGateway::Authorizer', {
-      Type: 'REQUEST',
+  /** The authorizers of a template by logical id, with their properties. */
+  const authorizers = (of: Template): Record<string, Record<string, unknown>> =>
+    Object.fromEntries(
+      Object.entries(of.findResources('AWS::ApiGateway::Authorizer')).map(([id, resource]) => [
+        id,
+        resource.Properties as Record<string, unknown>,
+      ]),
+    );
+
+  it('has two REQUEST authorizers, both running the one authorizer function', () => {
+    // Act
+    const byId = authorizers(template);
+
+    // Assess
+    expect(Object.keys(byId).sort()).toEqual([AUTHORIZER_ID, MESSAGES_AUTHORIZER_ID].sort());
+    for (const properties of Object.values(byId)) {
+      expect(properties.Type).toBe('REQUEST');
+      expect(JSON.stringify(properties.AuthorizerUri)).toContain(AUTHORIZER_FUNCTION_ID);
+    }
+  });
+
+  it('caches decisions per Authorization header and client IP, 5 minutes by default', () => {
+    expect(authorizers(template)[AUTHORIZER_ID]).toMatchObject({
       IdentitySource: 'method.request.header.Authorization,context.identity.sourceIp',
       AuthorizerResultTtlInSeconds: 300,
-      AuthorizerUri: Match.anyValue(),
     });
   });
 
-  it('applies a configured result TTL', () => {
-    custom.hasResourceProperties('AWS::ApiGateway::Authorizer', { AuthorizerResultTtlInSeconds: 3600 });
+  it('runs for every Messages request: no identity source (so x-api-key reaches it) and no cache', () => {
+    // Act
+    const messages = authorizers(template)[MESSAGES_AUTHORIZER_ID];
+
+    // Assess: an identity source API Gateway would require, and answer 401 without it; CDK writes '' for none.
+    expect(messages?.IdentitySource ?? '').toBe('');
+    expect(messages?.AuthorizerResultTtlInSeconds).toBe(0);
+  });
+
+  it('applies a configured result TTL to the cached authorizer only', () => {
+    // Act
+    const byId = authorizers(custom);
+
+    // Assess
+    expect(byId[AUTHORIZER_ID]?.AuthorizerResultTtlInSeconds).toBe(3600);
+    expect(byId[MESSAGES_AUTHORIZER_ID]?.AuthorizerResultTtlInSeconds).toBe(0);
   });
 
   it('runs Node.js 24 on arm64 with 512 MB and a 10 s timeout, logging to its own log group', () => {
@@ -331,12 +377,27 @@ describe('GatewayEdge authorizer', () => {
     ]);
   });
 
-  it('may be invoked by API Gateway for this authorizer only', () => {
-    template.hasResourceProperties('AWS::Lambda::Permission', {
-      FunctionName: { 'Fn::GetAtt': [AUTHORIZER_FUNCTION_ID, 'Arn'] },
-      Principal: 'apigateway.amazonaws.com',
-      SourceArn: Match.objectLike({ 'Fn::Join': Match.anyValue() }),
-    });
+  it('may be invoked by API Gateway for its two authorizers only, one permission each', () => {
+    // Prepare
+    const permissions = Object.values(
+      template.findResources('AWS::Lambda::Permission', {
+        Properties: { FunctionName: { 'Fn::GetAtt': [AUTHORIZER_FUNCTION_ID, 'Arn'] } },
+      }),
+    ).map((resource) => resource.Properties as Record<string, unknown>);
+
+    // Act
+    const sourceArns = permissions.map((permission) => flatten(permission.SourceArn)).sort();
+
+    // Assess
+    expect(permissions.map((permission) => permission.Principal)).toEqual([
+      'apigateway.amazonaws.com',
+      'apigateway.amazonaws.com',
+    ]);
+    expect(sourceArns).toEqual(
+      [AUTHORIZER_ID, MESSAGES_AUTHORIZER_ID]
+        .map((id) => `arn:aws:execute-api:eu-west-1:123456789012:{${API_ID}}/authorizers/{${id}}`)
+        .sort(),
+    );
   });
 
   it('reads the bundled config unless a config document is given, which it gets minified', () => {
@@ -465,6 +526,7 @@ describe('GatewayEdge gateway responses', () => {
     expect(byType.get('DEFAULT_4XX')).toContain('"message":$context.error.messageString,');
     expect(byType.get('DEFAULT_5XX')).toContain('"message":$context.error.messageString,');
     expect(byType.get('UNAUTHORIZED')).toContain("'Authorization: Bearer <key>'");
+    expect(byType.get('UNAUTHORIZED')).toContain("on /v1/messages also as 'x-api-key: <key>'");
   });
 
   it('tells the SDKs when to retry: after a second when throttled, not at all when the quota is spent', () => {
@@ -568,7 +630,9 @@ describe('GatewayEdge props validation', () => {
     const { stack } = edgeStack(app, 'NoCache', { authorizerResultTtl: Duration.seconds(0) });
 
     // Assess
-    Template.fromStack(stack).hasResourceProperties('AWS::ApiGateway::Authorizer', {
+    const cached = Template.fromStack(stack).findResources('AWS::ApiGateway::Authorizer')[AUTHORIZER_ID];
+    expect(cached?.Properties).toMatchObject({
+      IdentitySource: 'method.request.header.Authorization,context.identity.sourceIp',
       AuthorizerResultTtlInSeconds: 0,
     });
   });

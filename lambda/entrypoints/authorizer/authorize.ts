@@ -30,13 +30,31 @@ export interface DenyContext {
 export const UNAUTHORIZED = 'Unauthorized';
 
 const BEARER = /^bearer[ \t]+(\S+)[ \t]*$/i;
+const API_KEY = /^\S+$/;
 
-/** The key from `Authorization: Bearer <key>`, whatever the case of the header name. */
-export const bearerKeyOf = (headers: APIGatewayRequestAuthorizerEvent['headers']): string | undefined => {
+type AuthorizerHeaders = APIGatewayRequestAuthorizerEvent['headers'];
+
+/** A header's value, whatever the case of its name, trimmed; '' counts as absent, as for an identity source. */
+const headerOf = (headers: AuthorizerHeaders, lowerCaseName: string): string | undefined => {
   for (const [name, value] of Object.entries(headers ?? {})) {
-    if (name.toLowerCase() === 'authorization' && value !== undefined) return BEARER.exec(value.trim())?.[1];
+    if (name.toLowerCase() === lowerCaseName && value !== undefined) return value.trim() || undefined;
   }
   return undefined;
+};
+
+/**
+ * The gateway key: from `Authorization: Bearer <key>` (the OpenAI SDKs, Anthropic's current SDK and Claude Code's
+ * ANTHROPIC_AUTH_TOKEN), else from `x-api-key: <key>` (Claude Code's ANTHROPIC_API_KEY, older Anthropic SDKs).
+ * x-api-key counts only when there is no Authorization header: one that holds anything but a Bearer key is refused,
+ * not passed over. The cached authorizer keys its decision on the Authorization header and the client IP alone,
+ * so the key it verified must come from that header, or a decision made for one request's x-api-key would be
+ * reused for another request with the same Authorization value and none or another x-api-key.
+ */
+export const gatewayKeyOf = (headers: AuthorizerHeaders): string | undefined => {
+  const authorization = headerOf(headers, 'authorization');
+  if (authorization !== undefined) return BEARER.exec(authorization)?.[1];
+  const apiKey = headerOf(headers, 'x-api-key');
+  return apiKey !== undefined && API_KEY.test(apiKey) ? apiKey : undefined;
 };
 
 /**
@@ -77,7 +95,7 @@ export const createAuthorizer = ({ verify, logger }: AuthorizerOptions) => {
   };
 
   return async (event: APIGatewayRequestAuthorizerEvent): Promise<APIGatewayAuthorizerResult> => {
-    const presented = bearerKeyOf(event.headers);
+    const presented = gatewayKeyOf(event.headers);
     if (presented === undefined) throw new Error(UNAUTHORIZED);
     const principalId = keyIdOf(presented) ?? 'unknown';
     let resource: string;
