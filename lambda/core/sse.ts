@@ -70,16 +70,12 @@ export const createSseRelay = (options: SseRelayOptions) => {
   const parser = createParser({
     onEvent(event) {
       observe?.(event);
-      if (endEvent !== undefined && event.event === endEvent) {
+      // The end of a complete stream: OpenAI's `[DONE]` (sent on as it is), or the stream's end event.
+      if (endEvent === undefined ? event.data === '[DONE]' : event.event === endEvent) {
         done = true;
         if (filter !== undefined) for (const held of filter.finish()) out += formatSseEvent(held);
-        if (filter?.blockedBy === undefined) out += formatSseEvent(event);
-        return;
-      }
-      if (event.data === '[DONE]') {
-        done = true;
-        if (filter !== undefined) for (const held of filter.finish()) out += formatSseEvent(held);
-        if (filter?.blockedBy === undefined) out += 'data: [DONE]\n\n';
+        if (filter?.blockedBy === undefined)
+          out += endEvent === undefined ? 'data: [DONE]\n\n' : formatSseEvent(event);
         return;
       }
       const capture = options.capture;

@@ -160,7 +160,7 @@ const anthropic: UpstreamProvider = {
         'content-type': 'application/json',
         'anthropic-version': request.headers['anthropic-version'] ?? target.apiVersion ?? ANTHROPIC_VERSION,
       };
-      for (const name of ['accept', 'anthropic-beta'])
+      for (const name of ANTHROPIC_OPTIONAL_HEADERS)
         if (request.headers[name] !== undefined) headers[name] = request.headers[name];
       return { path: request.path, headers, body: request.body };
     }
@@ -185,6 +185,9 @@ const anthropic: UpstreamProvider = {
       : fromAnthropicResponse(response, providerContextOf(request) as AnthropicContext | undefined),
   failureError: openAiFailureError,
 };
+
+/** What a Messages client may send that Anthropic reads, passed on when sent. */
+const ANTHROPIC_OPTIONAL_HEADERS = ['accept', 'anthropic-beta'] as const;
 
 /** A proxied endpoint that a translated provider has no counterpart for. */
 const notServedByTarget = (target: TargetConfig, path: string, serves: string) =>
