@@ -46,6 +46,7 @@ beforeAll(async () => {
       filters: {
         rules: [
           { name: 'no-secrets', keywords: ['TOP-SECRET'], action: 'block', scope: 'request' },
+          { name: 'codename', keywords: ['Bluebird'], action: 'redact', scope: 'request' },
           { name: 'card', pattern: '4111 1111 1111 1111', action: 'redact', scope: 'response' },
         ],
       },
@@ -534,6 +535,29 @@ describe('content rules on the Messages surface', () => {
       error: { type: 'invalid_request_error' },
     });
     expect(claude.requests.length).toBe(before);
+  });
+
+  it('redacts a request’s text before it goes upstream, for a message and for a token count alike', async () => {
+    // Act
+    await sdk().messages.create({
+      model: 'claude-sonnet-4-5',
+      max_tokens: 10,
+      messages: [{ role: 'user', content: 'Project Bluebird ships Friday.' }],
+    });
+    const message = claude.requests.at(-1)!;
+    await sdk().messages.countTokens({
+      model: 'claude-sonnet-4-5',
+      messages: [{ role: 'user', content: 'Project Bluebird ships Friday.' }],
+    });
+    const count = claude.requests.at(-1)!;
+
+    // Assess
+    expect(message.path).toBe('/v1/messages');
+    expect(count.path).toBe('/v1/messages/count_tokens');
+    for (const sent of [message, count]) {
+      expect(sent.raw).not.toContain('Bluebird');
+      expect(sent.raw).toContain('ships Friday.');
+    }
   });
 
   it('redacts a streamed answer across deltas', async () => {

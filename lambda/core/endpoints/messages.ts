@@ -2,14 +2,17 @@
 // (keys, budgets, content rules, cache, failover, metering), in Anthropic's wire format end to end; `POST
 // /v1/messages/count_tokens` asks an Anthropic target, or answers with the gateway's own count. Every other path
 // under `/v1/messages/` (message batches) is not served. All of them answer errors in Anthropic's shape.
+
+import type { RouteConfig } from '../config.ts';
 import { Provider } from '../config.ts';
-import { ClientApi, upstreamError } from '../errors.ts';
+import type { GatewayContext } from '../context.ts';
+import { ClientApi } from '../errors.ts';
 import type { GatewayRequest, GatewayResponse } from '../exchange.ts';
 import { promptTokens, TokenShape } from '../metering.ts';
 import type { RouteHandler, RouteSpec } from '../route-table.ts';
-import { readRequest } from '../stages/read-request.ts';
+import { type ReadRequest, readRequest } from '../stages/read-request.ts';
 import { resolveModel } from '../stages/resolve-model.ts';
-import { passOnRefusal } from '../stages/respond.ts';
+import { abortWithClient, answerRefusal, upstreamBodies, upstreamHeaders } from '../stages/respond.ts';
 import { baseHeaders, type RequestState } from '../state.ts';
 import { readBody } from '../upstream/client.ts';
 import { COUNT_TOKENS_PATH } from '../upstream/providers.ts';
@@ -37,19 +40,14 @@ const countTokens: RouteHandler = async (g, state, request) => {
   state.endpoint = COUNT_TOKENS_ENDPOINT;
   const read = readRequest(g, request, COUNT_TOKENS_ENDPOINT, principal);
   const { serving } = await resolveModel(g, state, COUNT_TOKENS_ENDPOINT, principal, read);
-  const json = read.json!;
   // Only Anthropic's API has the endpoint; a route with an Anthropic target asks it (with failover among them).
   const anthropic = serving.targets.filter((target) => target.provider === Provider.anthropic);
-  if (anthropic.length === 0) return estimate(g, state, json);
+  if (anthropic.length === 0) return estimate(g, state, read.json!);
   return askTarget(g, state, request, { ...serving, targets: anthropic }, read);
 };
 
 /** The gateway's own count (the tokenizer the budget holds use), marked as an estimate. */
-const estimate = (
-  g: Parameters<RouteHandler>[0],
-  state: RequestState,
-  json: Record<string, unknown>,
-): GatewayResponse => {
+const estimate = (g: GatewayContext, state: RequestState, json: Record<string, unknown>): GatewayResponse => {
   const inputTokens = promptTokens(TokenShape.messages, json, g.deps.tokens);
   const headers = baseHeaders(state, g.clock.now());
   headers['content-type'] = 'application/json';
@@ -57,49 +55,35 @@ const estimate = (
   return { status: 200, headers, body: encoder.encode(JSON.stringify({ input_tokens: inputTokens })) };
 };
 
+/** The count from the route's Anthropic targets: the body as a message would go (redacted by the rules too). */
 const askTarget = async (
-  g: Parameters<RouteHandler>[0],
+  g: GatewayContext,
   state: RequestState,
   request: GatewayRequest,
-  route: Parameters<Parameters<RouteHandler>[0]['failover']['send']>[1]['route'],
-  read: ReturnType<typeof readRequest>,
+  route: RouteConfig,
+  read: ReadRequest,
 ): Promise<GatewayResponse> => {
-  const headers: Record<string, string> = { 'user-agent': 'llm-gateway' };
-  for (const name of ['anthropic-version', 'anthropic-beta']) {
-    const value = request.headers.get(name);
-    if (value !== undefined) headers[name] = value;
-  }
-  const abort = new AbortController();
-  const onClientAbort = () => abort.abort(new Error('client disconnected'));
-  request.signal?.addEventListener('abort', onClientAbort, { once: true });
+  const { controller, release } = abortWithClient(request.signal);
   try {
     const result = await g.failover.send(state, {
       route,
       model: read.model,
       method: 'POST',
       path: COUNT_TOKENS_PATH,
-      headers,
-      bodyFor: (upstreamModel) =>
-        upstreamModel === read.model
-          ? read.raw
-          : encoder.encode(JSON.stringify({ ...read.json, model: upstreamModel })),
-      signal: abort.signal,
+      headers: upstreamHeaders(request, ClientApi.anthropic),
+      bodyFor: upstreamBodies(state, read, false),
+      signal: controller.signal,
     });
     if (result.kind === 'aborted') return { status: 499, headers: {}, body: undefined };
     const { response, target } = result;
-    if (response.status >= 400) {
-      if (response.status >= 500 || response.status === 401 || response.status === 403) {
-        await response.body.cancel().catch(() => {});
-        throw upstreamError();
-      }
-      return await passOnRefusal(g, state, response, target.id, ClientApi.anthropic);
-    }
+    if (response.status >= 400)
+      return await answerRefusal(g, state, response, target.id, ClientApi.anthropic);
     const body = await readBody(response.body, UPSTREAM_COUNT_BYTES);
-    const out = baseHeaders(state, g.clock.now());
-    out['content-type'] = 'application/json';
-    return { status: response.status, headers: out, body };
+    const headers = baseHeaders(state, g.clock.now());
+    headers['content-type'] = 'application/json';
+    return { status: response.status, headers, body };
   } finally {
-    request.signal?.removeEventListener('abort', onClientAbort);
+    release();
   }
 };
 

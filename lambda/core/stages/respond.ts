@@ -50,6 +50,79 @@ const NO_HITS: RuleHits = emptyHits();
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** The gateway asks a stream for its usage chunk on the client's behalf (to meter it), unless the client did. */
+const asksForUsage = (endpoint: Endpoint, json: Record<string, unknown> | undefined): boolean =>
+  json?.stream === true &&
+  endpoint.streamUsageOption &&
+  (json.stream_options as { include_usage?: unknown } | undefined)?.include_usage !== true;
+
+/**
+ * The body for a target's model name: the client's bytes untouched unless the model name, the stream options
+ * (`injectUsage`) or the gateway's own changes (a cap set, text redacted) must go upstream; each rewrite made once.
+ */
+export const upstreamBodies = (
+  state: RequestState,
+  read: ReadRequest,
+  injectUsage: boolean,
+): ((upstreamModel: string) => Uint8Array) => {
+  const { model, json, raw } = read;
+  let bodies: Map<string, Uint8Array> | undefined;
+  return (upstreamModel) => {
+    if (json === undefined || (upstreamModel === model && !injectUsage && !state.bodyRewritten)) return raw;
+    bodies ??= new Map();
+    let body = bodies.get(upstreamModel);
+    if (body === undefined) {
+      const rewritten: Record<string, unknown> = { ...json, model: upstreamModel };
+      if (injectUsage)
+        rewritten.stream_options = { ...(json.stream_options as object | undefined), include_usage: true };
+      body = encoder.encode(JSON.stringify(rewritten));
+      bodies.set(upstreamModel, body);
+    }
+    return body;
+  };
+};
+
+/** The client's headers the upstream reads (its API's), and the gateway's user agent. */
+export const upstreamHeaders = (request: GatewayRequest, api: ClientApiName): Record<string, string> => {
+  const headers: Record<string, string> = { 'user-agent': 'llm-gateway' };
+  for (const name of FORWARDED_REQUEST_HEADERS[api]) {
+    const value = request.headers.get(name);
+    if (value !== undefined) headers[name] = value;
+  }
+  return headers;
+};
+
+/** An upstream request's abort controller, aborted when the client leaves; `release` unhooks it from the client. */
+export const abortWithClient = (signal: AbortSignal | undefined) => {
+  const controller = new AbortController();
+  const onClientAbort = () => controller.abort(new Error('client disconnected'));
+  if (signal?.aborted === true) onClientAbort();
+  else signal?.addEventListener('abort', onClientAbort, { once: true });
+  return { controller, release: () => signal?.removeEventListener('abort', onClientAbort) };
+};
+
+/**
+ * An upstream's 4xx/5xx answer that failover did not move past: a refusal of the client's request is passed on
+ * (redacted); any other is not about the request, so the client gets a generic 502 and not the upstream's body.
+ */
+export const answerRefusal = async (
+  g: GatewayContext,
+  state: RequestState,
+  response: UpstreamResponse,
+  targetId: string,
+  api: ClientApiName,
+): Promise<GatewayResponse> => {
+  if (UPSTREAM_STATUS_FOR_CLIENT_FAULT.has(response.status))
+    return passOnRefusal(g, state, response, targetId, api);
+  await response.body.cancel().catch(() => {});
+  g.logger.warn('upstream refused the request', {
+    requestId: state.requestId,
+    target: targetId,
+    status: response.status,
+  });
+  throw upstreamError();
+};
+
 /** What an answer of this request creates that the tenant may name later; undefined: nothing. */
 const answerShapeOf = (
   endpoint: Endpoint,
@@ -71,36 +144,12 @@ export const respond = async (
   resolved: Resolved,
   plan: CachePlan | undefined,
 ): Promise<GatewayResponse> => {
-  const { model, json, raw } = read;
-  const streamed = json?.stream === true;
-  const clientStreamOptions = json?.stream_options as { include_usage?: unknown } | undefined;
-  const injectUsage = streamed && endpoint.streamUsageOption && clientStreamOptions?.include_usage !== true;
-  const bodies = new Map<string, Uint8Array>();
-  const bodyFor = (upstreamModel: string): Uint8Array => {
-    // The client's bytes go upstream untouched unless the model name or stream options must change.
-    if (json === undefined || (upstreamModel === model && !injectUsage && !state.bodyRewritten)) return raw;
-    let body = bodies.get(upstreamModel);
-    if (body === undefined) {
-      const rewritten: Record<string, unknown> = { ...json, model: upstreamModel };
-      if (injectUsage) rewritten.stream_options = { ...(clientStreamOptions ?? {}), include_usage: true };
-      body = encoder.encode(JSON.stringify(rewritten));
-      bodies.set(upstreamModel, body);
-    }
-    return body;
-  };
-  const headers: Record<string, string> = { 'user-agent': 'llm-gateway' };
-  for (const name of FORWARDED_REQUEST_HEADERS[endpoint.api]) {
-    const value = request.headers.get(name);
-    if (value !== undefined) headers[name] = value;
-  }
-
+  const { model, json } = read;
+  const injectUsage = asksForUsage(endpoint, json);
+  const bodyFor = upstreamBodies(state, read, injectUsage);
+  const headers = upstreamHeaders(request, endpoint.api);
   // The upstream request stops when the client leaves, when the relay times out, or when a rule blocks the answer.
-  const upstreamAbort = new AbortController();
-  const signal = request.signal;
-  const onClientAbort = () => upstreamAbort.abort(new Error('client disconnected'));
-  if (signal?.aborted === true) onClientAbort();
-  else signal?.addEventListener('abort', onClientAbort, { once: true });
-  const release = () => signal?.removeEventListener('abort', onClientAbort);
+  const { controller: upstreamAbort, release } = abortWithClient(request.signal);
 
   let result: Awaited<ReturnType<GatewayContext['failover']['send']>>;
   try {
@@ -132,17 +181,7 @@ export const respond = async (
   const status = response.status;
   if (status >= 400) {
     release();
-    if (!UPSTREAM_STATUS_FOR_CLIENT_FAULT.has(status)) {
-      // Any other refusal is not about the client's request: a generic 502, and the upstream body is not shown.
-      await response.body.cancel().catch(() => {});
-      g.logger.warn('upstream refused the request', {
-        requestId: state.requestId,
-        target: target.id,
-        status,
-      });
-      throw upstreamError();
-    }
-    return passOnRefusal(g, state, response, target.id, endpoint.api);
+    return answerRefusal(g, state, response, target.id, endpoint.api);
   }
   state.status = status;
   state.upstreamAccepted = true;
@@ -288,7 +327,7 @@ const answerWhole = async (
  * An upstream's refusal of the client's request, redacted, in the shape of the client's API; the request was not
  * accepted, so nothing is billed.
  */
-export const passOnRefusal = async (
+const passOnRefusal = async (
   g: GatewayContext,
   state: RequestState,
   response: UpstreamResponse,
