@@ -3,12 +3,12 @@
 // Anthropic's own message JSON or SSE events. Nothing is translated between wire formats: only what Bedrock moves
 // (the model into the path, the version and betas into the body, each event into an event stream frame) is moved
 // back, and what Bedrock's InvokeModel does not take is refused with a 400 naming the field.
-import type { UpstreamBodyReader, UpstreamResponse } from '../../ports.ts';
+import type { UpstreamResponse } from '../../ports.ts';
 import { invalidRequest } from '../errors.ts';
 import type { ChunkReader } from '../http.ts';
 import { isObject, type Json } from './chat-translation.ts';
 import { createEventStreamDecoder } from './event-stream.ts';
-import { parseJson, translatedAnswer } from './translated-body.ts';
+import { parseJson, TranslatedStream, translatedAnswer } from './translated-body.ts';
 
 /** What the answer needs to know of the request. */
 export interface BedrockMessagesContext {
@@ -95,8 +95,6 @@ export const toInvokeMessages = (
   };
 };
 
-const encoder = new TextEncoder();
-
 /** Bedrock's key on message_stop: its own metrics, which Anthropic's event does not have. */
 const BEDROCK_METRICS = 'amazon-bedrock-invocationMetrics';
 /** Exceptions that mean "busy, try again": Anthropic's client retries an overloaded_error. */
@@ -138,55 +136,35 @@ const errorEvent = (headers: Readonly<Record<string, unknown>>): string => {
  * without message_stop just ends (the relay tells the client). A corrupt frame rejects the read, like a broken
  * connection.
  */
-class MessagesEventStream implements UpstreamBodyReader {
+class MessagesEventStream extends TranslatedStream {
   private readonly decode = createEventStreamDecoder();
-  private out = '';
-  private ended = false;
 
   constructor(
-    private readonly upstream: ChunkReader,
+    upstream: ChunkReader,
     private readonly model: string,
-  ) {}
-
-  async read(): Promise<{ done: false; value: Uint8Array } | { done: true }> {
-    while (this.out === '' && !this.ended) {
-      const result = await this.upstream.read();
-      if (result.done || result.value === undefined) {
-        this.ended = true;
-        break;
-      }
-      for (const message of this.decode.push(result.value)) this.onMessage(message.headers, message.payload);
-    }
-    if (this.out === '') return { done: true };
-    const value = encoder.encode(this.out);
-    this.out = '';
-    return { done: false, value };
+  ) {
+    super(upstream);
   }
 
-  cancel(reason?: unknown): Promise<void> {
-    return this.upstream.cancel(reason);
+  protected feed(bytes: Uint8Array): void {
+    for (const message of this.decode.push(bytes)) this.onMessage(message.headers, message.payload);
   }
 
   private onMessage(headers: Readonly<Record<string, unknown>>, payload: Uint8Array): void {
     if (this.ended) return;
     if (headers[':message-type'] !== 'event') {
-      this.out += errorEvent(headers);
-      this.end();
+      this.write(errorEvent(headers));
+      this.fail();
       return;
     }
     if (headers[':event-type'] !== 'chunk') return;
     const event = eventOfChunk(payload);
     if (event === undefined) return;
     const type = String(event.type);
-    this.out += sseEvent(type, asAnthropic(event, this.model));
+    this.write(sseEvent(type, asAnthropic(event, this.model)));
     // Nothing follows these: stop reading, and let go of the connection after an error.
     if (type === 'message_stop') this.ended = true;
-    else if (type === 'error') this.end();
-  }
-
-  private end(): void {
-    this.ended = true;
-    this.upstream.cancel().catch(() => {});
+    else if (type === 'error') this.fail();
   }
 }
 

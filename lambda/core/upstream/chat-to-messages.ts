@@ -9,8 +9,6 @@ import { isObject, type Json } from './chat-translation.ts';
 import type { MessagesContext } from './messages-to-chat.ts';
 import { TranslatedStream, tokenCount, translatedAnswer } from './translated-body.ts';
 
-const encoder = new TextEncoder();
-
 /** OpenAI's finish reasons as Anthropic's stop reasons; anything else ended the turn. */
 const STOP_REASONS: Readonly<Record<string, string>> = {
   stop: 'end_turn',
