@@ -119,9 +119,9 @@ class RelayBody implements BodySource {
     const anthropic = options.api === ClientApi.anthropic;
     this.sseRelay = options.sse
       ? createSseRelay({
-          ...(anthropic
-            ? { endEvent: 'message_stop', usageOf: countedUsage(createAnthropicStreamUsage().event) }
-            : {}),
+          // Anthropic's stream ends with message_stop, and its usage spans message_start and message_delta.
+          endEvent: anthropic ? 'message_stop' : undefined,
+          usageOf: anthropic ? countedUsage(createAnthropicStreamUsage().event) : undefined,
           dropUsageChunk: options.dropUsageChunk,
           onUsage: (reported) => {
             this.usage = reported;
