@@ -238,6 +238,11 @@ export interface UsageRecord {
   readonly startedAt: number;
   readonly latencyMs: number;
   readonly ttfbMs: number | undefined;
+  /**
+   * The budget hold this record releases, when it is not the record's own request id (a batch's hold is placed
+   * before the upstream names the batch). It must be in the record's month. @default requestId
+   */
+  readonly holdId?: string | undefined;
 }
 
 /** Monthly totals for a tenant, or a tenant and a model. All integers. */
@@ -282,6 +287,11 @@ export interface BudgetHold {
   readonly requestId: string;
   readonly amountMicroUsd: number;
   readonly limitMicroUsd: number;
+  /**
+   * Held until a usage record releases it, however long that takes (a batch's, for up to a day or more): stores
+   * that release the holds of requests that died (the local store's upkeep) leave it alone. @default false
+   */
+  readonly lasting?: boolean | undefined;
 }
 
 /** The budget of a tenant for a month: spend of written records plus the holds of requests in flight. */
@@ -325,6 +335,8 @@ export const OwnedKind = {
   container: 'container',
   /** A chat completion's audio answer (`audio_…`), which a later assistant message may name. */
   audio: 'audio',
+  /** A batch (`batch_…`): its input file's requests run upstream at the batch price. */
+  batch: 'batch',
 } as const;
 export type OwnedKindName = (typeof OwnedKind)[keyof typeof OwnedKind];
 /** Kinds a tenant lists (`GET /v1/files`, …): the stores keep a per-tenant index of these only. */
@@ -333,17 +345,24 @@ export const LISTED_KINDS: ReadonlySet<OwnedKindName> = new Set([
   OwnedKind.upload,
   OwnedKind.job,
   OwnedKind.model,
+  OwnedKind.batch,
 ]);
 
-/** What the job tracker keeps of a fine-tuning job. */
+/** What the job tracker keeps of a fine-tuning job or a batch. */
 export interface JobTracking {
-  /** The job's status as last recorded (validating_files, queued, running, succeeded, failed, cancelled). */
+  /**
+   * The status as last recorded: a job's (validating_files, queued, running, succeeded, failed, cancelled), a
+   * batch's (validating, in_progress, finalizing, completed, failed, expired, cancelling, cancelled).
+   */
   readonly status: string;
   /** The status the last status-change event was published for; differs from `status` until one is. */
   readonly announcedStatus: string | undefined;
-  /** A succeeded job's trained tokens are in the ledger (usage record `fine-tune#<jobId>`). */
+  /**
+   * Its usage is in the ledger: a succeeded job's trained tokens (usage record `fine-tune#<jobId>`), an ended
+   * batch's tokens (`batch#<batchId>`).
+   */
   readonly metered: boolean;
-  /** Nothing left to do: a final status, announced and (if succeeded) metered. The store stops listing it as due. */
+  /** Nothing left to do: a final status, announced and (if billable) metered. The store stops listing it as due. */
   readonly done: boolean;
   /**
    * A tracker is publishing the event for this status until `until` (ms): others leave it alone meanwhile, and
@@ -376,13 +395,41 @@ export interface OwnedObject {
   readonly object: Readonly<Record<string, unknown>>;
   /** Uploads: the ids of the parts added through the gateway. */
   readonly parts?: readonly string[] | undefined;
-  /** Jobs: what the tracker needs. */
+  /** Jobs and batches: what the tracker needs. */
   readonly tracking?: JobTracking | undefined;
+  /** Batch input files: what their lines ask, checked at upload. Batches: the same, copied from their file. */
+  readonly batchInput?: BatchInput | undefined;
+  /** Batches: the budget hold placed when the batch was created, released by its usage record. */
+  readonly batchHold?: BatchHold | undefined;
   /**
    * Ms since the epoch after which the record no longer counts (the upstream has forgotten the object): readers
    * treat it as absent, and stores may delete it. @default - kept until removed
    */
   readonly expiresAt?: number | undefined;
+}
+
+/** What the gateway read in a batch input file when it was uploaded: every line checked, and what they hold. */
+export interface BatchInput {
+  /** The endpoint every line calls, as the client named it (`/v1/chat/completions`). */
+  readonly endpoint: string;
+  /** The model every line names, as the client named it (usage is recorded under it). */
+  readonly model: string;
+  /** The model the upstream was sent (the target's `model`, else the client's). */
+  readonly upstreamModel: string;
+  readonly lines: number;
+  /** The lines' prompt tokens, with the budget's margin: a batch of the file holds them at its input price. */
+  readonly inputTokens: number;
+  /** The lines' output caps: a batch of the file holds them at its output price. */
+  readonly outputTokens: number;
+}
+
+/** The budget hold of a batch: placed under `holdId` when it was created, in `month`. */
+export interface BatchHold {
+  /** The hold's request id in the budget store: `batch-hold#<request id of the create>`. */
+  readonly holdId: string;
+  readonly month: string;
+  /** 0 when nothing was held (no budget, or a free model). */
+  readonly amountMicroUsd: number;
 }
 
 export interface OwnedPage {
@@ -410,12 +457,18 @@ export interface OwnershipStore {
   update(object: OwnedObject): Promise<boolean>;
   /** Removes the record; nothing happens when it does not exist. */
   remove(kind: OwnedKindName, id: string): Promise<void>;
-  /** Jobs whose tracking is not done and whose next poll is at or before `now`, soonest first, at most `limit`. */
+  /**
+   * Jobs and batches whose tracking is not done and whose next poll is at or before `now`, soonest first, at
+   * most `limit`.
+   */
   dueJobs(now: number, limit: number): Promise<OwnedObject[]>;
 }
 
-/** A fine-tuning job changed status: published so operators can hook notifications (EventBridge in AWS). */
+/** A fine-tuning job or a batch changed status: published so operators can hook notifications (EventBridge in AWS). */
 export interface JobStatusChange {
+  /** What changed: a fine-tuning job or a batch. @default OwnedKind.job */
+  readonly kind?: typeof OwnedKind.job | typeof OwnedKind.batch | undefined;
+  /** The job's or the batch's id. */
   readonly jobId: string;
   readonly tenantId: string;
   readonly targetId: string;

@@ -229,6 +229,40 @@ await openLocalStore(process.argv[2]).budgets.reserve(JSON.parse(process.env.HOL
     });
   });
 
+  it("keeps a lasting hold (a batch's) past the hold lifetime and when the process that placed it is gone", async () => {
+    // Prepare: a lasting hold placed by a child process that then exited
+    const script = join(dir, 'batch-holder.mjs');
+    writeFileSync(
+      script,
+      `const { openLocalStore } = await import(${JSON.stringify(join(repoRoot, 'lambda/adapters/sqlite/local-store.ts'))});
+await openLocalStore(process.argv[2]).budgets.reserve(JSON.parse(process.env.HOLD));
+`,
+    );
+    await run(process.execPath, ['--import', 'tsx', script, dir], {
+      cwd: repoRoot,
+      env: { ...process.env, HOLD: JSON.stringify({ ...hold('batch-hold#r1', 400), lasting: true }) },
+    });
+    let now = Date.UTC(2025, 4, 2);
+    const store = openLocalStore(dir, { now: () => now, holdLifetimeMs: 60_000 });
+
+    // Act
+    const first = store.maintain();
+    now += 7 * 24 * 3_600_000;
+    const second = store.maintain();
+
+    // Assess: still held, until the batch's record releases it
+    expect([first.holdsReleased, second.holdsReleased]).toEqual([0, 0]);
+    expect(await store.budgets.budget('acme', '2025-05')).toEqual({
+      spentMicroUsd: 0,
+      committedMicroUsd: 400,
+    });
+    await store.ledger.record({ ...usageRecord('batch#b1', 90), holdId: 'batch-hold#r1', month: '2025-05' });
+    expect(await store.budgets.budget('acme', '2025-05')).toEqual({
+      spentMicroUsd: 90,
+      committedMicroUsd: 90,
+    });
+  });
+
   it('keeps working after a refused write', async () => {
     // Prepare
     const store = openLocalStore(dir);

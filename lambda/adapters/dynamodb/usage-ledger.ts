@@ -119,7 +119,7 @@ export class DynamoUsageLedger implements UsageLedger {
     const { Item } = await this.client.send(
       new GetItemCommand({
         TableName: this.tables.budgets,
-        Key: marshall(itemKeys.hold(record.tenantId, record.month, record.requestId)),
+        Key: marshall(itemKeys.hold(record.tenantId, record.month, record.holdId ?? record.requestId)),
         ProjectionExpression: 'amountMicroUsd',
         ConsistentRead: true,
       }),
@@ -134,7 +134,7 @@ export class DynamoUsageLedger implements UsageLedger {
     const counters = addCounters(record);
     const rollupPk = itemKeys.rollupPartition(tenantId, month);
     const expiresAt = Math.floor(record.startedAt / 1000) + this.retentionSeconds;
-    const holdKey = marshall(itemKeys.hold(tenantId, month, requestId));
+    const holdKey = marshall(itemKeys.hold(tenantId, month, record.holdId ?? requestId));
     const hold: TransactWriteItem =
       held === undefined
         ? // A hold placed after the read would otherwise be left behind, committed for good.

@@ -234,9 +234,10 @@ export class MemoryUsageLedger implements UsageLedger {
     db.rollups.set(id, rollup);
     // What the hold itself holds is released, not the record's `reservedMicroUsd` (as in DynamoDB, where the
     // hold is an item of the tenant's month: a hold of another tenant or month is not this request's).
-    const hold = db.holds.get(record.requestId);
+    const holdId = record.holdId ?? record.requestId;
+    const hold = db.holds.get(holdId);
     const own = hold !== undefined && hold.tenantId === record.tenantId && hold.month === record.month;
-    if (own) db.holds.delete(record.requestId);
+    if (own) db.holds.delete(holdId);
     if (own || record.costMicroUsd !== 0) {
       const budget = db.budgets.get(id) ?? { spentMicroUsd: 0, committedMicroUsd: 0 };
       db.budgets.set(id, {

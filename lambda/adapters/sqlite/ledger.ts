@@ -67,7 +67,14 @@ export class SqliteBudgetStore implements BudgetStore {
         .statement(
           'INSERT INTO holds (request_id, tenant_id, month, amount, owner, placed_at) VALUES (?, ?, ?, ?, ?, ?)',
         )
-        .run(hold.requestId, hold.tenantId, hold.month, hold.amountMicroUsd, this.owner, this.now());
+        .run(
+          hold.requestId,
+          hold.tenantId,
+          hold.month,
+          hold.amountMicroUsd,
+          hold.lasting === true ? LASTING_OWNER : this.owner,
+          this.now(),
+        );
       return { admitted: true as const };
     });
   }
@@ -103,9 +110,11 @@ export class SqliteUsageLedger implements UsageLedger {
       // month is not this request's (as in DynamoDB, where the hold is an item of the tenant's month).
       const hold = db
         .statement('SELECT tenant_id, month, amount FROM holds WHERE request_id = ?')
-        .get(record.requestId) as Pick<HoldRow, 'tenant_id' | 'month' | 'amount'> | undefined;
+        .get(record.holdId ?? record.requestId) as
+        | Pick<HoldRow, 'tenant_id' | 'month' | 'amount'>
+        | undefined;
       const own = hold !== undefined && hold.tenant_id === record.tenantId && hold.month === record.month;
-      if (own) db.statement('DELETE FROM holds WHERE request_id = ?').run(record.requestId);
+      if (own) db.statement('DELETE FROM holds WHERE request_id = ?').run(record.holdId ?? record.requestId);
       const cost = record.costMicroUsd;
       db.statement(ADD_TO_MONTH).run(
         record.tenantId,
@@ -148,6 +157,9 @@ export class SqliteUsageLedger implements UsageLedger {
   }
 }
 
+/** The owner of lasting holds (a batch's): no process placed them for itself, so none is released as stale. */
+const LASTING_OWNER = 'lasting';
+
 const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
@@ -160,7 +172,7 @@ const isAlive = (pid: number): boolean => {
 
 /** Whether the process that placed a hold is gone: on this host, no process with its pid. */
 const ownerIsGone = (owner: string, self: string): boolean => {
-  if (owner === self) return false;
+  if (owner === self || owner === LASTING_OWNER) return false;
   const [host, pid] = owner.split(':');
   const number = Number(pid);
   return host === hostname() && Number.isInteger(number) && number > 0 && !isAlive(number);
@@ -184,8 +196,8 @@ export const releaseStaleHolds = (
         (owner) => db.statement('SELECT * FROM holds WHERE owner = ?').all(owner) as unknown as HoldRow[],
       ),
       ...(db
-        .statement('SELECT * FROM holds WHERE placed_at < ?')
-        .all(options.now - options.maxAgeMs) as unknown as HoldRow[]),
+        .statement('SELECT * FROM holds WHERE placed_at < ? AND owner != ?')
+        .all(options.now - options.maxAgeMs, LASTING_OWNER) as unknown as HoldRow[]),
     ];
     let released = 0;
     for (const hold of stale) {

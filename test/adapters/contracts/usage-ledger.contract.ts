@@ -131,6 +131,29 @@ export function describeUsageLedgerContract(name: string, setup: () => Promise<U
       });
     });
 
+    it('releases the hold a record names as its holdId (a batch), once, and not a hold of its own id', async () => {
+      // Prepare: a batch's hold is placed before the upstream names the batch
+      await budgets.reserve(aHold({ requestId: 'batch-hold#r1', amountMicroUsd: 5_000, lasting: true }));
+      await budgets.reserve(aHold({ requestId: 'batch#b1', amountMicroUsd: 700 }));
+      const record = aRecord({
+        requestId: 'batch#b1',
+        holdId: 'batch-hold#r1',
+        costMicroUsd: 1_200,
+        reservedMicroUsd: 5_000,
+      });
+
+      // Act
+      const first = await ledger.record(record);
+      const replay = await ledger.record(record);
+
+      // Assess
+      expect([first, replay]).toEqual(['recorded', 'duplicate']);
+      expect(await budgets.budget('acme', '2025-03')).toStrictEqual({
+        spentMicroUsd: 1_200,
+        committedMicroUsd: 1_200 + 700,
+      });
+    });
+
     it('adds the cost of a record that had no reservation to both spend and committed', async () => {
       // Act
       await ledger.record(aRecord({ costMicroUsd: 900, reservedMicroUsd: 0 }));
