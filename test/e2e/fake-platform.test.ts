@@ -1,11 +1,17 @@
-// The fake OpenAI platform driven straight by the official SDK (no gateway): shapes, pagination, job clock, errors,
-// and the Responses and Conversations APIs refusing every id they do not hold.
+// The fake OpenAI platform driven straight by the official SDK (no gateway): shapes, pagination, job and batch clocks,
+// errors, and the Responses and Conversations APIs refusing every id they do not hold.
 import OpenAI, { toFile } from 'openai';
+import type { BatchCreateParams } from 'openai/resources/batches';
+import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { ResponseInputItem, ResponseStreamEvent } from 'openai/resources/responses/responses';
 import {
   type FakePlatform,
+  type PlatformBatchResult,
   platformAnswer,
+  platformBatchFailurePrefix,
   platformChatUsage,
+  platformEmbedding,
+  platformEmbeddingUsage,
   platformFunctionArguments,
   platformResponseUsage,
   startFakePlatform,
@@ -527,6 +533,732 @@ describe('fake platform, driven by the OpenAI SDK', () => {
       expect(firstPage.has_more).toBe(true);
       expect(secondPage.data[0]?.id).toBe(ids[0]);
       expect(tagged.data.map((j) => j.id)).toEqual([ids[1]]);
+    });
+  });
+
+  describe('batches', () => {
+    const CHAT = '/v1/chat/completions';
+    const START_S = START_MS / 1000;
+    const ZERO_USAGE = {
+      input_tokens: 0,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: 0,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: 0,
+    };
+
+    const chatLine = (customId: string, model = 'gpt-4o-mini') => ({
+      custom_id: customId,
+      method: 'POST',
+      url: CHAT,
+      body: { model, messages: [{ role: 'user', content: `hi from ${customId}` }] },
+    });
+
+    /** A batch input file: each line as JSON, or as it is when it is a string. */
+    const uploadBatchInput = async (lines: readonly unknown[], onClient = client) =>
+      onClient.files.create({
+        file: await fileOf(
+          lines.map((line) => `${typeof line === 'string' ? line : JSON.stringify(line)}\n`).join(''),
+          'batch.jsonl',
+        ),
+        purpose: 'batch',
+      });
+
+    const createBatch = async (
+      lines: readonly unknown[],
+      endpoint: BatchCreateParams['endpoint'] = CHAT,
+      more: Partial<BatchCreateParams> = {},
+    ) =>
+      client.batches.create({
+        input_file_id: (await uploadBatchInput(lines)).id,
+        endpoint,
+        completion_window: '24h',
+        ...more,
+      });
+
+    const resultsOf = async (fileId: string | null | undefined, onClient = client) => {
+      if (!fileId) throw new Error('expected a file id');
+      const text = await (await onClient.files.content(fileId)).text();
+      return text
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as PlatformBatchResult);
+    };
+
+    const chatBody = (result: PlatformBatchResult) => result.response.body as ChatCompletion;
+
+    const resultLine = (customId: string, statusCode: number, body: unknown) => ({
+      id: expect.stringMatching(/^batch_req_[0-9a-f]{32}$/),
+      custom_id: customId,
+      response: { status_code: statusCode, request_id: expect.stringMatching(/^req_[0-9a-f]{32}$/), body },
+      error: null,
+    });
+
+    it('runs validating → in_progress → finalizing → completed with the clock, and stores the output file', async () => {
+      // Prepare
+      const lines = [chatLine('req-1'), chatLine('req-2'), chatLine('req-3')];
+      const input = await uploadBatchInput(lines);
+
+      // Act
+      const created = await client.batches.create({
+        input_file_id: input.id,
+        endpoint: CHAT,
+        completion_window: '24h',
+        metadata: { run: 'nightly' },
+      });
+      const seen: unknown[] = [];
+      for (const ms of [STEP_MS, STEP_MS + 500, 2 * STEP_MS, 3 * STEP_MS]) {
+        now = START_MS + ms;
+        const batch = await client.batches.retrieve(created.id);
+        seen.push([batch.status, batch.request_counts, batch.output_file_id]);
+      }
+      const completed = await client.batches.retrieve(created.id);
+      const outputFile = await client.files.retrieve(completed.output_file_id!);
+      const results = await resultsOf(completed.output_file_id);
+
+      // Assess
+      expect(created).toEqual({
+        id: expect.stringMatching(/^batch_[0-9a-f]{32}$/),
+        object: 'batch',
+        endpoint: CHAT,
+        model: null,
+        errors: null,
+        input_file_id: input.id,
+        completion_window: '24h',
+        status: 'validating',
+        output_file_id: null,
+        error_file_id: null,
+        created_at: START_S,
+        in_progress_at: null,
+        expires_at: START_S + 24 * 3600,
+        finalizing_at: null,
+        completed_at: null,
+        failed_at: null,
+        expired_at: null,
+        cancelling_at: null,
+        cancelled_at: null,
+        request_counts: { total: 0, completed: 0, failed: 0 },
+        usage: ZERO_USAGE,
+        metadata: { run: 'nightly' },
+      });
+      expect(seen).toEqual([
+        ['in_progress', { total: 3, completed: 0, failed: 0 }, null],
+        ['in_progress', { total: 3, completed: 1, failed: 0 }, null],
+        ['finalizing', { total: 3, completed: 3, failed: 0 }, null],
+        ['completed', { total: 3, completed: 3, failed: 0 }, expect.stringMatching(/^file-/)],
+      ]);
+      expect(completed).toEqual({
+        ...created,
+        model: 'gpt-4o-mini',
+        status: 'completed',
+        output_file_id: expect.stringMatching(/^file-/),
+        in_progress_at: START_S + 1,
+        finalizing_at: START_S + 2,
+        completed_at: START_S + 3,
+        request_counts: { total: 3, completed: 3, failed: 0 },
+        usage: {
+          input_tokens: 30,
+          input_tokens_details: { cached_tokens: 0 },
+          output_tokens: 9,
+          output_tokens_details: { reasoning_tokens: 0 },
+          total_tokens: 39,
+        },
+      });
+      expect(outputFile).toEqual({
+        id: completed.output_file_id,
+        object: 'file',
+        bytes: expect.any(Number),
+        created_at: START_S + 3,
+        filename: `batch_${created.id.slice('batch_'.length)}_output.jsonl`,
+        purpose: 'batch_output',
+        status: 'processed',
+        expires_at: null,
+        status_details: null,
+      });
+      expect(results).toEqual(
+        ['req-1', 'req-2', 'req-3'].map((customId) =>
+          resultLine(customId, 200, {
+            id: expect.stringMatching(/^chatcmpl-/),
+            object: 'chat.completion',
+            created: expect.any(Number),
+            model: 'gpt-4o-mini',
+            choices: [
+              {
+                index: 0,
+                message: { role: 'assistant', content: platformAnswer('gpt-4o-mini'), refusal: null },
+                finish_reason: 'stop',
+                logprobs: null,
+              },
+            ],
+            usage: platformChatUsage,
+          }),
+        ),
+      );
+      const usages = results.map((result) => chatBody(result).usage!);
+      expect(completed.usage?.input_tokens).toBe(usages.reduce((sum, u) => sum + u.prompt_tokens, 0));
+      expect(completed.usage?.output_tokens).toBe(usages.reduce((sum, u) => sum + u.completion_tokens, 0));
+      expect(completed.usage?.total_tokens).toBe(usages.reduce((sum, u) => sum + u.total_tokens, 0));
+      const fake = platform.batches.get(created.id)!;
+      expect(fake.inputLines).toEqual(lines);
+      expect(fake.request).toEqual({
+        input_file_id: input.id,
+        endpoint: CHAT,
+        completion_window: '24h',
+        metadata: { run: 'nightly' },
+      });
+      expect(fake.createdAtMs).toBe(START_MS);
+      expect(fake.view()).toEqual(completed);
+      expect((await resultsOf(completed.output_file_id)).map((result) => result.id)).toEqual(
+        results.map((result) => result.id),
+      );
+    });
+
+    it.each([
+      [
+        '/v1/responses',
+        'o4-mini',
+        [{ input: 'hi' }, { input: [{ role: 'user', content: 'hello' }], instructions: 'Be brief.' }],
+        (model: string) =>
+          expect.objectContaining({
+            object: 'response',
+            status: 'completed',
+            model,
+            output: [
+              expect.objectContaining({ type: 'reasoning' }),
+              expect.objectContaining({
+                type: 'message',
+                content: [expect.objectContaining({ text: platformAnswer(model) })],
+              }),
+            ],
+            usage: platformResponseUsage,
+          }),
+        { input: 20, output: 6 },
+      ],
+      [
+        '/v1/embeddings',
+        'text-embedding-3-small',
+        [{ input: ['one', 'two'] }, { input: 'three' }],
+        (model: string, index: number) => ({
+          object: 'list',
+          data: Array.from({ length: index === 0 ? 2 : 1 }, (_, at) => ({
+            object: 'embedding',
+            index: at,
+            embedding: platformEmbedding,
+          })),
+          model,
+          usage: platformEmbeddingUsage,
+        }),
+        { input: 16, output: 0 },
+      ],
+      [
+        '/v1/completions',
+        'gpt-3.5-turbo-instruct',
+        [{ prompt: 'Say hi' }, { prompt: 'Say bye' }],
+        (model: string) => ({
+          id: expect.stringMatching(/^cmpl-/),
+          object: 'text_completion',
+          created: expect.any(Number),
+          model,
+          choices: [{ index: 0, text: platformAnswer(model), finish_reason: 'stop', logprobs: null }],
+          usage: platformChatUsage,
+        }),
+        { input: 20, output: 6 },
+      ],
+    ] as const)(
+      'answers %s lines in kind, naming the model of the lines, and sums their usage',
+      async (endpoint, model, bodies, expected, tokens) => {
+        // Prepare
+        const lines = bodies.map((body, index) => ({
+          custom_id: `line-${index}`,
+          method: 'POST',
+          url: endpoint,
+          body: { model, ...body },
+        }));
+
+        // Act
+        const created = await createBatch(lines, endpoint);
+        now = START_MS + 3 * STEP_MS;
+        const completed = await client.batches.retrieve(created.id);
+        const results = await resultsOf(completed.output_file_id);
+
+        // Assess
+        expect(completed.status).toBe('completed');
+        expect(completed.model).toBe(model);
+        expect(results).toEqual(
+          lines.map((line, index) => resultLine(line.custom_id, 200, expected(model, index))),
+        );
+        const totals = results.map(
+          (result) => (result.response.body as { usage: { total_tokens: number } }).usage,
+        );
+        expect(completed.usage).toEqual({
+          input_tokens: tokens.input,
+          input_tokens_details: { cached_tokens: 0 },
+          output_tokens: tokens.output,
+          output_tokens_details: { reasoning_tokens: 0 },
+          total_tokens: totals.reduce((sum, usage) => sum + usage.total_tokens, 0),
+        });
+        expect(completed.usage?.total_tokens).toBe(tokens.input + tokens.output);
+      },
+    );
+
+    it('sends the lines whose custom_id starts with fail- to the error file, and counts them as failed', async () => {
+      // Prepare
+      const lines = [chatLine('ok-1'), chatLine(`${platformBatchFailurePrefix}2`), chatLine('ok-3')];
+
+      // Act
+      const created = await createBatch(lines);
+      const allFailing = await createBatch([chatLine('fail-a'), chatLine('fail-b')], CHAT, {
+        output_expires_after: { anchor: 'created_at', seconds: 7200 },
+      });
+      now = START_MS + 3 * STEP_MS;
+      const completed = await client.batches.retrieve(created.id);
+      const onlyErrors = await client.batches.retrieve(allFailing.id);
+      const errorFile = await client.files.retrieve(completed.error_file_id!);
+      const expiringErrorFile = await client.files.retrieve(onlyErrors.error_file_id!);
+      const output = await resultsOf(completed.output_file_id);
+      const errors = await resultsOf(completed.error_file_id);
+
+      // Assess
+      expect(completed.request_counts).toEqual({ total: 3, completed: 2, failed: 1 });
+      expect(output.map((result) => result.custom_id)).toEqual(['ok-1', 'ok-3']);
+      expect(errors).toEqual([
+        resultLine('fail-2', 400, {
+          error: {
+            message: expect.stringContaining("'fail-2'"),
+            type: 'invalid_request_error',
+            param: null,
+            code: null,
+          },
+        }),
+      ]);
+      expect(errorFile).toEqual(
+        expect.objectContaining({
+          filename: `batch_${created.id.slice('batch_'.length)}_error.jsonl`,
+          purpose: 'batch_output',
+          created_at: START_S + 3,
+        }),
+      );
+      expect(completed.usage).toEqual(
+        expect.objectContaining({ input_tokens: 20, output_tokens: 6, total_tokens: 26 }),
+      );
+      expect(onlyErrors).toEqual(
+        expect.objectContaining({
+          status: 'completed',
+          output_file_id: null,
+          error_file_id: expect.stringMatching(/^file-/),
+          request_counts: { total: 2, completed: 0, failed: 2 },
+          usage: ZERO_USAGE,
+        }),
+      );
+      expect(errorFile.expires_at).toBeNull();
+      expect(expiringErrorFile.expires_at).toBe(START_S + 3 + 7200);
+      expect(platform.batches.get(allFailing.id)?.request.output_expires_after).toEqual({
+        anchor: 'created_at',
+        seconds: 7200,
+      });
+      expect((await resultsOf(onlyErrors.error_file_id)).map((result) => result.custom_id)).toEqual([
+        'fail-a',
+        'fail-b',
+      ]);
+    });
+
+    it('leaves usage out of batch objects with batchUsage: false, so the output file is where it is', async () => {
+      // Prepare
+      const bare = await startFakePlatform({ now: () => now, stepMs: STEP_MS, batchUsage: false });
+      const bareClient = new OpenAI({ baseURL: bare.baseUrl, apiKey: 'sk-test', maxRetries: 0 });
+
+      try {
+        // Act
+        const input = await uploadBatchInput([chatLine('a'), chatLine('b')], bareClient);
+        const created = await bareClient.batches.create({
+          input_file_id: input.id,
+          endpoint: CHAT,
+          completion_window: '24h',
+        });
+        now = START_MS + 3 * STEP_MS;
+        const completed = await bareClient.batches.retrieve(created.id);
+        const raw = await (await fetch(`${bare.baseUrl}/batches/${created.id}`)).json();
+        const listed = await bareClient.batches.list();
+        const results = await resultsOf(completed.output_file_id, bareClient);
+
+        // Assess
+        expect(created.status).toBe('validating');
+        expect('usage' in created).toBe(false);
+        expect(completed.status).toBe('completed');
+        expect(completed.request_counts).toEqual({ total: 2, completed: 2, failed: 0 });
+        expect('usage' in completed).toBe(false);
+        expect(Object.keys(raw)).not.toContain('usage');
+        expect(raw.model).toBe('gpt-4o-mini');
+        expect(listed.data.map((batch) => 'usage' in batch)).toEqual([false]);
+        expect(results.map((result) => chatBody(result).usage)).toEqual([
+          platformChatUsage,
+          platformChatUsage,
+        ]);
+      } finally {
+        await bare.close();
+      }
+    });
+
+    it('cancels a running batch: cancelling, then cancelled with the results of the lines done before', async () => {
+      // Prepare
+      const lines = ['c-1', 'c-2', 'fail-3', 'c-4'].map((customId) => chatLine(customId));
+      const created = await createBatch(lines);
+      now = START_MS + STEP_MS + 600;
+
+      // Act
+      const cancelling = await client.batches.cancel(created.id);
+      now = START_MS + 2 * STEP_MS + 500;
+      const stillCancelling = await client.batches.retrieve(created.id);
+      const again = await client.batches.cancel(created.id);
+      now = START_MS + 10 * STEP_MS;
+      const cancelled = await client.batches.retrieve(created.id);
+      const output = await resultsOf(cancelled.output_file_id);
+      const refused = await rejectionOf(client.batches.cancel(created.id));
+
+      // Assess
+      expect(cancelling).toEqual(
+        expect.objectContaining({
+          status: 'cancelling',
+          cancelling_at: START_S + 1,
+          cancelled_at: null,
+          in_progress_at: START_S + 1,
+          request_counts: { total: 4, completed: 2, failed: 0 },
+          output_file_id: null,
+          usage: ZERO_USAGE,
+        }),
+      );
+      expect(stillCancelling.status).toBe('cancelling');
+      expect(stillCancelling.finalizing_at).toBeNull();
+      expect(stillCancelling.request_counts).toEqual({ total: 4, completed: 2, failed: 0 });
+      expect(again.status).toBe('cancelling');
+      expect(cancelled).toEqual({
+        ...cancelling,
+        status: 'cancelled',
+        cancelled_at: START_S + 2,
+        output_file_id: expect.stringMatching(/^file-/),
+        usage: expect.objectContaining({ input_tokens: 20, output_tokens: 6, total_tokens: 26 }),
+      });
+      expect(cancelled.completed_at).toBeNull();
+      expect(cancelled.error_file_id).toBeNull();
+      expect(output.map((result) => result.custom_id)).toEqual(['c-1', 'c-2']);
+      expect(refused).toBeInstanceOf(OpenAI.ConflictError);
+      expect((refused as InstanceType<typeof OpenAI.ConflictError>).error).toEqual(
+        openAiError("Cannot cancel a batch with status 'cancelled'.").error,
+      );
+    });
+
+    it('cancels a batch still validating: cancelled without ever running, and without files', async () => {
+      // Prepare
+      const created = await createBatch([chatLine('v-1')]);
+      now = START_MS + 400;
+
+      // Act
+      const cancelling = await client.batches.cancel(created.id);
+      now = START_MS + 5 * STEP_MS;
+      const cancelled = await client.batches.retrieve(created.id);
+
+      // Assess
+      expect(cancelling.status).toBe('cancelling');
+      expect(cancelled).toEqual({
+        ...created,
+        status: 'cancelled',
+        cancelling_at: START_S,
+        cancelled_at: START_S + 1,
+      });
+    });
+
+    it('expires a running batch with expire(), keeping the results of the lines done by then', async () => {
+      // Prepare
+      const lines = ['e-1', 'e-2', 'e-3', 'e-4'].map((customId) => chatLine(customId));
+      const created = await createBatch(lines);
+      now = START_MS + STEP_MS + 750;
+
+      // Act
+      platform.expire(created.id);
+      const expired = await client.batches.retrieve(created.id);
+      now = START_MS + 10 * STEP_MS;
+      const later = await client.batches.retrieve(created.id);
+      const output = await resultsOf(expired.output_file_id);
+
+      // Assess
+      expect(expired).toEqual(
+        expect.objectContaining({
+          status: 'expired',
+          expired_at: START_S + 1,
+          in_progress_at: START_S + 1,
+          finalizing_at: null,
+          completed_at: null,
+          request_counts: { total: 4, completed: 3, failed: 0 },
+          output_file_id: expect.stringMatching(/^file-/),
+          error_file_id: null,
+          usage: expect.objectContaining({ input_tokens: 30, output_tokens: 9, total_tokens: 39 }),
+        }),
+      );
+      expect(later).toEqual(expired);
+      expect(output.map((result) => result.custom_id)).toEqual(['e-1', 'e-2', 'e-3']);
+      expect(() => platform.expire(created.id)).toThrow(`expire: batch ${created.id} has already expired`);
+      expect(() => platform.expire('batch_nope')).toThrow('expire: no such batch: batch_nope');
+    });
+
+    it('expires by itself at expires_at, 24 hours after creation', async () => {
+      // Prepare: validation takes 20 hours and each of the 5 lines 4 more, so one is done at the 24th hour.
+      const hour = 3600 * 1000;
+      const slow = await startFakePlatform({ now: () => now, stepMs: 20 * hour });
+      const slowClient = new OpenAI({ baseURL: slow.baseUrl, apiKey: 'sk-test', maxRetries: 0 });
+
+      try {
+        const input = await uploadBatchInput(
+          ['s-1', 's-2', 's-3', 's-4', 's-5'].map((customId) => chatLine(customId)),
+          slowClient,
+        );
+        const created = await slowClient.batches.create({
+          input_file_id: input.id,
+          endpoint: CHAT,
+          completion_window: '24h',
+        });
+
+        // Act
+        now = START_MS + 23 * hour;
+        const running = await slowClient.batches.retrieve(created.id);
+        now = START_MS + 30 * hour;
+        const expired = await slowClient.batches.retrieve(created.id);
+        const output = await resultsOf(expired.output_file_id, slowClient);
+
+        // Assess
+        expect(running.status).toBe('in_progress');
+        expect(running.request_counts).toEqual({ total: 5, completed: 0, failed: 0 });
+        expect(expired).toEqual(
+          expect.objectContaining({
+            status: 'expired',
+            expires_at: START_S + 24 * 3600,
+            expired_at: START_S + 24 * 3600,
+            in_progress_at: START_S + 20 * 3600,
+            request_counts: { total: 5, completed: 1, failed: 0 },
+          }),
+        );
+        expect(output.map((result) => result.custom_id)).toEqual(['s-1']);
+      } finally {
+        await slow.close();
+      }
+    });
+
+    it('fails validation with an error naming each bad line, and runs none of them', async () => {
+      // Prepare
+      const lines = [
+        chatLine('a'),
+        { ...chatLine('b'), url: '/v1/embeddings' },
+        'this is not JSON',
+        chatLine('a'),
+        chatLine('c', 'gpt-4o'),
+        chatLine('d', 'ft:gpt-4o-mini:org-fake::nope'),
+        { ...chatLine('e'), method: 'GET' },
+        { custom_id: 'f', method: 'POST', url: CHAT, body: { messages: [] } },
+      ];
+      const created = await createBatch(lines);
+      const empty = await client.batches.create({
+        input_file_id: (
+          await client.files.create({ file: await fileOf('', 'empty.jsonl'), purpose: 'batch' })
+        ).id,
+        endpoint: CHAT,
+        completion_window: '24h',
+      });
+
+      // Act
+      const validating = await client.batches.retrieve(created.id);
+      now = START_MS + STEP_MS;
+      const failed = await client.batches.retrieve(created.id);
+      const failedEmpty = await client.batches.retrieve(empty.id);
+      now = START_MS + 10 * STEP_MS;
+      const later = await client.batches.retrieve(created.id);
+
+      // Assess
+      expect(validating.status).toBe('validating');
+      expect(validating.errors).toBeNull();
+      expect(failed).toEqual({
+        ...created,
+        status: 'failed',
+        failed_at: START_S + 1,
+        errors: {
+          object: 'list',
+          data: [
+            {
+              code: 'url_mismatch',
+              message: expect.stringContaining("'/v1/chat/completions'"),
+              param: 'url',
+              line: 2,
+            },
+            {
+              code: 'invalid_json_line',
+              message: 'This line is not parseable as valid JSON.',
+              param: null,
+              line: 3,
+            },
+            {
+              code: 'duplicate_custom_id',
+              message: expect.stringMatching(/^The custom_id for this request is a duplicate/),
+              param: 'custom_id',
+              line: 4,
+            },
+            {
+              code: 'model_mismatch',
+              message: expect.stringContaining("'gpt-4o'"),
+              param: 'body.model',
+              line: 5,
+            },
+            {
+              code: 'model_not_found',
+              message:
+                'The model `ft:gpt-4o-mini:org-fake::nope` does not exist or you do not have access to it.',
+              param: 'body.model',
+              line: 6,
+            },
+            { code: 'invalid_value', message: expect.stringContaining('"GET"'), param: 'method', line: 7 },
+            {
+              code: 'missing_required_parameter',
+              message: "Missing required parameter: 'body.model'.",
+              param: 'body.model',
+              line: 8,
+            },
+          ],
+        },
+        request_counts: { total: 8, completed: 0, failed: 0 },
+      });
+      expect(later).toEqual(failed);
+      expect(platform.batches.get(created.id)?.inputLines[2]).toBe('this is not JSON');
+      expect(failedEmpty.status).toBe('failed');
+      expect(failedEmpty.errors?.data).toEqual([
+        { code: 'empty_file', message: 'The batch input file is empty.', param: null, line: null },
+      ]);
+      expect(failedEmpty.request_counts).toEqual({ total: 0, completed: 0, failed: 0 });
+    });
+
+    it('lists batches newest first with after/limit/has_more, first_id and last_id', async () => {
+      // Prepare
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        now = START_MS + 100_000 + i * 1000;
+        ids.push((await createBatch([chatLine(`list-${i}`)])).id);
+      }
+
+      // Act
+      const first = await client.batches.list({ limit: 2 });
+      const next = await first.getNextPage();
+      const afterOldest = await client.batches.list({ after: ids[0]!, limit: 100 });
+      // The SDK's page drops first_id and last_id.
+      const raw = await (await fetch(`${platform.baseUrl}/batches?limit=2`)).json();
+      const tooMany = await fetch(`${platform.baseUrl}/batches?limit=101`);
+
+      // Assess
+      expect(first.data.map((batch) => batch.id)).toEqual([ids[2], ids[1]]);
+      expect(first.has_more).toBe(true);
+      expect(first.data.map((batch) => batch.status)).toEqual(['validating', 'in_progress']);
+      expect(next.data[0]?.id).toBe(ids[0]);
+      expect(raw).toEqual(
+        expect.objectContaining({ object: 'list', has_more: true, first_id: ids[2], last_id: ids[1] }),
+      );
+      expect(afterOldest.data.map((batch) => batch.id)).not.toContain(ids[0]);
+      expect(afterOldest.data).toHaveLength(platform.batches.size - 3);
+      expect(tooMany.status).toBe(400);
+      expect(await tooMany.json()).toEqual(
+        openAiError(
+          "Invalid 'limit': integer above maximum value. Expected a value <= 100, but got 101 instead.",
+          'limit',
+          'integer_above_max_value',
+        ),
+      );
+    });
+
+    it.each([
+      [
+        'an unknown input file',
+        { input_file_id: 'file-nope' },
+        404,
+        'No such File object: file-nope',
+        'input_file_id',
+        null,
+      ],
+      [
+        'an input file not uploaded for batch',
+        { input_file_id: 'FINE_TUNE_FILE' },
+        400,
+        /^The input file file-\S+ has purpose 'fine-tune', but a batch input file must be uploaded with purpose 'batch'\.$/,
+        'input_file_id',
+        null,
+      ],
+      [
+        'an unsupported endpoint',
+        { endpoint: '/v1/moderations' },
+        400,
+        "Invalid value: '/v1/moderations'. Supported values are: '/v1/responses', '/v1/chat/completions', '/v1/embeddings', and '/v1/completions'.",
+        'endpoint',
+        'invalid_value',
+      ],
+      [
+        'a completion window other than 24h',
+        { completion_window: '48h' },
+        400,
+        "Invalid value: '48h'. Supported values are: '24h'.",
+        'completion_window',
+        'invalid_value',
+      ],
+      [
+        'no endpoint',
+        { endpoint: undefined },
+        400,
+        "Missing required parameter: 'endpoint'.",
+        'endpoint',
+        'missing_required_parameter',
+      ],
+    ] as const)(
+      'refuses to create a batch with %s',
+      async (_case, overrides, status, message, param, code) => {
+        // Prepare
+        const input = await uploadBatchInput([chatLine('x')]);
+        const fineTune = await upload(TRAINING);
+        const body: Record<string, unknown> = {
+          input_file_id: input.id,
+          endpoint: CHAT,
+          completion_window: '24h',
+          ...overrides,
+        };
+        if (body.input_file_id === 'FINE_TUNE_FILE') body.input_file_id = fineTune.id;
+        const before = platform.batches.size;
+
+        // Act
+        const response = await fetch(`${platform.baseUrl}/batches`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+
+        // Assess
+        expect(response.status).toBe(status);
+        expect(await response.json()).toEqual(openAiError(message, param, code));
+        expect(platform.batches.size).toBe(before);
+      },
+    );
+
+    it('answers 404 for an unknown batch, and refuses to cancel a completed batch (409)', async () => {
+      // Prepare
+      const created = await createBatch([chatLine('done')]);
+      now = START_MS + 3 * STEP_MS;
+
+      // Act
+      const unknown = await rejectionOf(client.batches.retrieve('batch_nope'));
+      const unknownCancel = await rejectionOf(client.batches.cancel('batch_nope'));
+      const refused = await rejectionOf(client.batches.cancel(created.id));
+      const after = await client.batches.retrieve(created.id);
+
+      // Assess
+      expect(notFoundBody(unknown)).toEqual(openAiError("No batch found with id 'batch_nope'.").error);
+      expect(notFoundBody(unknownCancel)).toEqual(openAiError("No batch found with id 'batch_nope'.").error);
+      expect(refused).toBeInstanceOf(OpenAI.ConflictError);
+      expect((refused as InstanceType<typeof OpenAI.ConflictError>).status).toBe(409);
+      expect((refused as InstanceType<typeof OpenAI.ConflictError>).error).toEqual(
+        openAiError("Cannot cancel a batch with status 'completed'.").error,
+      );
+      expect(after.status).toBe('completed');
+      expect(after.cancelling_at).toBeNull();
     });
   });
 
