@@ -15,6 +15,18 @@ const usdAmount = (what: string) =>
     v.transform((usd) => Math.round(usd * 1e6)),
   );
 
+/** A percentage with at most 2 decimals, kept in basis points. */
+const percentBps = (what: string, min: number) =>
+  v.pipe(
+    v.number(`${what} must be a number`),
+    v.minValue(min, `${what} must be at least ${min}`),
+    v.maxValue(100, `${what} must be at most 100`),
+    v.check(
+      (percent) => Math.abs(percent * 100 - Math.round(percent * 100)) < 1e-9,
+      `${what} must have at most 2 decimals`,
+    ),
+    v.transform((percent) => Math.round(percent * 100)),
+  );
 /** USD per 1M tokens in the document; integer micro-USD per 1M tokens once parsed. */
 const PriceSchema = v.object({
   /**
@@ -49,6 +61,11 @@ const PriceSchema = v.object({
    * prices (OpenAI: 1.5 for gpt-4o and gpt-4.1, 2 for their mini and nano models). Training is not multiplied.
    * @default 2
    */
+  /**
+   * Requests of a batch (`/v1/batches`) cost this percentage of every rate above (OpenAI and Azure OpenAI: 50).
+   * @default 50
+   */
+  batchPercent: v.optional(percentBps('batchPercent', 0)),
   fineTunedMultiplier: v.optional(
     v.pipe(
       v.number('fineTunedMultiplier must be a number'),
@@ -89,8 +106,9 @@ export const ParsedPriceSchema = v.pipe(
     ),
     ['free'],
   ),
-  v.transform(({ free, input, output, fineTunedMultiplier, ...rest }) => ({
+  v.transform(({ free, input, output, fineTunedMultiplier, batchPercent, ...rest }) => ({
     ...rest,
+    ...(batchPercent === undefined ? {} : { batchPercentBps: batchPercent }),
     input: input ?? 0,
     output: output ?? 0,
     ...(free === true ? { free } : {}),

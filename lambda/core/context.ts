@@ -100,7 +100,10 @@ export const createContext = (deps: GatewayDeps): GatewayContext => {
     signer: deps.signer,
   });
   const jobEvents: JobEvents = deps.jobEvents ?? {
-    publish: async (change) => logger.info('fine-tuning job status changed', { ...change }),
+    publish: async (change) =>
+      logger.info(change.kind === 'batch' ? 'batch status changed' : 'fine-tuning job status changed', {
+        ...change,
+      }),
   };
   const usageWriter = createUsageWriter({ ledger: deps.ledger, logger, metrics: deps.metrics, clock });
   return {
@@ -144,6 +147,7 @@ export const createContext = (deps: GatewayDeps): GatewayContext => {
             keys: deps.keys,
             clock,
             logger,
+            targets,
           }),
     usageWriter,
     cacheWrites: createBackgroundWork(),

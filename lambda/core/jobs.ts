@@ -1,9 +1,12 @@
-// Fine-tuning jobs after they are created: every look at a job (the tracker's poll, a client's retrieve) records
-// what changed once, meters a succeeded job once, makes its model routable for its tenant, and publishes each
-// status change; and the scheduled tracker that polls active jobs with backoff.
+// Fine-tuning jobs and batches after they are created: every look at one (the tracker's poll, a client's
+// retrieve) records what changed once, does what its status makes due (a fine-tuned model routable for its
+// tenant, a batch's result files the tenant's), meters it once, and publishes each status change; and the
+// scheduled tracker that polls the active ones with backoff. What differs by kind is in fine-tuning-jobs.ts and
+// batch-jobs.ts.
 import {
   type Clock,
   type JobEvents,
+  type JobStatusChange,
   type JobTracking,
   type KeyStore,
   type Logger,
@@ -11,48 +14,22 @@ import {
   OwnedKind,
   type OwnedObject,
   type OwnershipStore,
-  RequestOutcome,
-  StoreConflictError,
   type UsageLedger,
   type UsageRecord,
 } from '../ports.ts';
+import { batches } from './batch-jobs.ts';
 import type { GatewayConfig } from './config.ts';
-import { ZERO_USAGE } from './metering.ts';
+import { fineTuningJobs } from './fine-tuning-jobs.ts';
 import { updateOwned } from './ownership.ts';
-import { billingMonthOf, costOf, priceFor } from './pricing.ts';
 import { readBody, type TargetClient } from './upstream/client.ts';
 
-export const JobStatus = {
-  validatingFiles: 'validating_files',
-  queued: 'queued',
-  running: 'running',
-  succeeded: 'succeeded',
-  failed: 'failed',
-  cancelled: 'cancelled',
-} as const;
-const FINAL_STATUSES: ReadonlySet<string> = new Set([
-  JobStatus.succeeded,
-  JobStatus.failed,
-  JobStatus.cancelled,
-]);
-export const isFinalStatus = (status: string): boolean => FINAL_STATUSES.has(status);
-
-/**
- * How far along a status is. Two looks at a job may be recorded in either order (a tracker's and a client's
- * retrieve): a status behind the one recorded is an older look and is not recorded. Statuses this gateway does
- * not know (OpenAI adds some, e.g. paused) count as running.
- */
-const progressOf = (status: string): number =>
-  isFinalStatus(status) ? 3 : status === JobStatus.validatingFiles ? 0 : status === JobStatus.queued ? 1 : 2;
+export { fineTuneRequestId, isFinalStatus, JobStatus } from './fine-tuning-jobs.ts';
 
 /** How long a tracker may take to publish an event before another one takes the job's announcement over. */
 const ANNOUNCE_LEASE_MS = 60_000;
 /** Re-reads when a record changed between a read and its conditional update (another tracker, a retrieve). */
 const UPDATE_ATTEMPTS = 5;
 const decoder = new TextDecoder();
-
-/** The usage record of a succeeded job: idempotent by this id, so it is counted once however often it is written. */
-export const fineTuneRequestId = (jobId: string): string => `fine-tune#${jobId}`;
 
 type Json = Record<string, unknown>;
 
@@ -66,10 +43,36 @@ export const initialTracking = (status: string, now: number, pollIntervalMs: num
   pollIntervalMs,
 });
 
-const isDone = (tracking: JobTracking): boolean =>
-  isFinalStatus(tracking.status) &&
+const isDone = (kind: TrackedKind, tracking: JobTracking): boolean =>
+  kind.isFinal(tracking.status) &&
   tracking.announcedStatus === tracking.status &&
-  (tracking.status !== JobStatus.succeeded || tracking.metered);
+  (!kind.billable(tracking.status) || tracking.metered);
+
+/** What the tracker needs to know of one kind of tracked object (fine-tuning-jobs.ts, batch-jobs.ts). */
+export interface TrackedKind {
+  readonly kind: typeof OwnedKind.job | typeof OwnedKind.batch;
+  /** What logs and errors call it. */
+  readonly noun: string;
+  /** Where the upstream answers a look at it. */
+  path(id: string): string;
+  /**
+   * How far along a status is. Two looks at an object may be recorded in either order (a tracker's and a
+   * client's retrieve): a status behind the one recorded is an older look and is not recorded. Final: 3.
+   */
+  progressOf(status: string): number;
+  isFinal(status: string): boolean;
+  /** A final status whose usage goes in the ledger (once; `metered` says it has). */
+  billable(status: string): boolean;
+  /** What is due once `record` (its tracking up to date) says what `answer` says: records it makes the tenant's. */
+  follow(record: OwnedObject, answer: Json, now: number): Promise<void>;
+  /** The usage record of an object in a billable status: its request id makes writing it idempotent. */
+  usageRecord(record: OwnedObject, answer: Json, now: number): Promise<UsageRecord>;
+  /** What its status-change event says besides the status. */
+  event(
+    record: OwnedObject,
+    answer: Json,
+  ): Pick<JobStatusChange, 'model' | 'fineTunedModel' | 'trainedTokens'>;
+}
 
 export interface JobObserverDeps {
   readonly config: GatewayConfig;
@@ -80,7 +83,26 @@ export interface JobObserverDeps {
   readonly keys: KeyStore;
   readonly clock: Clock;
   readonly logger: Logger;
+  /**
+   * Where batches' result files are read (their object, and their usage when the batch reports none).
+   * @default - batches cannot be metered, and are retried until it is given
+   */
+  readonly targets?: TargetClient | undefined;
 }
+
+/** What a tracked kind's profile uses. */
+export type TrackedKindDeps = JobObserverDeps;
+
+const trackedKinds = (deps: TrackedKindDeps) => ({
+  [OwnedKind.job]: fineTuningJobs(deps),
+  [OwnedKind.batch]: batches(deps),
+});
+
+const kindOf = (kinds: ReturnType<typeof trackedKinds>, record: OwnedObject): TrackedKind => {
+  if (record.kind !== OwnedKind.job && record.kind !== OwnedKind.batch)
+    throw new Error(`${record.kind} ${record.id} is not a tracked kind`);
+  return kinds[record.kind];
+};
 
 export interface JobObserver {
   /**
@@ -95,11 +117,14 @@ export interface JobObserver {
   backOff(record: OwnedObject): Promise<void>;
   /** After a look whose follow-up failed (store, ledger, event bus): the next run tries again at once. */
   retrySoon(record: OwnedObject): Promise<void>;
+  /** What kind of tracked object the record is: where to look at it, which statuses are final. */
+  kindOf(record: OwnedObject): TrackedKind;
 }
 
 export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
   const { ownership, clock } = deps;
   const policy = deps.config.fineTuning;
+  const kinds = trackedKinds(deps);
 
   /**
    * Applies `change` to the latest stored record with a conditional update, reading it again after a conflict.
@@ -113,69 +138,11 @@ export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
       ownership,
       record,
       (current) => {
-        if (current.tracking === undefined) throw new Error(`job ${record.id} has no tracking`);
+        if (current.tracking === undefined) throw new Error(`${record.kind} ${record.id} has no tracking`);
         return change(current, current.tracking);
       },
       UPDATE_ATTEMPTS,
     );
-
-  const ensureModel = async (job: OwnedObject, name: string, now: number) => {
-    try {
-      await ownership.create({
-        kind: OwnedKind.model,
-        id: name,
-        tenantId: job.tenantId,
-        keyId: job.keyId,
-        targetId: job.targetId,
-        createdAt: now,
-        version: 1,
-        object: {
-          id: name,
-          object: 'model',
-          created: Math.floor(now / 1000),
-          owned_by: job.tenantId,
-          // Which base model it was trained from: the tier and key allowlists are applied to that.
-          base_model: job.object.model,
-        },
-      });
-    } catch (error) {
-      if (!(error instanceof StoreConflictError)) throw error;
-      const existing = await ownership.get(OwnedKind.model, name);
-      if (existing !== undefined && existing.tenantId !== job.tenantId) {
-        deps.logger.error('fine-tuned model recorded for another tenant', { model: name, jobId: job.id });
-      }
-    }
-  };
-
-  const usageRecordOf = async (
-    job: OwnedObject,
-    trainedTokens: number,
-    now: number,
-  ): Promise<UsageRecord> => {
-    const model = typeof job.object.model === 'string' ? job.object.model : 'unknown';
-    const tenant = await deps.keys.getTenant(job.tenantId);
-    const usage = { ...ZERO_USAGE, trainedTokens };
-    return {
-      requestId: fineTuneRequestId(job.id),
-      tenantId: job.tenantId,
-      keyId: job.keyId,
-      tier: tenant?.tier ?? 'default',
-      endpoint: '/v1/fine_tuning/jobs',
-      model,
-      targetId: job.targetId,
-      status: 200,
-      outcome: RequestOutcome.complete,
-      usage,
-      exact: true,
-      cacheHit: false,
-      costMicroUsd: costOf(usage, priceFor(model, deps.config.prices)),
-      reservedMicroUsd: 0,
-      month: billingMonthOf(now),
-      startedAt: now,
-      latencyMs: 0,
-      ttfbMs: undefined,
-    };
-  };
 
   const announce = async (record: OwnedObject, job: Json, now: number): Promise<OwnedObject> => {
     const free = (tracking: JobTracking) =>
@@ -207,16 +174,16 @@ export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
               },
             },
       );
+    const kind = kindOf(kinds, record);
     try {
       await deps.events.publish({
+        ...(kind.kind === OwnedKind.job ? {} : { kind: kind.kind }),
         jobId: record.id,
         tenantId: record.tenantId,
         targetId: record.targetId,
-        model: typeof job.model === 'string' ? job.model : String(record.object.model ?? ''),
+        ...kind.event(record, job),
         status,
         previousStatus: tracking.announcedStatus,
-        fineTunedModel: typeof job.fine_tuned_model === 'string' ? job.fine_tuned_model : undefined,
-        trainedTokens: typeof job.trained_tokens === 'number' ? job.trained_tokens : undefined,
         observedAt: now,
       });
     } catch (error) {
@@ -232,6 +199,8 @@ export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
     how: { readonly poll: boolean } = { poll: false },
   ): Promise<OwnedObject> => {
     const now = clock.now();
+    const kind = kindOf(kinds, record);
+    const progressOf = kind.progressOf;
     const reported = typeof job.status === 'string' ? job.status : undefined;
     // 1. What the upstream says, and when to look again: soon after a change, ever later while nothing changes.
     let current = (
@@ -257,15 +226,12 @@ export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
       })
     ).record;
     const status = current.tracking!.status;
-    // 2. A fine-tuned model is routable for its tenant, on the target that trained it.
-    if (status === JobStatus.succeeded && typeof job.fine_tuned_model === 'string') {
-      await ensureModel(current, job.fine_tuned_model, now);
-    }
+    // 2. What the status makes the tenant's: a fine-tuned model, a batch's result files.
+    await kind.follow(current, job, now);
     // 3. Metering: the ledger is idempotent by request id, so a second writer (or a replay after a crash
     // between this write and the flag below) counts nothing.
-    if (status === JobStatus.succeeded && !current.tracking!.metered) {
-      const trainedTokens = typeof job.trained_tokens === 'number' ? job.trained_tokens : 0;
-      await deps.ledger.record(await usageRecordOf(current, trainedTokens, now));
+    if (kind.isFinal(status) && kind.billable(status) && !current.tracking!.metered) {
+      await deps.ledger.record(await kind.usageRecord(current, job, now));
       current = (
         await mutate(current, (_stored, tracking) =>
           tracking.metered ? undefined : { tracking: { ...tracking, metered: true } },
@@ -274,10 +240,10 @@ export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
     }
     // 4. One event per status change.
     current = await announce(current, job, now);
-    // 5. Done: nothing more to do for a final, announced, metered job.
+    // 5. Done: nothing more to do for a final, announced, metered job or batch.
     return (
       await mutate(current, (_stored, tracking) => {
-        const done = isDone(tracking);
+        const done = isDone(kind, tracking);
         return done === tracking.done ? undefined : { tracking: { ...tracking, done } };
       })
     ).record;
@@ -296,7 +262,7 @@ export const createJobObserver = (deps: JobObserverDeps): JobObserver => {
     await mutate(record, (_stored, tracking) => ({ tracking: { ...tracking, nextPollAt: now } }));
   };
 
-  return { observe, backOff, retrySoon };
+  return { observe, backOff, retrySoon, kindOf: (record) => kindOf(kinds, record) };
 };
 
 export interface TrackJobsDeps {
@@ -322,7 +288,7 @@ export interface TrackingRun {
 export class JobTrackingError extends Error {
   constructor(readonly run: TrackingRun) {
     super(
-      `${run.failed.length} of ${run.due} fine-tuning jobs could not be tracked: ${run.failed.join(', ')}`,
+      `${run.failed.length} of ${run.due} fine-tuning jobs and batches could not be tracked: ${run.failed.join(', ')}`,
     );
     this.name = 'JobTrackingError';
   }
@@ -341,18 +307,17 @@ export const trackJobs = async (deps: TrackJobsDeps): Promise<TrackingRun> => {
     const before = record.tracking?.status;
     let asked = false;
     try {
+      const kind = deps.observer.kindOf(record);
       let job = record.object as Json;
-      if (before === undefined || !isFinalStatus(before)) {
+      if (before === undefined || !kind.isFinal(before)) {
         const target = deps.targets.target(record.targetId);
         if (target === undefined) throw new Error(`target '${record.targetId}' is not in the config`);
-        const response = await deps.targets.send(target, {
-          method: 'GET',
-          path: `/fine_tuning/jobs/${encodeURIComponent(record.id)}`,
-        });
+        const response = await deps.targets.send(target, { method: 'GET', path: kind.path(record.id) });
         const body = await readBody(response.body);
         if (response.status !== 200) throw new Error(`the upstream answered ${response.status}`);
         const parsed: unknown = JSON.parse(decoder.decode(body));
-        if (typeof parsed !== 'object' || parsed === null) throw new Error('the upstream answered no job');
+        if (typeof parsed !== 'object' || parsed === null)
+          throw new Error(`the upstream answered no ${kind.noun}`);
         job = parsed as Json;
       }
       asked = true;
@@ -360,7 +325,7 @@ export const trackJobs = async (deps: TrackJobsDeps): Promise<TrackingRun> => {
       if (after.tracking?.status !== before) statusChanges += 1;
     } catch (error) {
       failed.push(record.id);
-      deps.logger.error('fine-tuning job tracking failed', { jobId: record.id, error: String(error) });
+      deps.logger.error('tracking failed', { kind: record.kind, id: record.id, error: String(error) });
       // An upstream that cannot answer is asked again later and later; what failed after its answer (recording,
       // metering, publishing) is tried again on the next run, Lambda's retry of this one included.
       await (asked ? deps.observer.retrySoon(record) : deps.observer.backOff(record)).catch(() => {});

@@ -80,6 +80,28 @@ export const priceFor = (model: string, prices: Prices, baseModel?: string): Pri
   };
 };
 
+/** Batch requests cost this share of the synchronous price when the model's price names none (basis points). */
+export const DEFAULT_BATCH_PERCENT_BPS = 5_000;
+
+/**
+ * The price of a model's requests in a batch: every rate of its synchronous price (`priceFor`) times its
+ * `batchPercent` (default 50%), rounded up to the micro-dollar per 1M tokens. Undefined: not priced.
+ */
+export const batchPriceFor = (model: string, prices: Prices, baseModel?: string): PriceConfig | undefined => {
+  const price = priceFor(model, prices, baseModel);
+  if (price === undefined) return undefined;
+  const bps = price.batchPercentBps ?? DEFAULT_BATCH_PERCENT_BPS;
+  const { cachedInput, cacheWrite, reasoning } = price;
+  return {
+    ...price,
+    input: multiplied(price.input, bps) ?? 0,
+    output: multiplied(price.output, bps) ?? 0,
+    ...(cachedInput === undefined ? {} : { cachedInput: multiplied(cachedInput, bps) }),
+    ...(cacheWrite === undefined ? {} : { cacheWrite: multiplied(cacheWrite, bps) }),
+    ...(reasoning === undefined ? {} : { reasoning: multiplied(reasoning, bps) }),
+  };
+};
+
 /**
  * ceil(Σ tokens × price / 1M) in exact integer arithmetic: in doubles while every product and the sum are safe
  * integers (every request of a real tenant), else in BigInt (tokens × price can pass 2^53).

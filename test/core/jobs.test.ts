@@ -356,7 +356,7 @@ describe('trackJobs', () => {
     // Assess
     expect(error).toBeInstanceOf(JobTrackingError);
     expect((error as JobTrackingError).message).toBe(
-      '1 of 2 fine-tuning jobs could not be tracked: ftjob-lost',
+      '1 of 2 fine-tuning jobs and batches could not be tracked: ftjob-lost',
     );
     const lost = await w.ownership.get(OwnedKind.job, 'ftjob-lost');
     expect(lost?.tracking?.pollIntervalMs).toBe(2 * STEP_MS);

@@ -1,4 +1,4 @@
-// The JobEvents port on EventBridge: one PutEvents entry per fine-tuning job status change.
+// The JobEvents port on EventBridge: one PutEvents entry per status change of a fine-tuning job or a batch.
 import { type EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { JobEvents, JobStatusChange } from '../../ports.ts';
 
@@ -7,6 +7,8 @@ export const JobStatusEvent = {
   /** The default `source`. */
   source: 'llm-gateway',
   detailType: 'Fine-tuning job status changed',
+  /** The `detail-type` of a batch's status change (its `jobId` is the batch's id). */
+  batchDetailType: 'Batch status changed',
 } as const;
 
 export interface EventBridgeJobEventsOptions {
@@ -70,7 +72,7 @@ export const eventBridgeJobEvents = (
           {
             EventBusName: options.busName,
             Source: options.source ?? JobStatusEvent.source,
-            DetailType: JobStatusEvent.detailType,
+            DetailType: change.kind === 'batch' ? JobStatusEvent.batchDetailType : JobStatusEvent.detailType,
             Detail: JSON.stringify(jobStatusEventDetail(change)),
             Time: new Date(change.observedAt),
           },
@@ -82,7 +84,7 @@ export const eventBridgeJobEvents = (
       const code = entry?.ErrorCode ?? 'Unknown';
       throw new JobEventRejectedError(
         code,
-        `EventBridge did not accept the status event of job ${change.jobId} (${change.status}): ` +
+        `EventBridge did not accept the status event of ${change.kind === 'batch' ? 'batch' : 'job'} ${change.jobId} (${change.status}): ` +
           `${code}: ${entry?.ErrorMessage ?? 'no message'}`,
       );
     }

@@ -50,6 +50,7 @@ const observer = createJobObserver({
   keys: new DynamoKeyStore(dynamodb, tables),
   clock: systemClock,
   logger,
+  targets,
 });
 
 export const handler = async (): Promise<{ due: number; statusChanges: number; failed: number }> => {

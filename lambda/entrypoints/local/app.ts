@@ -104,7 +104,10 @@ export const createLocalApp = async (
     const metrics = new MemoryMetrics();
     // Locally a fine-tuning job's status changes are log lines; in AWS they are EventBridge events.
     const jobEvents: JobEvents = {
-      publish: async (change) => logger.info('fine-tuning job status changed', { ...change }),
+      publish: async (change) =>
+        logger.info(change.kind === 'batch' ? 'batch status changed' : 'fine-tuning job status changed', {
+          ...change,
+        }),
     };
     const gateway = createGateway({
       config,
@@ -126,6 +129,7 @@ export const createLocalApp = async (
     });
 
     // The job tracker that EventBridge Scheduler runs every minute in AWS, on a timer here.
+    const targets = createTargetClient({ config, secrets, upstream });
     const observer = createJobObserver({
       config,
       ownership: store.ownership,
@@ -134,8 +138,8 @@ export const createLocalApp = async (
       keys: store.keys,
       clock: systemClock,
       logger,
+      targets,
     });
-    const targets = createTargetClient({ config, secrets, upstream });
     const timers = [
       setInterval(
         () => {
