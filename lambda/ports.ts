@@ -401,6 +401,8 @@ export interface OwnedObject {
   readonly batchInput?: BatchInput | undefined;
   /** Batches: the budget hold placed when the batch was created, released by its usage record. */
   readonly batchHold?: BatchHold | undefined;
+  /** A batch's output or error file: which batch made it, and the endpoint its answers are of. */
+  readonly batchResult?: { readonly batchId: string; readonly endpoint: string } | undefined;
   /**
    * Ms since the epoch after which the record no longer counts (the upstream has forgotten the object): readers
    * treat it as absent, and stores may delete it. @default - kept until removed

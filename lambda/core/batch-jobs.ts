@@ -124,6 +124,11 @@ export const batches = (deps: TrackedKindDeps): TrackedKind => {
         createdAt: now,
         version: 1,
         object,
+        // Its answers go through the response content rules when it is read (batches.ts).
+        batchResult: {
+          batchId: batch.id,
+          endpoint: batch.batchInput?.endpoint ?? String(batch.object.endpoint ?? ''),
+        },
       });
     } catch (error) {
       if (!(error instanceof StoreConflictError)) throw error;

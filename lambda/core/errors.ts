@@ -157,6 +157,37 @@ export const trainingNotPriced = (model: string, priced: string, tenantId: strin
     'model',
   );
 
+// --- Batches ----------------------------------------------------------------------------------------------------
+
+/** A line of a batch input file the gateway refuses, with why (the error the line's request would have got). */
+export const badBatchLine = (line: number, customId: string | undefined, why: GatewayError) =>
+  invalid(
+    `Line ${line}${customId === undefined ? '' : ` (custom_id ${JSON.stringify(customId)})`} of the batch input file: ${why.message}`,
+    why.code ?? 'invalid_batch_line',
+    'file',
+    400,
+    why,
+  );
+
+/** A batch input file the gateway refuses as a whole (empty, too many lines, not UTF-8). */
+export const badBatchFile = (message: string) => invalid(message, 'invalid_batch_file', 'file');
+
+/** A line of a batch's result file that is not JSON: the response rules could not read it, so it is not shown. */
+export const unreadableResult = () =>
+  serverError(
+    502,
+    'unreadable_result',
+    'The upstream returned a result line the gateway could not read to apply its content rules.',
+  );
+
+/** A batch asked of a file the gateway did not check as a batch input file. */
+export const notBatchInput = (fileId: string) =>
+  invalid(
+    `File '${fileId}' was not uploaded as a batch input file through this gateway: upload it with POST /v1/files and purpose "batch" (the gateway checks every line then), and create the batch from the new file's id.`,
+    'invalid_input_file',
+    'input_file_id',
+  );
+
 export const payloadTooLarge = (limitBytes: number) =>
   invalid(`Request body is larger than the limit of ${limitBytes} bytes.`, 'request_too_large', null, 413);
 

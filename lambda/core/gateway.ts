@@ -19,6 +19,7 @@ import {
 } from './exchange.ts';
 import { errorResponse } from './http.ts';
 import { largestBodyLimit } from './limits.ts';
+import { batchRoutes } from './owned/batches.ts';
 import { createOwnedCommon } from './owned/common.ts';
 import { conversationRoutes } from './owned/conversations.ts';
 import { fileRoutes } from './owned/files.ts';
@@ -54,6 +55,7 @@ const outcomeOf = (status: number) =>
 export const createGateway = (deps: GatewayDeps): Gateway => {
   const g = createContext(deps);
   const owned = createOwnedCommon(g);
+  const batches = batchRoutes(owned);
   const routes: RouteSpec[] = [
     ...healthRoutes,
     ...modelRoutes(g),
@@ -63,8 +65,9 @@ export const createGateway = (deps: GatewayDeps): Gateway => {
       metered: true,
     })),
     ...messagesRoutes,
-    ...fileRoutes(owned),
+    ...fileRoutes(owned, batches),
     ...fineTuningRoutes(owned),
+    ...batches.routes,
     ...conversationRoutes(owned),
   ];
   const table = createRouteTable(routes);

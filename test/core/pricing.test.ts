@@ -1,8 +1,10 @@
 // Money: request prices, worst cases, billing months, USD formatting and the invoice, checked to the micro-dollar.
 import fc from 'fast-check';
 import type { PriceConfig, TierConfig } from '../../lambda/core/config.ts';
+import { parseGatewayConfig } from '../../lambda/core/config.ts';
 import {
   addToRollup,
+  batchPriceFor,
   billingMonthOf,
   budgetResetAt,
   computeInvoice,
@@ -214,6 +216,58 @@ describe('priceFor', () => {
     const free = { input: 0, output: 0, free: true as const };
     expect(costOf(usage(1_000, 1_000), free)).toBe(0);
     expect(worstCaseCost(1_000, 1_000, free)).toBe(0);
+  });
+});
+
+describe('batchPriceFor', () => {
+  const config = (batchPercent?: number) =>
+    parseGatewayConfig({
+      routes: [{ model: 'gpt-4o', targets: [{ id: 'o', provider: 'openai', baseUrl: 'http://o.test/v1' }] }],
+      prices: {
+        'gpt-4o': {
+          input: 2.5,
+          cachedInput: 1.25,
+          output: 10,
+          reasoning: 10,
+          ...(batchPercent === undefined ? {} : { batchPercent }),
+        },
+      },
+    });
+
+  it('halves every rate by default, for the model and its fine-tuned models', () => {
+    // Act
+    const prices = config().prices;
+    const batch = batchPriceFor('gpt-4o', prices);
+    const fineTuned = batchPriceFor('ft:gpt-4o:acme::abc', prices);
+
+    // Assess
+    expect(batch).toMatchObject({
+      input: 1_250_000,
+      cachedInput: 625_000,
+      output: 5_000_000,
+      reasoning: 5_000_000,
+    });
+    // Fine-tuned: twice the base (the default multiplier), then half.
+    expect(fineTuned).toMatchObject({ input: 2_500_000, cachedInput: 1_250_000, output: 10_000_000 });
+    expect(costOf(usage(1_000_000, 1_000_000), batch)).toBe(6_250_000);
+    expect(batchPriceFor('unpriced', prices)).toBeUndefined();
+  });
+
+  it('takes the percentage the price names, rounding each rate up to the micro-dollar', () => {
+    // Act
+    const batch = batchPriceFor('gpt-4o', config(33.33).prices);
+
+    // Assess: 2.5 × 33.33% = 0.833250; 1.25 × 33.33% = 0.416625
+    expect(batch).toMatchObject({ input: 833_250, cachedInput: 416_625, output: 3_333_000 });
+  });
+
+  it.each([
+    [-1, 'batchPercent must be at least 0'],
+    [101, 'batchPercent must be at most 100'],
+    [12.345, 'batchPercent must have at most 2 decimals'],
+  ])('refuses a batchPercent of %s', (batchPercent, message) => {
+    // Act and assess
+    expect(() => config(batchPercent)).toThrow(message);
   });
 });
 

@@ -27,7 +27,7 @@ import {
 import { type GatewayRequest, type GatewayResponse, jsonResponse } from '../exchange.ts';
 import { updateOwned } from '../ownership.ts';
 import type { RouteHandler } from '../route-table.ts';
-import { baseHeaders } from '../state.ts';
+import { baseHeaders, type RequestState } from '../state.ts';
 import { readBody, sourceOfUpstream, type TargetRequest } from '../upstream/client.ts';
 import { MAX_UPSTREAM_ERROR_BYTES, redactUpstreamError } from '../upstream-errors.ts';
 import { readFileBody, readJson } from './bodies.ts';
@@ -50,6 +50,8 @@ export interface OwnedCall {
   readonly requestId: string;
   readonly request: GatewayRequest;
   readonly query: URLSearchParams;
+  /** The request's state: what its log line and content-rule reports name. */
+  readonly state: RequestState;
   /** Headers every gateway response carries (request id, overhead), fresh for each response. */
   headers(): Record<string, string>;
 }
@@ -68,6 +70,7 @@ export const UPSTREAM_PATHS: Record<OwnedKindName, string> = {
   item: '/items',
   container: '/containers',
   audio: '/audio',
+  batch: '/batches',
 };
 
 export const NOUN: Record<OwnedKindName, string> = {
@@ -80,6 +83,7 @@ export const NOUN: Record<OwnedKindName, string> = {
   item: 'Item',
   container: 'Container',
   audio: 'Audio',
+  batch: 'batch',
 };
 
 /** Kinds whose 404 reads as OpenAI's: `No such File object: <id>.` */
@@ -94,9 +98,11 @@ export const notOwned = (kind: OwnedKindName, id: string, param: string | null =
   objectNotFound(
     kind === OwnedKind.job
       ? `Could not find fine-tuning job: ${id}.`
-      : NO_SUCH_OBJECT.has(kind)
-        ? `No such ${NOUN[kind]} object: ${id}.`
-        : `${NOUN[kind]} with id '${id}' not found.`,
+      : kind === OwnedKind.batch
+        ? `No batch found with id '${id}'.`
+        : NO_SUCH_OBJECT.has(kind)
+          ? `No such ${NOUN[kind]} object: ${id}.`
+          : `${NOUN[kind]} with id '${id}' not found.`,
     param,
   );
 
@@ -120,6 +126,7 @@ export const route =
         requestId: state.requestId,
         request,
         query: new URLSearchParams(request.query),
+        state,
         headers: () => baseHeaders(state, g.clock.now()),
       },
       decodeId(params[0]),
@@ -366,6 +373,7 @@ export const createOwnedCommon = (g: GatewayContext) => {
     newObjectsTarget,
     owned,
     send,
+    refusal,
     exchange,
     forwardedHeaders,
     readFileBody: (call: OwnedCall, what: 'file' | 'part') => readFileBody(config, call, what),

@@ -1,15 +1,26 @@
-// Files and uploads: created on the files target and recorded as the tenant's; parts and completion only on the
+// Files and uploads: created on the files target (batch input files: where their lines route) and recorded as the tenant's; parts and completion only on the
 // tenant's own uploads, with only the parts it added; lists from the tenant's records.
 import { OwnedKind } from '../../ports.ts';
 import { invalidRequest, objectNotFound, ownershipUnavailable } from '../errors.ts';
-import { jsonResponse } from '../exchange.ts';
+import { type GatewayResponse, jsonResponse } from '../exchange.ts';
+import { readForm } from '../request-fields.ts';
 import type { RouteSpec } from '../route-table.ts';
-import { type Json, type OwnedCommon, type OwnedHandler, route } from './common.ts';
+import { type Json, type OwnedCall, type OwnedCommon, type OwnedHandler, route } from './common.ts';
 
-export const fileRoutes = (o: OwnedCommon): RouteSpec[] => {
+export const fileRoutes = (
+  o: OwnedCommon,
+  batchFiles: {
+    /** A file with purpose `batch`: checked line by line, and held where its lines route (batches.ts). */
+    readonly createInputFile: (call: OwnedCall, form: FormData) => Promise<GatewayResponse>;
+    /** A file's content: a batch's results through the response content rules (batches.ts). */
+    readonly fileContent: OwnedHandler;
+  },
+): RouteSpec[] => {
   const createFile: OwnedHandler = async (call) => {
-    const target = o.newObjectsTarget();
     const body = await o.readFileBody(call, 'file');
+    const form = await readForm(body, call.request.headers.get('content-type'));
+    if (form.get('purpose') === 'batch') return batchFiles.createInputFile(call, form);
+    const target = o.newObjectsTarget();
     const created = await o.createOwned(
       call,
       OwnedKind.file,
@@ -41,7 +52,15 @@ export const fileRoutes = (o: OwnedCommon): RouteSpec[] => {
 
   const createUpload: OwnedHandler = async (call) => {
     const target = o.newObjectsTarget();
-    const { bytes } = o.readJson(call);
+    const { bytes, body } = o.readJson(call);
+    if (body.purpose === 'batch') {
+      // Its parts are joined upstream, where the gateway cannot read its lines.
+      throw invalidRequest(
+        `Batch input files cannot be sent with the Uploads API through this gateway, which checks every line of them: upload the file with POST /v1/files (up to ${o.policy.maxFileBytes} bytes).`,
+        'purpose',
+        'unsupported_purpose',
+      );
+    }
     const created = await o.createOwned(
       call,
       OwnedKind.upload,
@@ -121,7 +140,7 @@ export const fileRoutes = (o: OwnedCommon): RouteSpec[] => {
         DELETE: route(o.deleteOwned(OwnedKind.file)),
       },
     },
-    { path: '/v1/files/{id}/content', methods: { GET: route(o.passThrough(OwnedKind.file, '/content')) } },
+    { path: '/v1/files/{id}/content', methods: { GET: route(batchFiles.fileContent) } },
     { path: '/v1/uploads', methods: { POST: route(createUpload) } },
     { path: '/v1/uploads/{id}/parts', methods: { POST: route(addPart) } },
     { path: '/v1/uploads/{id}/complete', methods: { POST: route(completeUpload) } },

@@ -2,10 +2,12 @@
 // tenant's monthly budget in one atomic conditional write; refused, the request is a 429 insufficient_quota. The
 // store unreachable fails closed (503): without the hold, concurrent requests could overspend.
 import type { BudgetStore, Principal } from '../../ports.ts';
+import type { PriceConfig } from '../config.ts';
 import type { GatewayContext } from '../context.ts';
 import { budgetUnavailable, insufficientQuota } from '../errors.ts';
 import { fileHoldTokens, fileInputOf } from '../file-inputs.ts';
-import { maxOutputTokens, promptTokens, TokenShape } from '../metering.ts';
+import { maxOutputTokens, promptTokens, TokenShape, type TokenShapeName } from '../metering.ts';
+import type { OwnedRecords } from '../owned-ids.ts';
 import { billingMonthOf, budgetResetAt, formatUsd, worstCaseCost } from '../pricing.ts';
 import type { RequestState } from '../state.ts';
 
@@ -18,32 +20,49 @@ export const reserveBudget = async (
 ): Promise<void> => {
   const price = state.price;
   if (principal.monthlyBudgetMicroUsd === undefined || price === undefined) return;
+  const { input, output } = holdTokens(g, state.tokenShape, state.json, raw, price, state.records);
+  const amount = worstCaseCost(input, output, price);
+  if (amount === 0) return;
+  await placeHold(g, state, principal, amount);
+};
+
+/**
+ * The most tokens a request can take in and give out, for its hold: its prompt as the tokenizer counts it (with
+ * the budget's margin), and its output cap. `records`: the tenant's objects its body names (file inputs).
+ */
+export const holdTokens = (
+  g: GatewayContext,
+  shape: TokenShapeName,
+  json: Record<string, unknown> | undefined,
+  raw: Uint8Array,
+  price: PriceConfig | undefined,
+  records: OwnedRecords,
+): { readonly input: number; readonly output: number } => {
   const { budgets } = g.config;
-  const json = state.json;
   let withMargin: number;
-  if (state.tokenShape === TokenShape.other || json === undefined) {
+  if (shape === TokenShape.other || json === undefined) {
     // Images, audio, moderations: no tokenizer estimate of the input, so every byte of the body counts as a
     // token (never fewer than the real count for text; far more for audio), and the output at its cap.
     withMargin = raw.byteLength;
   } else {
-    const contextWindow = price.maxInputTokens ?? budgets.defaultMaxInputTokens;
-    const input = promptTokens(state.tokenShape, json, g.deps.tokens, {
-      imageTokens: price.imageInputTokens ?? budgets.defaultImageInputTokens,
-      fileTokens: (part) => fileHoldTokens(fileInputOf(part, state.records), contextWindow),
+    const contextWindow = price?.maxInputTokens ?? budgets.defaultMaxInputTokens;
+    const input = promptTokens(shape, json, g.deps.tokens, {
+      imageTokens: price?.imageInputTokens ?? budgets.defaultImageInputTokens,
+      fileTokens: (part) => fileHoldTokens(fileInputOf(part, records), contextWindow),
     });
     withMargin = Math.ceil((input * (100 + budgets.inputMarginPercent)) / 100);
     // A Responses request can continue a stored conversation the gateway never sees: its whole context.
     if (
-      state.tokenShape === TokenShape.responses &&
+      shape === TokenShape.responses &&
       (json.previous_response_id != null || json.conversation != null || json.prompt != null)
     ) {
       withMargin += contextWindow;
     }
   }
-  const output = maxOutputTokens(state.tokenShape, json ?? {}, price, budgets.defaultMaxOutputTokens);
-  const amount = worstCaseCost(withMargin, output, price);
-  if (amount === 0) return;
-  await placeHold(g, state, principal, amount);
+  return {
+    input: withMargin,
+    output: maxOutputTokens(shape, json ?? {}, price, budgets.defaultMaxOutputTokens),
+  };
 };
 
 /** One atomic conditional write of `amount` against the tenant's budget. */

@@ -24,7 +24,7 @@ export interface Resolved {
 }
 
 /** Which ids an endpoint's body can name. */
-const idShapeOf = (endpoint: Endpoint): IdShapeName =>
+export const idShapeOf = (endpoint: Endpoint): IdShapeName =>
   endpoint.tokens === TokenShape.chat
     ? IdShape.chat
     : endpoint.tokens === TokenShape.responses
