@@ -11,6 +11,7 @@ import {
   type UsageRecord,
 } from '../ports.ts';
 import type { TrackedKind, TrackedKindDeps } from './jobs.ts';
+import { eachLine } from './jsonl.ts';
 import { ZERO_USAGE } from './metering.ts';
 import { batchPriceFor, billingMonthOf, costOf } from './pricing.ts';
 import { readBody } from './upstream/client.ts';
@@ -46,8 +47,6 @@ const OUTCOME: Readonly<Record<string, RequestOutcomeKind>> = {
 /** The usage record of an ended batch: idempotent by this id. */
 export const batchRequestId = (batchId: string): string => `batch#${batchId}`;
 
-/** The most a result file may hold that the gateway reads for usage (the upstream's files are up to 200 MB). */
-const MAX_RESULT_BYTES = 256 * 1024 * 1024;
 const decoder = new TextDecoder();
 const isObject = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -59,32 +58,41 @@ const addUsage = (total: TokenUsage, usage: TokenUsage): TokenUsage => ({
   reasoningTokens: total.reasoningTokens + usage.reasoningTokens,
 });
 
-/**
- * The tokens of a batch's output file: the sum of each result line's `response.body.usage`. A line that is not
- * JSON, or a result without usage, makes the sum inexact (it is still the sum of what could be read).
- */
-export const usageOfResults = (text: string): { readonly usage: TokenUsage; readonly exact: boolean } => {
+/** Sums the usage of a batch's result lines, one at a time. */
+export const resultUsage = () => {
   let usage = ZERO_USAGE;
   let exact = true;
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    let result: unknown;
-    try {
-      result = JSON.parse(line);
-    } catch {
-      exact = false;
-      continue;
-    }
-    const response = isObject(result) && isObject(result.response) ? result.response : undefined;
-    const body = response !== undefined && isObject(response.body) ? response.body : undefined;
-    // An error line (status 4xx/5xx) cost nothing; a success without usage cannot be counted.
-    if (response === undefined || typeof response.status_code !== 'number' || response.status_code >= 300)
-      continue;
-    const counted = usageFromOpenAI(body?.usage);
-    if (counted === undefined) exact = false;
-    else usage = addUsage(usage, counted);
-  }
-  return { usage, exact };
+  return {
+    /** One line of the output file: a success's `response.body.usage` is added; an error line cost nothing. */
+    add(line: string): void {
+      if (line.trim() === '') return;
+      let result: unknown;
+      try {
+        result = JSON.parse(line);
+      } catch {
+        exact = false;
+        return;
+      }
+      const response = isObject(result) && isObject(result.response) ? result.response : undefined;
+      const body = response !== undefined && isObject(response.body) ? response.body : undefined;
+      if (response === undefined || typeof response.status_code !== 'number' || response.status_code >= 300)
+        return;
+      // A success without usage cannot be counted: the sum is what could be read, and says so.
+      const counted = usageFromOpenAI(body?.usage);
+      if (counted === undefined) exact = false;
+      else usage = addUsage(usage, counted);
+    },
+    get total(): { readonly usage: TokenUsage; readonly exact: boolean } {
+      return { usage, exact };
+    },
+  };
+};
+
+/** The tokens of a whole output file's text (see resultUsage). */
+export const usageOfResults = (text: string): { readonly usage: TokenUsage; readonly exact: boolean } => {
+  const sum = resultUsage();
+  for (const line of text.split('\n')) sum.add(line);
+  return sum.total;
 };
 
 export const batches = (deps: TrackedKindDeps): TrackedKind => {
@@ -149,10 +157,14 @@ export const batches = (deps: TrackedKindDeps): TrackedKind => {
       method: 'GET',
       path: `/files/${encodeURIComponent(batch.output_file_id)}/content`,
     });
-    const body = await readBody(response.body, MAX_RESULT_BYTES);
-    if (response.status !== 200)
+    if (response.status !== 200) {
+      await response.body.cancel().catch(() => {});
       throw new Error(`the upstream answered ${response.status} for the output of batch ${record.id}`);
-    return usageOfResults(decoder.decode(body));
+    }
+    // A line at a time: an output file can be far larger than the tracker's memory.
+    const sum = resultUsage();
+    await eachLine(response.body, sum.add);
+    return sum.total;
   };
 
   return {

@@ -432,3 +432,53 @@ describe('batches', () => {
     expect(otherEndpoint.param).toBe('endpoint');
   });
 });
+
+describe('batch results and response rules', () => {
+  it('replaces an answer a response rule blocks with the error a request would have got', async () => {
+    // Prepare: a gateway whose response rules block the platform's answers
+    const blocking = await startLocalApp(
+      {
+        ...gatewayConfig(platform.baseUrl),
+        filters: {
+          rules: [{ name: 'no-answers', keywords: ['answer from'], action: 'block', scope: 'response' }],
+        },
+      },
+      { OPENAI_API_KEY: UPSTREAM_KEY, GATEWAY_TRACKER_INTERVAL_MS: '3600000' },
+    );
+    try {
+      const file = await uploadBatchFile(blocking.client, [chatLine('k1', 'one'), chatLine('k2', 'two')]);
+      const batch = await blocking.client.batches.create({
+        input_file_id: file.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      });
+      platformNow += 3 * STEP_MS + 1;
+      const done = await blocking.client.batches.retrieve(batch.id);
+
+      // Act
+      const output = await (await blocking.client.files.content(String(done.output_file_id))).text();
+
+      // Assess
+      const results = output
+        .trim()
+        .split('\n')
+        .map(
+          (line) =>
+            JSON.parse(line) as { custom_id: string; response: { status_code: number; body: unknown } },
+        );
+      expect(results.map((result) => result.custom_id).sort()).toEqual(['k1', 'k2']);
+      for (const result of results) {
+        expect(result.response.status_code).toBe(400);
+        expect(result.response.body).toMatchObject({
+          error: {
+            code: 'content_filtered',
+            message: "The answer was blocked by the content rule 'no-answers'.",
+          },
+        });
+      }
+      expect(output).not.toContain('answer from');
+    } finally {
+      await blocking.close();
+    }
+  });
+});

@@ -21,17 +21,14 @@ import {
 } from '../errors.ts';
 import { type GatewayResponse, jsonResponse } from '../exchange.ts';
 import { initialTracking } from '../jobs.ts';
+import { mapLines } from '../jsonl.ts';
 import { ZERO_USAGE } from '../metering.ts';
 import { batchPriceFor, billingMonthOf, budgetResetAt, formatUsd, worstCaseCost } from '../pricing.ts';
 import type { RouteSpec } from '../route-table.ts';
 import { reportHits } from '../stages/content.ts';
-import { readBody } from '../upstream/client.ts';
 import { type Json, type OwnedCall, type OwnedCommon, type OwnedHandler, route } from './common.ts';
 
-/** The most of a batch's result file the gateway reads to apply the response rules to it. */
-const MAX_RESULT_FILE_BYTES = 64 * 1024 * 1024;
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const isJson = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -293,9 +290,8 @@ export const batchRoutes = (o: OwnedCommon) => {
       signal: call.request.signal,
     });
     if (response.status < 200 || response.status >= 300) return o.refusal(response, call);
-    const text = decoder.decode(await readBody(response.body, MAX_RESULT_FILE_BYTES));
     const hits = emptyHits();
-    const lines = text.split('\n').map((line) => {
+    const filter = (line: string): string => {
       if (line.trim() === '') return line;
       let result: unknown;
       try {
@@ -311,22 +307,24 @@ export const batchRoutes = (o: OwnedCommon) => {
       const changed = redactAnswer(endpoint.text, rules, body, lineHits);
       for (const [rule, count] of lineHits.redacted)
         hits.redacted.set(rule, (hits.redacted.get(rule) ?? 0) + count);
-      if (lineHits.blockedBy !== undefined) {
-        hits.blockedBy ??= lineHits.blockedBy;
-        const blocked = contentFiltered(lineHits.blockedBy, 'response');
-        (result as Json).response = {
-          ...outcome,
-          status_code: blocked.status,
-          body: toErrorBody(blocked, call.requestId),
-        };
-        return JSON.stringify(result);
-      }
-      return changed ? JSON.stringify(result) : line;
-    });
-    reportHits(g, call.state, 'response', hits);
+      if (lineHits.blockedBy === undefined) return changed ? JSON.stringify(result) : line;
+      hits.blockedBy ??= lineHits.blockedBy;
+      const blocked = contentFiltered(lineHits.blockedBy, 'response');
+      (result as Json).response = {
+        ...outcome,
+        status_code: blocked.status,
+        body: toErrorBody(blocked, call.requestId),
+      };
+      return JSON.stringify(result);
+    };
     const headers = call.headers();
     headers['content-type'] = response.headers['content-type'] ?? 'application/octet-stream';
-    return { status: response.status, headers, body: encoder.encode(lines.join('\n')) };
+    // Line by line as the upstream sends it: a result file can be larger than the function's memory.
+    return {
+      status: response.status,
+      headers,
+      body: mapLines(response.body, filter, () => reportHits(g, call.state, 'response', hits)),
+    };
   };
 
   const routes: RouteSpec[] = [
