@@ -53,6 +53,19 @@ const catalogueEntry = (model: string, prices: Prices): PriceConfig | undefined 
 const multiplied = (rate: number | undefined, bps: number): number | undefined =>
   rate === undefined ? undefined : Math.ceil((rate * bps) / 10_000);
 
+/** Every inference rate of `price` times `bps` basis points, each rounded up (training is not scaled). */
+const scaled = (price: PriceConfig, bps: number): PriceConfig => {
+  const { cachedInput, cacheWrite, reasoning } = price;
+  return {
+    ...price,
+    input: multiplied(price.input, bps) ?? 0,
+    output: multiplied(price.output, bps) ?? 0,
+    ...(cachedInput === undefined ? {} : { cachedInput: multiplied(cachedInput, bps) }),
+    ...(cacheWrite === undefined ? {} : { cacheWrite: multiplied(cacheWrite, bps) }),
+    ...(reasoning === undefined ? {} : { reasoning: multiplied(reasoning, bps) }),
+  };
+};
+
 /**
  * The price of a model, resolved the way routes are: an exact entry, the family of a dated snapshot
  * (`gpt-4o-2024-08-06` → `gpt-4o`), then the longest `prefix*` entry. A fine-tuned model without an entry of its
@@ -68,16 +81,8 @@ export const priceFor = (model: string, prices: Prices, baseModel?: string): Pri
     prices,
   );
   if (basePrice === undefined) return undefined;
-  const bps = basePrice.fineTunedMultiplierBps ?? DEFAULT_FINE_TUNED_MULTIPLIER_BPS;
-  const { fineTunedMultiplierBps: _multiplier, cachedInput, cacheWrite, reasoning, ...rest } = basePrice;
-  return {
-    ...rest,
-    input: multiplied(basePrice.input, bps) ?? 0,
-    output: multiplied(basePrice.output, bps) ?? 0,
-    ...(cachedInput === undefined ? {} : { cachedInput: multiplied(cachedInput, bps) }),
-    ...(cacheWrite === undefined ? {} : { cacheWrite: multiplied(cacheWrite, bps) }),
-    ...(reasoning === undefined ? {} : { reasoning: multiplied(reasoning, bps) }),
-  };
+  const { fineTunedMultiplierBps: bps = DEFAULT_FINE_TUNED_MULTIPLIER_BPS, ...rest } = basePrice;
+  return scaled(rest, bps);
 };
 
 /** Batch requests cost this share of the synchronous price when the model's price names none (basis points). */
@@ -89,17 +94,7 @@ export const DEFAULT_BATCH_PERCENT_BPS = 5_000;
  */
 export const batchPriceFor = (model: string, prices: Prices, baseModel?: string): PriceConfig | undefined => {
   const price = priceFor(model, prices, baseModel);
-  if (price === undefined) return undefined;
-  const bps = price.batchPercentBps ?? DEFAULT_BATCH_PERCENT_BPS;
-  const { cachedInput, cacheWrite, reasoning } = price;
-  return {
-    ...price,
-    input: multiplied(price.input, bps) ?? 0,
-    output: multiplied(price.output, bps) ?? 0,
-    ...(cachedInput === undefined ? {} : { cachedInput: multiplied(cachedInput, bps) }),
-    ...(cacheWrite === undefined ? {} : { cacheWrite: multiplied(cacheWrite, bps) }),
-    ...(reasoning === undefined ? {} : { reasoning: multiplied(reasoning, bps) }),
-  };
+  return price === undefined ? undefined : scaled(price, price.batchPercentBps ?? DEFAULT_BATCH_PERCENT_BPS);
 };
 
 /**

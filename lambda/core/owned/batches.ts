@@ -9,9 +9,7 @@ import { answersHaveText, redactAnswer } from '../content-fields.ts';
 import { emptyHits } from '../content-rules.ts';
 import { PROXIED_ENDPOINTS } from '../endpoints/catalogue.ts';
 import {
-  budgetUnavailable,
   contentFiltered,
-  insufficientQuota,
   invalidRequest,
   modelNotAllowed,
   modelNotPriced,
@@ -23,10 +21,12 @@ import { type GatewayResponse, jsonResponse } from '../exchange.ts';
 import { initialTracking } from '../jobs.ts';
 import { mapLines } from '../jsonl.ts';
 import { ZERO_USAGE } from '../metering.ts';
-import { batchPriceFor, billingMonthOf, budgetResetAt, formatUsd, worstCaseCost } from '../pricing.ts';
+import { batchPriceFor, billingMonthOf, formatUsd, worstCaseCost } from '../pricing.ts';
 import type { RouteSpec } from '../route-table.ts';
+import { reserveHold } from '../stages/budget.ts';
 import { reportHits } from '../stages/content.ts';
 import { type Json, type OwnedCall, type OwnedCommon, type OwnedHandler, route } from './common.ts';
+import { cursorList } from './lists.ts';
 
 const encoder = new TextEncoder();
 const isJson = (value: unknown): value is Json =>
@@ -116,26 +116,12 @@ export const batchRoutes = (o: OwnedCommon) => {
       month: billingMonthOf(call.state.startedAt),
       amountMicroUsd: amount,
     };
-    let result: Awaited<ReturnType<typeof g.deps.budgets.reserve>>;
-    try {
-      result = await g.deps.budgets.reserve({
-        tenantId: principal.tenantId,
-        month: held.month,
-        requestId: held.holdId,
-        amountMicroUsd: amount,
-        limitMicroUsd: limit,
-        lasting: true,
-      });
-    } catch (error) {
-      throw budgetUnavailable(error);
-    }
-    if (!result.admitted) {
-      throw insufficientQuota(
-        `Tenant '${principal.tenantId}' has reached its monthly budget of ${formatUsd(limit)} for ${held.month} ` +
-          `(${formatUsd(result.committedMicroUsd)} spent or held by requests in flight; this batch of ${input.lines} requests may cost up to ${formatUsd(amount)} at the batch price of model '${input.model}'). ` +
-          `The budget resets at ${budgetResetAt(held.month).toISOString()}.`,
-      );
-    }
+    await reserveHold(
+      g,
+      principal,
+      { requestId: held.holdId, month: held.month, amountMicroUsd: amount, lasting: true },
+      `this batch of ${input.lines} requests may cost up to ${formatUsd(amount)} at the batch price of model '${input.model}'`,
+    );
     return held;
   };
 
@@ -244,18 +230,12 @@ export const batchRoutes = (o: OwnedCommon) => {
   };
 
   const listBatches: OwnedHandler = async (call) => {
-    const { data, hasMore } = await o.page(call.principal, OwnedKind.batch, call.query, {
+    const page = await o.page(call.principal, OwnedKind.batch, call.query, {
       defaultLimit: 20,
       maxLimit: 100,
       order: false,
     });
-    const first = data[0] as Json | undefined;
-    const last = data.at(-1) as Json | undefined;
-    return jsonResponse(
-      200,
-      { object: 'list', data, first_id: first?.id ?? null, last_id: last?.id ?? null, has_more: hasMore },
-      call.headers(),
-    );
+    return jsonResponse(200, cursorList(page), call.headers());
   };
 
   /** Retrieve and cancel: the upstream's answer, which is also a look at the batch. */

@@ -6,6 +6,7 @@ import { type GatewayResponse, jsonResponse } from '../exchange.ts';
 import { readForm } from '../request-fields.ts';
 import type { RouteSpec } from '../route-table.ts';
 import { type Json, type OwnedCall, type OwnedCommon, type OwnedHandler, route } from './common.ts';
+import { cursorList } from './lists.ts';
 
 export const fileRoutes = (
   o: OwnedCommon,
@@ -34,20 +35,14 @@ export const fileRoutes = (
 
   const listFiles: OwnedHandler = async (call) => {
     const purpose = call.query.get('purpose');
-    const { data, hasMore } = await o.page(
+    const page = await o.page(
       call.principal,
       OwnedKind.file,
       call.query,
       { defaultLimit: 10_000, maxLimit: 10_000, order: true },
       (file) => purpose === null || file.object.purpose === purpose,
     );
-    const first = data[0] as Json | undefined;
-    const last = data.at(-1) as Json | undefined;
-    return jsonResponse(
-      200,
-      { object: 'list', data, first_id: first?.id ?? null, last_id: last?.id ?? null, has_more: hasMore },
-      call.headers(),
-    );
+    return jsonResponse(200, cursorList(page), call.headers());
   };
 
   const createUpload: OwnedHandler = async (call) => {

@@ -54,3 +54,16 @@ export const listPage = async (
   }
   return { data: items.slice(0, limit).map((item) => item.object), hasMore: items.length > limit };
 };
+
+/** A page as OpenAI's cursor lists send it: its first and last ids, and whether more follow. */
+export const cursorList = (page: { data: unknown[]; hasMore: boolean }) => {
+  const first = page.data[0] as { id?: unknown } | undefined;
+  const last = page.data.at(-1) as { id?: unknown } | undefined;
+  return {
+    object: 'list',
+    data: page.data,
+    first_id: first?.id ?? null,
+    last_id: last?.id ?? null,
+    has_more: page.hasMore,
+  };
+};

@@ -1,7 +1,7 @@
 // Stage: the budget hold. Before anything goes upstream, the request's worst-case cost is held against the
 // tenant's monthly budget in one atomic conditional write; refused, the request is a 429 insufficient_quota. The
 // store unreachable fails closed (503): without the hold, concurrent requests could overspend.
-import type { BudgetStore, Principal } from '../../ports.ts';
+import type { BudgetHold, BudgetStore, Principal } from '../../ports.ts';
 import type { PriceConfig } from '../config.ts';
 import type { GatewayContext } from '../context.ts';
 import { budgetUnavailable, insufficientQuota } from '../errors.ts';
@@ -65,33 +65,46 @@ export const holdTokens = (
   };
 };
 
-/** One atomic conditional write of `amount` against the tenant's budget. */
+/** One atomic conditional write of `amount` against the tenant's budget, for the request. */
 export const placeHold = async (
   g: GatewayContext,
   state: RequestState,
   principal: Principal,
   amount: number,
 ): Promise<void> => {
+  await reserveHold(
+    g,
+    principal,
+    { requestId: state.requestId, month: billingMonthOf(state.startedAt), amountMicroUsd: amount },
+    `this request may cost up to ${formatUsd(amount)} for model '${state.model ?? 'none'}'`,
+  );
+  state.reservedMicroUsd = amount;
+};
+
+/**
+ * One atomic conditional write of a hold against the tenant's budget: a 429 `insufficient_quota` when it does not
+ * fit (its message says what `what` may cost), a 503 when the store cannot be reached (without the hold,
+ * concurrent requests could overspend).
+ */
+export const reserveHold = async (
+  g: GatewayContext,
+  principal: Principal,
+  hold: Pick<BudgetHold, 'requestId' | 'month' | 'amountMicroUsd' | 'lasting'>,
+  what: string,
+): Promise<void> => {
   const limit = principal.monthlyBudgetMicroUsd ?? 0;
-  const month = billingMonthOf(state.startedAt);
+  const { month } = hold;
   let result: Awaited<ReturnType<BudgetStore['reserve']>>;
   try {
-    result = await g.deps.budgets.reserve({
-      tenantId: principal.tenantId,
-      month,
-      requestId: state.requestId,
-      amountMicroUsd: amount,
-      limitMicroUsd: limit,
-    });
+    result = await g.deps.budgets.reserve({ ...hold, tenantId: principal.tenantId, limitMicroUsd: limit });
   } catch (error) {
     throw budgetUnavailable(error);
   }
   if (!result.admitted) {
     throw insufficientQuota(
       `Tenant '${principal.tenantId}' has reached its monthly budget of ${formatUsd(limit)} for ${month} ` +
-        `(${formatUsd(result.committedMicroUsd)} spent or held by requests in flight; this request may cost up to ${formatUsd(amount)} for model '${state.model ?? 'none'}'). ` +
+        `(${formatUsd(result.committedMicroUsd)} spent or held by requests in flight; ${what}). ` +
         `The budget resets at ${budgetResetAt(month).toISOString()}.`,
     );
   }
-  state.reservedMicroUsd = amount;
 };
