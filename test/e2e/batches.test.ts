@@ -482,3 +482,43 @@ describe('batch results and response rules', () => {
     }
   });
 });
+
+describe('a batch the upstream never got', () => {
+  it('releases its hold when no connection could be made, and keeps the budget whole', async () => {
+    // Prepare: a budgeted gateway whose upstream goes away between the upload and the batch
+    const gone = await startFakePlatform({ now: () => platformNow, apiKey: UPSTREAM_KEY, stepMs: STEP_MS });
+    const budgeted = await startLocalApp(
+      { ...gatewayConfig(gone.baseUrl), tiers: { default: { monthlyBudgetUsd: 5 } } },
+      { OPENAI_API_KEY: UPSTREAM_KEY, GATEWAY_TRACKER_INTERVAL_MS: '3600000' },
+    );
+    try {
+      const file = await uploadBatchFile(budgeted.client, [chatLine('g1', 'one')]);
+      await gone.close();
+      const month = billingMonthOf(Date.now());
+
+      // Act
+      const error = await refusal(
+        budgeted.client.batches.create({
+          input_file_id: file.id,
+          endpoint: '/v1/chat/completions',
+          completion_window: '24h',
+        }),
+      );
+
+      // Assess
+      expect(error.status).toBe(502);
+      expect(await budgeted.app.store.budgets.budget('dev', month)).toEqual({
+        spentMicroUsd: 0,
+        committedMicroUsd: 0,
+      });
+      const released = budgeted.app.store.ledger
+        .records()
+        .filter((record) => record.requestId.startsWith('batch-hold#'));
+      expect(released).toHaveLength(1);
+      expect(released[0]).toMatchObject({ outcome: 'upstream_error', costMicroUsd: 0 });
+      expect(released[0]!.reservedMicroUsd).toBeGreaterThan(0);
+    } finally {
+      await budgeted.close();
+    }
+  });
+});

@@ -2,7 +2,15 @@
 // to; a batch only of the tenant's own checked file, with its worst case at the batch price held against the
 // budget until it ends; ids, lists, retrieves and cancels only of the tenant's own batches. Every answer about a
 // batch is also a look at it (recorded, its result files made the tenant's, metered and announced once).
-import { type BatchHold, type BatchInput, OwnedKind, type OwnedObject, RequestOutcome } from '../../ports.ts';
+import {
+  type BatchHold,
+  type BatchInput,
+  OwnedKind,
+  type OwnedObject,
+  RequestOutcome,
+  UpstreamError,
+  UpstreamFailure,
+} from '../../ports.ts';
 import { batchUrlFor, checkBatchInput } from '../batch-input.ts';
 import type { PriceConfig, TargetConfig } from '../config.ts';
 import { answersHaveText, redactAnswer } from '../content-fields.ts';
@@ -10,6 +18,7 @@ import { emptyHits } from '../content-rules.ts';
 import { PROXIED_ENDPOINTS } from '../endpoints/catalogue.ts';
 import {
   contentFiltered,
+  GatewayError,
   invalidRequest,
   modelNotAllowed,
   modelNotPriced,
@@ -31,6 +40,17 @@ import { cursorList } from './lists.ts';
 const encoder = new TextEncoder();
 const isJson = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Whether a failed create left no batch upstream: no connection was made, or the batch was made but could not be
+ * recorded and was cancelled again (createOwned's undo).
+ */
+const createdNothing = (error: unknown): boolean =>
+  error instanceof GatewayError &&
+  ((error.code === 'upstream_unreachable' &&
+    error.cause instanceof UpstreamError &&
+    error.cause.kind === UpstreamFailure.connect) ||
+    error.code === 'ownership_unavailable');
 
 /** The id a batch's hold is placed under: the batch has no id before the upstream creates it. */
 export const batchHoldId = (requestId: string): string => `batch-hold#${requestId}`;
@@ -218,7 +238,18 @@ export const batchRoutes = (o: OwnedCommon) => {
         }),
       );
     } catch (error) {
-      if (held !== undefined) await release(call, input, target, held, 502);
+      if (held !== undefined) {
+        if (createdNothing(error)) await release(call, input, target, held, 502);
+        // The upstream may have created the batch (a timeout, a reset, an answer that could not be read):
+        // its hold stays, so that whatever runs is covered, until the month's budget resets.
+        else
+          logger.error('batch hold kept after a failed create', {
+            requestId: call.requestId,
+            holdId: held.holdId,
+            amountMicroUsd: held.amountMicroUsd,
+            error: String(error),
+          });
+      }
       throw error;
     }
     if (!created.ok) {
