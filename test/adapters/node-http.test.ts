@@ -75,6 +75,30 @@ describe('createNodeHttpUpstream', () => {
     ]);
     expect(seen[0]?.headers.authorization).toBeUndefined();
     expect(seen[2]?.headers.authorization).toBe(`Basic ${Buffer.from('us@er:p:ss').toString('base64')}`);
+    // Host as node:http writes it (the URL's host: name and port), once, on every request.
+    expect(seen.map((request) => request.headers.host)).toEqual([origin.host, origin.host, origin.host]);
+  });
+
+  it("lets a request's own authorization stand over a URL's credentials", async () => {
+    // Prepare
+    fake.setBehaviour(replyChat('adapter'));
+    const origin = new URL(fake.baseUrl);
+    const withCredentials = `${origin.protocol}//user:pass@${origin.host}${origin.pathname}/chat/completions`;
+
+    // Act
+    const response = await upstreamClient.send({
+      url: withCredentials,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-own' },
+      body: new TextEncoder().encode('{"model":"m"}'),
+      connectTimeoutMs: 1_000,
+      firstByteTimeoutMs: 1_000,
+      signal: new AbortController().signal,
+    });
+    await readAll(response.body);
+
+    // Assess: a server keeps the first of repeated authorization headers, so this would be Basic if both went
+    expect(fake.requests.at(-1)?.headers.authorization).toBe('Bearer sk-own');
   });
 
   it('delivers every chunk of a stream that is read slowly (chunks wait, none is lost)', async () => {

@@ -113,8 +113,8 @@ interface Target {
   readonly hostname: string;
   readonly port: string;
   readonly path: string;
-  /** `user:password` of a URL that carries them (Basic auth), as node:http would take it from the URL. */
-  readonly auth: string | undefined;
+  /** The request's first headers: `host` as node:http would write it, and Basic auth from the URL's user. */
+  readonly baseHeaders: readonly string[];
 }
 
 /**
@@ -128,6 +128,12 @@ const targetOf = (url: string): Target => {
   if (target === undefined) {
     const parsed = new URL(url);
     const secure = parsed.protocol === 'https:';
+    // `host` as the URL has it (brackets kept, default port left out, as node:http writes it).
+    const baseHeaders = ['host', parsed.host];
+    if (parsed.username !== '' || parsed.password !== '') {
+      const auth = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`;
+      baseHeaders.push('authorization', `Basic ${Buffer.from(auth).toString('base64')}`);
+    }
     target = {
       secure,
       protocol: parsed.protocol,
@@ -135,10 +141,7 @@ const targetOf = (url: string): Target => {
       hostname: parsed.hostname.startsWith('[') ? parsed.hostname.slice(1, -1) : parsed.hostname,
       port: parsed.port === '' ? (secure ? '443' : '80') : parsed.port,
       path: `${parsed.pathname}${parsed.search}`,
-      auth:
-        parsed.username === '' && parsed.password === ''
-          ? undefined
-          : `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`,
+      baseHeaders,
     };
     if (targets.size >= TARGETS_KEPT) targets.clear();
     targets.set(url, target);
@@ -166,14 +169,22 @@ export const createNodeHttpUpstream = (
       }
       const target = targetOf(upstreamRequest.url);
       const secure = target.secure;
-      const headers: Record<string, string | number> = { ...upstreamRequest.headers };
-      if (upstreamRequest.body !== undefined) headers['content-length'] = upstreamRequest.body.byteLength;
+      // Headers as a flat list: node:http writes them as they are (each name and value still validated), without
+      // building its own map of them first. `host` and the URL's Basic auth come first, as node:http would add them.
+      const headers = [...target.baseHeaders];
+      const given = upstreamRequest.headers;
+      for (const name in given) {
+        // The URL's credentials stand unless the request sets its own, as node:http has it.
+        if (name === 'authorization' && headers[2] === 'authorization') headers.splice(2, 2);
+        headers.push(name, given[name]!);
+      }
+      if (upstreamRequest.body !== undefined)
+        headers.push('content-length', String(upstreamRequest.body.byteLength));
       const request = (secure ? https : http).request({
         protocol: target.protocol,
         hostname: target.hostname,
         port: target.port,
         path: target.path,
-        ...(target.auth === undefined ? {} : { auth: target.auth }),
         method: upstreamRequest.method,
         headers,
         agent: secure ? httpsAgent : httpAgent,
@@ -199,12 +210,11 @@ export const createNodeHttpUpstream = (
 
       const failAfter = (ms: number, kind: UpstreamFailureKind, what: string) =>
         setTimeout(() => fail(new UpstreamError(kind, `${what} within ${ms} ms`)), ms);
-      connectTimer = failAfter(upstreamRequest.connectTimeoutMs, UpstreamFailure.connect, 'no connection');
+      // Only a new connection is timed for connecting (a kept-alive socket is connected): one timer less per
+      // request on a warm pool. A request waiting for a free socket is bounded by the first-byte timer.
       request.on('socket', (socket) => {
-        if (!socket.connecting) {
-          clearTimeout(connectTimer);
-          return;
-        }
+        if (!socket.connecting || settled) return;
+        connectTimer = failAfter(upstreamRequest.connectTimeoutMs, UpstreamFailure.connect, 'no connection');
         socket.once(secure ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer));
       });
       firstByteTimer = failAfter(upstreamRequest.firstByteTimeoutMs, UpstreamFailure.timeout, 'no response');
