@@ -192,8 +192,8 @@ await Promise.all(Array.from({ length: 200 }, (_, i) => store.ledger.record({ ..
     );
   });
 
-  it('releases the holds of a process that is gone and of none that runs, and any hold past the hold lifetime', async () => {
-    // Prepare: a hold placed by a child process that then exited, one of this process, and an old one
+  /** Places `held` from a child process on the store in `dir`, which then exits (a process that is gone). */
+  const reserveInChild = async (held: ReturnType<typeof hold> & { lasting?: boolean }) => {
     const script = join(dir, 'holder.mjs');
     writeFileSync(
       script,
@@ -203,8 +203,13 @@ await openLocalStore(process.argv[2]).budgets.reserve(JSON.parse(process.env.HOL
     );
     await run(process.execPath, ['--import', 'tsx', script, dir], {
       cwd: repoRoot,
-      env: { ...process.env, HOLD: JSON.stringify(hold('of-a-dead-process', 100)) },
+      env: { ...process.env, HOLD: JSON.stringify(held) },
     });
+  };
+
+  it('releases the holds of a process that is gone and of none that runs, and any hold past the hold lifetime', async () => {
+    // Prepare: a hold placed by a child process that then exited, one of this process, and an old one
+    await reserveInChild(hold('of-a-dead-process', 100));
     let now = Date.UTC(2025, 4, 2);
     const other = openLocalStore(dir, { now: () => now });
     await other.budgets.reserve(hold('in-flight', 200));
@@ -231,17 +236,7 @@ await openLocalStore(process.argv[2]).budgets.reserve(JSON.parse(process.env.HOL
 
   it("keeps a lasting hold (a batch's) past the hold lifetime and when the process that placed it is gone", async () => {
     // Prepare: a lasting hold placed by a child process that then exited
-    const script = join(dir, 'batch-holder.mjs');
-    writeFileSync(
-      script,
-      `const { openLocalStore } = await import(${JSON.stringify(join(repoRoot, 'lambda/adapters/sqlite/local-store.ts'))});
-await openLocalStore(process.argv[2]).budgets.reserve(JSON.parse(process.env.HOLD));
-`,
-    );
-    await run(process.execPath, ['--import', 'tsx', script, dir], {
-      cwd: repoRoot,
-      env: { ...process.env, HOLD: JSON.stringify({ ...hold('batch-hold#r1', 400), lasting: true }) },
-    });
+    await reserveInChild({ ...hold('batch-hold#r1', 400), lasting: true });
     let now = Date.UTC(2025, 4, 2);
     const store = openLocalStore(dir, { now: () => now, holdLifetimeMs: 60_000 });
 

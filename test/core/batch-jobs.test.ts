@@ -27,6 +27,7 @@ import {
   RequestOutcome,
   type UsageRecord,
 } from '../../lambda/ports.ts';
+import { crashOnceBeforeMetered } from '../fixtures/crashing-ownership.ts';
 import { FakeClock } from '../fixtures/fake-clock.ts';
 import { type FakePlatform, platformChatUsage, startFakePlatform } from '../fixtures/fake-platform.ts';
 
@@ -315,30 +316,16 @@ describe('trackJobs with batches', () => {
     const w = world();
     const batch = await w.createBatch(chatLines(3), 3);
     clock.advance(TO_COMPLETION);
-    let crashed = false;
-    const crashing: OwnershipStore = {
-      create: (o) => w.ownership.create(o),
-      get: (k, i) => w.ownership.get(k, i),
-      list: (t, k, p) => w.ownership.list(t, k, p),
-      remove: (k, i) => w.ownership.remove(k, i),
-      dueJobs: (n, l) => w.ownership.dueJobs(n, l),
-      update: async (object) => {
-        if (!crashed && object.tracking?.metered === true) {
-          crashed = true;
-          throw new Error('process died');
-        }
-        return w.ownership.update(object);
-      },
-    };
+    const crashing = crashOnceBeforeMetered(w.ownership);
 
     // Act
-    await expect(w.run(crashing)).rejects.toThrow(JobTrackingError);
+    await expect(w.run(crashing.store)).rejects.toThrow(JobTrackingError);
     const afterCrash = w.recordOf(batch.id);
     clock.advance(60 * STEP_MS);
     await w.run();
 
     // Assess: the ledger took the second write as the replay it was
-    expect(crashed).toBe(true);
+    expect(crashing.crashed()).toBe(true);
     expect(afterCrash?.costMicroUsd).toBe(66);
     expect(w.db.records.size).toBe(1);
     expect(await w.budget()).toEqual({ spentMicroUsd: 66, committedMicroUsd: 66 });

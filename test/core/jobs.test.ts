@@ -22,6 +22,7 @@ import {
 } from '../../lambda/core/jobs.ts';
 import { createTargetClient } from '../../lambda/core/upstream/client.ts';
 import { OwnedKind, type OwnedObject, type OwnershipStore, type UsageLedger } from '../../lambda/ports.ts';
+import { crashOnceBeforeMetered } from '../fixtures/crashing-ownership.ts';
 import { FakeClock } from '../fixtures/fake-clock.ts';
 import { type FakePlatform, startFakePlatform } from '../fixtures/fake-platform.ts';
 
@@ -204,30 +205,15 @@ describe('trackJobs', () => {
     const w = world();
     const job = await w.createJob();
     clock.advance(4 * STEP_MS);
-    let crashed = false;
-    const crashing: OwnershipStore = {
-      ...w.ownership,
-      create: (o) => w.ownership.create(o),
-      get: (k, i) => w.ownership.get(k, i),
-      list: (t, k, p) => w.ownership.list(t, k, p),
-      remove: (k, i) => w.ownership.remove(k, i),
-      dueJobs: (n, l) => w.ownership.dueJobs(n, l),
-      update: async (object) => {
-        if (!crashed && object.tracking?.metered === true) {
-          crashed = true;
-          throw new Error('process died');
-        }
-        return w.ownership.update(object);
-      },
-    };
+    const crashing = crashOnceBeforeMetered(w.ownership);
 
     // Act
-    await expect(w.run({ ownership: crashing })).rejects.toThrow(JobTrackingError);
+    await expect(w.run({ ownership: crashing.store })).rejects.toThrow(JobTrackingError);
     clock.advance(60 * STEP_MS);
     await w.run();
 
     // Assess: the ledger took the second write as the replay it was
-    expect(crashed).toBe(true);
+    expect(crashing.crashed()).toBe(true);
     expect(w.db.records.size).toBe(1);
     const usage = await w.ledger.monthlyUsage('acme', w.db.records.get(fineTuneRequestId(job.id))!.month);
     expect(usage.total).toMatchObject({ requests: 1, trainedTokens: 1_000_000 });
