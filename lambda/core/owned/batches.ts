@@ -6,7 +6,6 @@ import {
   type BatchHold,
   type BatchInput,
   OwnedKind,
-  type OwnedObject,
   RequestOutcome,
   UpstreamError,
   UpstreamFailure,
@@ -185,16 +184,6 @@ export const batchRoutes = (o: OwnedCommon) => {
     }
   };
 
-  /** Looks at a batch through the observer (records, meters, announces); a failure there is the tracker's to retry. */
-  const observe = async (batch: OwnedObject, answer: Json, requestId: string) => {
-    if (g.observer === undefined) return;
-    try {
-      await g.observer.observe(batch, answer);
-    } catch (error) {
-      logger.warn('batch not observed', { requestId, batchId: batch.id, error: String(error) });
-    }
-  };
-
   const createBatch: OwnedHandler = async (call) => {
     const { body } = o.readJson(call);
     const fileId = body.input_file_id;
@@ -256,7 +245,7 @@ export const batchRoutes = (o: OwnedCommon) => {
       if (held !== undefined) await release(call, input, target, held, created.response.status);
       return created.response;
     }
-    await observe(created.record, created.record.object, call.requestId);
+    await o.observe(created.record, created.record.object, call.requestId);
     return jsonResponse(created.status, created.record.object, call.headers());
   };
 
@@ -279,7 +268,7 @@ export const batchRoutes = (o: OwnedCommon) => {
         path: `/batches/${encodeURIComponent(batch.id)}${suffix}`,
       });
       if (!exchanged.ok) return exchanged.response;
-      await observe(batch, exchanged.object, call.requestId);
+      await o.observe(batch, exchanged.object, call.requestId);
       return jsonResponse(exchanged.status, exchanged.object, call.headers());
     };
 

@@ -365,9 +365,23 @@ export const createOwnedCommon = (g: GatewayContext) => {
       return jsonResponse(response.status, await objectOf(response), call.headers());
     };
 
+  /**
+   * Looks at a job or batch through the observer (records, meters, announces) with the upstream's `answer`; a
+   * failure there is logged, and is the tracker's to retry.
+   */
+  const observe = async (record: OwnedObject, answer: Json, requestId: string): Promise<void> => {
+    if (g.observer === undefined) return;
+    try {
+      await g.observer.observe(record, answer);
+    } catch (error) {
+      logger.warn('not observed', { requestId, kind: record.kind, id: record.id, error: String(error) });
+    }
+  };
+
   return {
     g,
     policy,
+    observe,
     store,
     targetOf,
     newObjectsTarget,

@@ -1,6 +1,6 @@
 // Fine-tuning jobs: started only on the tenant's own files (and fine-tuned base models), with a priced training
 // and a budget left; every answer about a job is also a look at it (recorded, metered, announced once).
-import { OwnedKind, type OwnedObject, type Principal } from '../../ports.ts';
+import { OwnedKind, type Principal } from '../../ports.ts';
 import {
   GatewayError,
   insufficientQuota,
@@ -18,17 +18,7 @@ import { type Json, type OwnedCall, type OwnedCommon, type OwnedHandler, route }
 
 export const fineTuningRoutes = (o: OwnedCommon): RouteSpec[] => {
   const { g, policy } = o;
-  const { config, clock, logger } = g;
-
-  /** Looks at a job through the observer (records, meters, announces); a failure there is the tracker's to retry. */
-  const observe = async (job: OwnedObject, answer: Json, requestId: string) => {
-    if (g.observer === undefined) return;
-    try {
-      await g.observer.observe(job, answer);
-    } catch (error) {
-      logger.warn('fine-tuning job not observed', { requestId, jobId: job.id, error: String(error) });
-    }
-  };
+  const { config, clock } = g;
 
   const fileParam = async (call: OwnedCall, body: Json, param: string, required: boolean) => {
     const id = body[param];
@@ -114,7 +104,7 @@ export const fineTuningRoutes = (o: OwnedCommon): RouteSpec[] => {
       }),
     );
     if (!created.ok) return created.response;
-    await observe(created.record, created.record.object, call.requestId);
+    await o.observe(created.record, created.record.object, call.requestId);
     return jsonResponse(created.status, created.record.object, call.headers());
   };
 
@@ -137,7 +127,7 @@ export const fineTuningRoutes = (o: OwnedCommon): RouteSpec[] => {
         path: `/fine_tuning/jobs/${encodeURIComponent(job.id)}${suffix}`,
       });
       if (!exchanged.ok) return exchanged.response;
-      await observe(job, exchanged.object, call.requestId);
+      await o.observe(job, exchanged.object, call.requestId);
       return jsonResponse(exchanged.status, exchanged.object, call.headers());
     };
 
