@@ -15,7 +15,6 @@ import {
   badBatchLine,
   GatewayError,
   invalidRequest,
-  modelNotAllowed,
   modelNotFound,
 } from './errors.ts';
 import { checkJsonShape, decodeUtf8, enforceParameterLimits, maxBodyBytesFor } from './limits.ts';
@@ -25,7 +24,7 @@ import { priceFor } from './pricing.ts';
 import { checkModelName, checkRequestFields } from './request-fields.ts';
 import { holdTokens } from './stages/budget.ts';
 import { applyRequestRules } from './stages/content.ts';
-import { idShapeOf } from './stages/resolve-model.ts';
+import { findRoute, idShapeOf, requireAllowed } from './stages/resolve-model.ts';
 import type { RequestState } from './state.ts';
 
 type Json = Record<string, unknown>;
@@ -204,12 +203,9 @@ const checkLine = async (
     );
   if (endpoint.tokens === TokenShape.responses && body.background === true) throw backgroundRefused();
   checkRequestFields(endpoint.tokens, endpoint.upstreamPath, body);
-  const fineTuned = asked.startsWith('ft:') ? await g.fineTuned.find(principal, asked) : undefined;
-  const route = asked.startsWith('ft:') ? fineTuned?.route : g.routes.resolve(asked);
+  const { route, baseModel } = await findRoute(g, principal, asked);
   if (route === undefined) throw modelNotFound(asked);
-  const baseModel = fineTuned?.baseModel;
-  if (!g.mayUse(principal, asked) && (baseModel === undefined || !g.mayUse(principal, baseModel)))
-    throw modelNotAllowed(`Your API key is not allowed to use the model '${asked}'.`);
+  requireAllowed(g, principal, asked, baseModel);
   // Every id the body names is the tenant's (404 otherwise), and on the upstream that runs the batch.
   const ids = idsInRequest(idShapeOf(endpoint), body);
   const records = ids.length > 0 ? await g.ownedIds.check(principal, ids) : NO_RECORDS;

@@ -10,6 +10,7 @@ import {
   type TokenUsage,
   type UsageRecord,
 } from '../ports.ts';
+import { isObject } from './content-fields.ts';
 import type { TrackedKind, TrackedKindDeps } from './jobs.ts';
 import { eachLine } from './jsonl.ts';
 import { ZERO_USAGE } from './metering.ts';
@@ -48,8 +49,6 @@ const OUTCOME: Readonly<Record<string, RequestOutcomeKind>> = {
 export const batchRequestId = (batchId: string): string => `batch#${batchId}`;
 
 const decoder = new TextDecoder();
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 const addUsage = (total: TokenUsage, usage: TokenUsage): TokenUsage => ({
   inputTokens: total.inputTokens + usage.inputTokens,
@@ -57,6 +56,12 @@ const addUsage = (total: TokenUsage, usage: TokenUsage): TokenUsage => ({
   outputTokens: total.outputTokens + usage.outputTokens,
   reasoningTokens: total.reasoningTokens + usage.reasoningTokens,
 });
+
+/** A parsed result line's `response` (status and body), and its JSON `body`, where the line has them. */
+export const resultResponse = (result: unknown): { readonly response?: Json; readonly body?: Json } => {
+  const response = isObject(result) && isObject(result.response) ? result.response : undefined;
+  return { response, body: response !== undefined && isObject(response.body) ? response.body : undefined };
+};
 
 /** Sums the usage of a batch's result lines, one at a time. */
 export const resultUsage = () => {
@@ -73,8 +78,7 @@ export const resultUsage = () => {
         exact = false;
         return;
       }
-      const response = isObject(result) && isObject(result.response) ? result.response : undefined;
-      const body = response !== undefined && isObject(response.body) ? response.body : undefined;
+      const { response, body } = resultResponse(result);
       if (response === undefined || typeof response.status_code !== 'number' || response.status_code >= 300)
         return;
       // A success without usage cannot be counted: the sum is what could be read, and says so.

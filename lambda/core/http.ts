@@ -1,5 +1,7 @@
 // Small HTTP helpers the stages share: error responses, Retry-After, body limits, the gateway key, media types.
-import { ClientApi, type ClientApiName, errorBodyIn, type GatewayError, payloadTooLarge } from './errors.ts';
+
+import { ClientApi, type ClientApiName, errorBodyIn } from './error-bodies.ts';
+import { type GatewayError, payloadTooLarge } from './errors.ts';
 import { type GatewayResponse, jsonResponse, type RequestHeaders } from './exchange.ts';
 
 /**

@@ -10,15 +10,8 @@ import {
 } from '../ports.ts';
 import type { AnswerRecorder } from './answer-ids.ts';
 import type { StreamFilter } from './content-stream.ts';
-import {
-  ClientApi,
-  type ClientApiName,
-  contentFiltered,
-  errorBodyIn,
-  type GatewayError,
-  upstreamError,
-  upstreamTimeout,
-} from './errors.ts';
+import { ClientApi, type ClientApiName, errorBodyIn } from './error-bodies.ts';
+import { contentFiltered, type GatewayError, upstreamError, upstreamTimeout } from './errors.ts';
 import type { BodySource, ReadResult } from './exchange.ts';
 import { streamedText } from './metering.ts';
 import { createSseRelay, type EventCapture, formatSseError, SSE_HEARTBEAT } from './sse.ts';

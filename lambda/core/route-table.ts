@@ -3,14 +3,8 @@
 // Allow). Paths with ids (`/v1/files/{id}/content`) match by pattern; the rest by a map lookup.
 
 import type { GatewayContext } from './context.ts';
-import {
-  ClientApi,
-  type ClientApiName,
-  type GatewayError,
-  methodNotAllowed,
-  notServed,
-  unknownUrl,
-} from './errors.ts';
+import { ClientApi, type ClientApiName } from './error-bodies.ts';
+import { type GatewayError, methodNotAllowed, notServed, unknownUrl } from './errors.ts';
 import type { GatewayRequest, GatewayResponse } from './exchange.ts';
 import type { RequestState } from './state.ts';
 

@@ -2,7 +2,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import type { TokenUsage } from '../ports.ts';
 import type { StreamFilter } from './content-stream.ts';
-import type { AnthropicErrorBody, OpenAIErrorBody } from './errors.ts';
+import type { AnthropicErrorBody, OpenAIErrorBody } from './error-bodies.ts';
 import { usageFromPayload } from './usage.ts';
 
 export const SSE_HEARTBEAT = ': ping\n\n';

@@ -4,7 +4,7 @@ import type { Principal, RequestOutcomeKind, TokenUsage } from '../ports.ts';
 import { CacheStatus, type CacheStatusName } from './cache-policy.ts';
 import type { PriceConfig } from './config.ts';
 import type { Endpoint } from './endpoints/catalogue.ts';
-import { ClientApi, type ClientApiName } from './errors.ts';
+import { ClientApi, type ClientApiName } from './error-bodies.ts';
 import { TokenShape, type TokenShapeName } from './metering.ts';
 import { NO_RECORDS, type OwnedRecords } from './owned-ids.ts';
 

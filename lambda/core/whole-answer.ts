@@ -8,7 +8,7 @@ import {
   type UpstreamBody,
   type UpstreamBodyReader,
 } from '../ports.ts';
-import { ClientApi, type ClientApiName } from './errors.ts';
+import { ClientApi, type ClientApiName } from './error-bodies.ts';
 import type { RelayEnd } from './relay.ts';
 import { anthropicAnswerUsage, usageFromOpenAI } from './usage.ts';
 

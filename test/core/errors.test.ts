@@ -1,10 +1,5 @@
-import {
-  asGatewayError,
-  GatewayError,
-  invalidRequest,
-  serverError,
-  toErrorBody,
-} from '../../lambda/core/errors.ts';
+import { toErrorBody } from '../../lambda/core/error-bodies.ts';
+import { asGatewayError, GatewayError, invalidRequest, serverError } from '../../lambda/core/errors.ts';
 
 describe('toErrorBody', () => {
   it('shows a 4xx message as it is', () => {

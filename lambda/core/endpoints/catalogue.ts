@@ -1,7 +1,7 @@
 // The proxied endpoints the gateway serves (OpenAI's API, and Anthropic's Messages as a second front door), and
 // what each needs: its body, where its tokens and texts are, how its streams end, whose wire format it speaks.
 import { TextShape, type TextShapeName } from '../content-fields.ts';
-import { ClientApi, type ClientApiName } from '../errors.ts';
+import { ClientApi, type ClientApiName } from '../error-bodies.ts';
 import { TokenShape, type TokenShapeName } from '../metering.ts';
 
 export const BodyKind = { json: 'json', multipart: 'multipart', none: 'none' } as const;

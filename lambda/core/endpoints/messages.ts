@@ -6,7 +6,7 @@
 import type { RouteConfig } from '../config.ts';
 import { Provider } from '../config.ts';
 import type { GatewayContext } from '../context.ts';
-import { ClientApi } from '../errors.ts';
+import { ClientApi } from '../error-bodies.ts';
 import type { GatewayRequest, GatewayResponse } from '../exchange.ts';
 import { promptTokens, TokenShape } from '../metering.ts';
 import type { RouteHandler, RouteSpec } from '../route-table.ts';

@@ -11,18 +11,18 @@ import {
   UpstreamFailure,
 } from '../../ports.ts';
 import { batchUrlFor, checkBatchInput } from '../batch-input.ts';
+import { resultResponse } from '../batch-jobs.ts';
 import type { PriceConfig, TargetConfig } from '../config.ts';
 import { answersHaveText, redactAnswer } from '../content-fields.ts';
 import { emptyHits } from '../content-rules.ts';
 import { PROXIED_ENDPOINTS } from '../endpoints/catalogue.ts';
+import { toErrorBody } from '../error-bodies.ts';
 import {
   contentFiltered,
   GatewayError,
   invalidRequest,
-  modelNotAllowed,
   modelNotPriced,
   notBatchInput,
-  toErrorBody,
   unreadableResult,
 } from '../errors.ts';
 import { type GatewayResponse, jsonResponse } from '../exchange.ts';
@@ -33,12 +33,11 @@ import { batchPriceFor, billingMonthOf, formatUsd, worstCaseCost } from '../pric
 import type { RouteSpec } from '../route-table.ts';
 import { reserveHold } from '../stages/budget.ts';
 import { reportHits } from '../stages/content.ts';
+import { findRoute, requireAllowed } from '../stages/resolve-model.ts';
 import { type Json, type OwnedCall, type OwnedCommon, type OwnedHandler, route } from './common.ts';
 import { cursorList } from './lists.ts';
 
 const encoder = new TextEncoder();
-const isJson = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * Whether a failed create left no batch upstream: no connection was made, or the batch was made but could not be
@@ -99,13 +98,8 @@ export const batchRoutes = (o: OwnedCommon) => {
   /** The file's model is still routed to the file's target, allowed for this key, and priced for a budget. */
   const checkModel = async (call: OwnedCall, input: BatchInput, target: TargetConfig) => {
     const { principal } = call;
-    const fineTuned = input.model.startsWith('ft:')
-      ? await g.fineTuned.find(principal, input.model)
-      : undefined;
-    const modelRoute = input.model.startsWith('ft:') ? fineTuned?.route : g.routes.resolve(input.model);
-    const baseModel = fineTuned?.baseModel;
-    if (!g.mayUse(principal, input.model) && (baseModel === undefined || !g.mayUse(principal, baseModel)))
-      throw modelNotAllowed(`Your API key is not allowed to use the model '${input.model}'.`);
+    const { route: modelRoute, baseModel } = await findRoute(g, principal, input.model);
+    requireAllowed(g, principal, input.model, baseModel);
     if (modelRoute?.targets.some((candidate) => candidate.id === target.id) !== true) {
       throw invalidRequest(
         `The model '${input.model}' is no longer routed to target '${target.id}', which holds the input file: upload the file again.`,
@@ -300,8 +294,7 @@ export const batchRoutes = (o: OwnedCommon) => {
         // A line the rules cannot read is not passed on unread.
         return JSON.stringify(toErrorBody(unreadableResult(), call.requestId));
       }
-      const outcome = isJson(result) && isJson(result.response) ? result.response : undefined;
-      const body = outcome !== undefined && isJson(outcome.body) ? outcome.body : undefined;
+      const { response: outcome, body } = resultResponse(result);
       if (outcome === undefined || body === undefined) return line;
       const lineHits = emptyHits();
       const changed = redactAnswer(endpoint.text, rules, body, lineHits);

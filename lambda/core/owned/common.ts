@@ -15,8 +15,6 @@ import type { TargetConfig } from '../config.ts';
 import type { GatewayContext } from '../context.ts';
 import {
   filesUnavailable,
-  type GatewayError,
-  objectNotFound,
   ownershipUnavailable,
   rateLimited,
   upstreamError,
@@ -31,6 +29,7 @@ import { baseHeaders, type RequestState } from '../state.ts';
 import { readBody, sourceOfUpstream, type TargetRequest } from '../upstream/client.ts';
 import { MAX_UPSTREAM_ERROR_BYTES, redactUpstreamError } from '../upstream-errors.ts';
 import { readFileBody, readJson } from './bodies.ts';
+import { NOUN, notOwned, UPSTREAM_PATHS } from './kinds.ts';
 import { listPage, type PageArgs } from './lists.ts';
 
 export type Json = Record<string, unknown>;
@@ -58,53 +57,6 @@ export interface OwnedCall {
 
 /** Answers one owned route: `id` is the path's object id, `itemId` a conversation item's (both decoded). */
 export type OwnedHandler = (call: OwnedCall, id: string, itemId?: string) => Promise<GatewayResponse>;
-
-/** Where each kind of object lives in the upstream's API. */
-export const UPSTREAM_PATHS: Record<OwnedKindName, string> = {
-  file: '/files',
-  upload: '/uploads',
-  job: '/fine_tuning/jobs',
-  model: '/models',
-  response: '/responses',
-  conversation: '/conversations',
-  item: '/items',
-  container: '/containers',
-  audio: '/audio',
-  batch: '/batches',
-};
-
-export const NOUN: Record<OwnedKindName, string> = {
-  file: 'File',
-  upload: 'Upload',
-  job: 'fine-tuning job',
-  model: 'model',
-  response: 'Response',
-  conversation: 'Conversation',
-  item: 'Item',
-  container: 'Container',
-  audio: 'Audio',
-  batch: 'batch',
-};
-
-/** Kinds whose 404 reads as OpenAI's: `No such File object: <id>.` */
-const NO_SUCH_OBJECT: ReadonlySet<OwnedKindName> = new Set([
-  OwnedKind.file,
-  OwnedKind.upload,
-  OwnedKind.model,
-]);
-
-/** What the gateway says of an id the tenant does not own: the same as of one that does not exist. */
-export const notOwned = (kind: OwnedKindName, id: string, param: string | null = null): GatewayError =>
-  objectNotFound(
-    kind === OwnedKind.job
-      ? `Could not find fine-tuning job: ${id}.`
-      : kind === OwnedKind.batch
-        ? `No batch found with id '${id}'.`
-        : NO_SUCH_OBJECT.has(kind)
-          ? `No such ${NOUN[kind]} object: ${id}.`
-          : `${NOUN[kind]} with id '${id}' not found.`,
-    param,
-  );
 
 /** A path segment, decoded; a malformed escape names no object the tenant owns. */
 const decodeId = (raw: string | undefined): string => {

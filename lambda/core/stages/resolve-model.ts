@@ -7,7 +7,8 @@ import { IdShape, type IdShapeName, idsInRequest } from '../body-ids.ts';
 import type { RouteConfig } from '../config.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Endpoint } from '../endpoints/catalogue.ts';
-import { backgroundRefused, ClientApi, modelNotAllowed, modelNotFound, modelNotPriced } from '../errors.ts';
+import { ClientApi } from '../error-bodies.ts';
+import { backgroundRefused, modelNotAllowed, modelNotFound, modelNotPriced } from '../errors.ts';
 import { enforceParameterLimits } from '../limits.ts';
 import { TokenShape } from '../metering.ts';
 import { targetsHolding } from '../owned-ids.ts';
@@ -37,6 +38,30 @@ export const idShapeOf = (endpoint: Endpoint): IdShapeName =>
 const routeMetricName = (route: RouteConfig): string =>
   route.match === 'prefix' ? `${route.model}*` : route.model;
 
+/**
+ * A model's route: a fine-tuned model's own (by its ownership record, for its tenant only), never the config's
+ * routes for it; any other model's from the config. `route` is undefined when there is none.
+ */
+export const findRoute = async (g: GatewayContext, principal: Principal, model: string) => {
+  const fineTuned = model.startsWith('ft:') ? await g.fineTuned.find(principal, model) : undefined;
+  return {
+    route: model.startsWith('ft:') ? fineTuned?.route : g.routes.resolve(model),
+    fineTuned,
+    baseModel: fineTuned?.baseModel,
+  };
+};
+
+/** The key's and tier's allowlists take the model, or (a fine-tuned one) the model it was trained from. */
+export const requireAllowed = (
+  g: GatewayContext,
+  principal: Principal,
+  model: string,
+  baseModel: string | undefined,
+): void => {
+  if (!g.mayUse(principal, model) && (baseModel === undefined || !g.mayUse(principal, baseModel)))
+    throw modelNotAllowed(`Your API key is not allowed to use the model '${model}'.`);
+};
+
 export const resolveModel = async (
   g: GatewayContext,
   state: RequestState,
@@ -45,16 +70,11 @@ export const resolveModel = async (
   read: ReadRequest,
 ): Promise<Resolved> => {
   const { model, json } = read;
-  // A fine-tuned model is routed by its ownership record, never by the config's routes.
-  const fineTuned = model.startsWith('ft:') ? await g.fineTuned.find(principal, model) : undefined;
-  const route = model.startsWith('ft:') ? fineTuned?.route : g.routes.resolve(model);
+  const { route, fineTuned, baseModel } = await findRoute(g, principal, model);
   if (route === undefined) throw modelNotFound(model);
   state.model = model;
   state.metricModel = fineTuned === undefined ? routeMetricName(route) : FINE_TUNED_METRIC_MODEL;
-  const baseModel = fineTuned?.baseModel;
-  if (!g.mayUse(principal, model) && (baseModel === undefined || !g.mayUse(principal, baseModel))) {
-    throw modelNotAllowed(`Your API key is not allowed to use the model '${model}'.`);
-  }
+  requireAllowed(g, principal, model, baseModel);
   let serving = route;
   if (json !== undefined) {
     // Every id the body names is the tenant's (404 otherwise), and the request goes where those objects are.

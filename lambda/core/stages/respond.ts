@@ -15,15 +15,8 @@ import { emptyHits, type RuleHits } from '../content-rules.ts';
 import { createStreamFilter } from '../content-stream.ts';
 import type { GatewayContext } from '../context.ts';
 import type { Endpoint } from '../endpoints/catalogue.ts';
-import {
-  anthropicErrorType,
-  ClientApi,
-  type ClientApiName,
-  contentFiltered,
-  errorBodyIn,
-  invalidRequest,
-  upstreamError,
-} from '../errors.ts';
+import { anthropicErrorType, ClientApi, type ClientApiName, errorBodyIn } from '../error-bodies.ts';
+import { contentFiltered, invalidRequest, upstreamError } from '../errors.ts';
 import type { GatewayRequest, GatewayResponse } from '../exchange.ts';
 import { errorResponse } from '../http.ts';
 import { type RelayEnd, relayBody } from '../relay.ts';

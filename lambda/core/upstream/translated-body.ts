@@ -1,7 +1,9 @@
 // Bodies of translated answers: one read whole and given back translated (JSON, errors), and the base of the streams
 // translated event by event: into `chat.completion.chunk` events (Anthropic SSE, Bedrock ConverseStream), or into
 // Anthropic's SSE events (an OpenAI stream answering the Messages front door).
+
 import type { UpstreamBody, UpstreamBodyReader, UpstreamResponse } from '../../ports.ts';
+import { isObject } from '../content-fields.ts';
 import { type ChunkReader, readToEnd } from '../http.ts';
 
 /** A body that reads the whole upstream answer on its first read and gives back its translation, once. */
@@ -196,8 +198,6 @@ export const parseJson = (bytes: Uint8Array): unknown => {
 };
 
 const answerEncoder = new TextEncoder();
-const isJsonObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * A provider's 2xx answer, translated: a stream read through `stream` (SSE), or a JSON body read whole and given
@@ -222,7 +222,7 @@ export const translatedAnswer = (
         headers: { ...headers, 'content-type': 'application/json' },
         body: translatedWhole(response.body, (bytes) => {
           const answer = parseJson(bytes);
-          if (!isJsonObject(answer)) throw new Error(`the ${what} answer is not a JSON object`);
+          if (!isObject(answer)) throw new Error(`the ${what} answer is not a JSON object`);
           return answerEncoder.encode(JSON.stringify(translate(answer)));
         }),
       };

@@ -2,7 +2,8 @@
 import { pipeline, Readable } from 'node:stream';
 import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
-import { invalidRequest, toErrorBody } from '../../core/errors.ts';
+import { toErrorBody } from '../../core/error-bodies.ts';
+import { invalidRequest } from '../../core/errors.ts';
 import type { BodySource, GatewayRequest } from '../../core/exchange.ts';
 import type { Gateway } from '../../core/gateway.ts';
 import { type GatewayEvent, toGatewayRequest } from './events.ts';
