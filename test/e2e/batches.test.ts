@@ -39,6 +39,10 @@ const gatewayConfig = (baseUrl: string) => ({
       ],
     },
     {
+      model: 'gpt-unpriced',
+      targets: [{ id: 'openai-unpriced', provider: 'openai', baseUrl, secretName: 'openai-api-key' }],
+    },
+    {
       model: 'claude-',
       match: 'prefix',
       targets: [{ id: 'compat', provider: 'openai-compatible', baseUrl, secretName: 'openai-api-key' }],
@@ -378,6 +382,31 @@ describe('batches', () => {
     expect(held.committedMicroUsd).toBeGreaterThan(2 * LINE_COST);
     expect(held.spentMicroUsd).toBe(0);
     expect(settled).toEqual({ spentMicroUsd: 2 * LINE_COST, committedMicroUsd: 2 * LINE_COST });
+  });
+
+  it('refuses a batch of a model without a price to a tenant with a budget, and creates nothing upstream', async () => {
+    // Prepare
+    const file = await uploadBatchFile(poor, [
+      {
+        ...chatLine('u1', 'hi'),
+        body: { model: 'gpt-unpriced', messages: [{ role: 'user', content: 'hi' }] },
+      },
+    ]);
+    const batchesBefore = platform.batches.size;
+
+    // Act
+    const error = await refusal(
+      poor.batches.create({
+        input_file_id: file.id,
+        endpoint: '/v1/chat/completions',
+        completion_window: '24h',
+      }),
+    );
+
+    // Assess
+    expect(error.status).toBe(400);
+    expect(error.code).toBe('model_not_priced');
+    expect(platform.batches.size).toBe(batchesBefore);
   });
 
   it('meters the part of a cancelled batch that ran', async () => {
