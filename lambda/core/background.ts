@@ -8,14 +8,21 @@ export interface BackgroundWork {
 }
 
 export const createBackgroundWork = (): BackgroundWork => {
-  const pending = new Set<Promise<void>>();
+  // A count, not a set of promises: every request adds one, and a `finally` chain per request costs two promises.
+  let pending = 0;
+  let drained: Array<() => void> = [];
+  const done = () => {
+    pending -= 1;
+    if (pending > 0 || drained.length === 0) return;
+    const waiting = drained;
+    drained = [];
+    for (const resolve of waiting) resolve();
+  };
   return {
     add(work) {
-      const tracked: Promise<void> = work.finally(() => pending.delete(tracked));
-      pending.add(tracked);
+      pending += 1;
+      work.then(done, done);
     },
-    async drain() {
-      while (pending.size > 0) await Promise.all(pending);
-    },
+    drain: () => (pending === 0 ? Promise.resolve() : new Promise<void>((resolve) => drained.push(resolve))),
   };
 };

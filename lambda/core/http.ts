@@ -84,7 +84,10 @@ export const readToEnd = async (
 export const mediaType = (contentType: string | null | undefined): string | null =>
   contentType === null || contentType === undefined
     ? null
-    : (contentType.split(';', 1)[0] ?? '').trim().toLowerCase();
+    : // What the SDKs send, as it is: no split, trim or lower-casing on every request.
+      contentType === 'application/json'
+      ? contentType
+      : (contentType.split(';', 1)[0] ?? '').trim().toLowerCase();
 
 /**
  * The gateway key: `Authorization: Bearer <key>` (what the SDKs send), else `x-api-key`. Behind a Function URL

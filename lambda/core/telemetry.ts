@@ -17,6 +17,19 @@ import { type BodyEnd, type RequestState, UNKNOWN_MODEL } from './state.ts';
 
 const round = (ms: number): number => Math.round(ms * 100) / 100;
 
+/** The counts every request's batch carries, as shared values: most are 0 or 1, and a batch is made per request. */
+const count = (name: string, value: number): MetricValue => ({ name, value, unit: 'Count' });
+const REQUESTS = count('Requests', 1);
+const COUNTS = Object.fromEntries(
+  ['ClientErrors', 'ServerErrors', 'StreamFailures', 'Failovers'].map((name) => [
+    name,
+    [count(name, 0), count(name, 1)] as const,
+  ]),
+) as Record<
+  'ClientErrors' | 'ServerErrors' | 'StreamFailures' | 'Failovers',
+  readonly [MetricValue, MetricValue]
+>;
+
 /** What the request line says of the error it was answered with; an unexpected one's stack, once. */
 const errorFields = (error: Error): Record<string, unknown> => {
   if (!(error instanceof GatewayError))
@@ -185,11 +198,13 @@ export const createTelemetry = (
     const streamFailed =
       end.outcome === RequestOutcome.upstreamError || end.outcome === RequestOutcome.timeout;
     const values: MetricValue[] = [
-      { name: 'Requests', value: 1, unit: 'Count' },
-      { name: 'ClientErrors', value: status >= 400 && status < 500 ? 1 : 0, unit: 'Count' },
-      { name: 'ServerErrors', value: status >= 500 ? 1 : 0, unit: 'Count' },
-      { name: 'StreamFailures', value: streamFailed ? 1 : 0, unit: 'Count' },
-      { name: 'Failovers', value: Math.max(0, state.attempts - 1), unit: 'Count' },
+      REQUESTS,
+      status >= 400 && status < 500 ? COUNTS.ClientErrors[1] : COUNTS.ClientErrors[0],
+      status >= 500 ? COUNTS.ServerErrors[1] : COUNTS.ServerErrors[0],
+      streamFailed ? COUNTS.StreamFailures[1] : COUNTS.StreamFailures[0],
+      state.attempts <= 1
+        ? COUNTS.Failovers[0]
+        : { name: 'Failovers', value: state.attempts - 1, unit: 'Count' },
       { name: 'Latency', value: latencyMs, unit: 'Milliseconds' },
     ];
     if (ttfbMs !== undefined) values.push({ name: 'TimeToFirstByte', value: ttfbMs, unit: 'Milliseconds' });

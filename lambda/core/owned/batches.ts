@@ -133,7 +133,8 @@ export const batchRoutes = (o: OwnedCommon) => {
       g,
       principal,
       { requestId: held.holdId, month: held.month, amountMicroUsd: amount, lasting: true },
-      `this batch of ${input.lines} requests may cost up to ${formatUsd(amount)} at the batch price of model '${input.model}'`,
+      () =>
+        `this batch of ${input.lines} requests may cost up to ${formatUsd(amount)} at the batch price of model '${input.model}'`,
     );
     return held;
   };

@@ -76,21 +76,21 @@ export const placeHold = async (
     g,
     principal,
     { requestId: state.requestId, month: billingMonthOf(state.startedAt), amountMicroUsd: amount },
-    `this request may cost up to ${formatUsd(amount)} for model '${state.model ?? 'none'}'`,
+    () => `this request may cost up to ${formatUsd(amount)} for model '${state.model ?? 'none'}'`,
   );
   state.reservedMicroUsd = amount;
 };
 
 /**
  * One atomic conditional write of a hold against the tenant's budget: a 429 `insufficient_quota` when it does not
- * fit (its message says what `what` may cost), a 503 when the store cannot be reached (without the hold,
+ * fit (its message says what `what()` may cost: built only then, not for every admitted request), a 503 when the store cannot be reached (without the hold,
  * concurrent requests could overspend).
  */
 export const reserveHold = async (
   g: GatewayContext,
   principal: Principal,
   hold: Pick<BudgetHold, 'requestId' | 'month' | 'amountMicroUsd' | 'lasting'>,
-  what: string,
+  what: () => string,
 ): Promise<void> => {
   const limit = principal.monthlyBudgetMicroUsd ?? 0;
   const { month } = hold;
@@ -103,7 +103,7 @@ export const reserveHold = async (
   if (!result.admitted) {
     throw insufficientQuota(
       `Tenant '${principal.tenantId}' has reached its monthly budget of ${formatUsd(limit)} for ${month} ` +
-        `(${formatUsd(result.committedMicroUsd)} spent or held by requests in flight; ${what}). ` +
+        `(${formatUsd(result.committedMicroUsd)} spent or held by requests in flight; ${what()}). ` +
         `The budget resets at ${budgetResetAt(month).toISOString()}.`,
     );
   }
