@@ -66,20 +66,21 @@ export const holdTokens = (
 };
 
 /** One atomic conditional write of `amount` against the tenant's budget, for the request. */
-export const placeHold = async (
+export const placeHold = (
   g: GatewayContext,
   state: RequestState,
   principal: Principal,
   amount: number,
-): Promise<void> => {
-  await reserveHold(
+): Promise<void> =>
+  // Chained rather than awaited: one suspended frame (the store call's) per request instead of three.
+  reserveHold(
     g,
     principal,
     { requestId: state.requestId, month: billingMonthOf(state.startedAt), amountMicroUsd: amount },
     () => `this request may cost up to ${formatUsd(amount)} for model '${state.model ?? 'none'}'`,
-  );
-  state.reservedMicroUsd = amount;
-};
+  ).then(() => {
+    state.reservedMicroUsd = amount;
+  });
 
 /**
  * One atomic conditional write of a hold against the tenant's budget: a 429 `insufficient_quota` when it does not

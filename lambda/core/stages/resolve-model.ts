@@ -42,14 +42,21 @@ const routeMetricName = (route: RouteConfig): string =>
  * A model's route: a fine-tuned model's own (by its ownership record, for its tenant only), never the config's
  * routes for it; any other model's from the config. `route` is undefined when there is none.
  */
-export const findRoute = async (g: GatewayContext, principal: Principal, model: string) => {
-  const fineTuned = model.startsWith('ft:') ? await g.fineTuned.find(principal, model) : undefined;
-  return {
-    route: model.startsWith('ft:') ? fineTuned?.route : g.routes.resolve(model),
-    fineTuned,
-    baseModel: fineTuned?.baseModel,
-  };
+export const findRoute = async (g: GatewayContext, principal: Principal, model: string) =>
+  model.startsWith('ft:') ? fineTunedRoute(g, principal, model) : configuredRoute(g, model);
+
+/** A fine-tuned model's route: its ownership record's, for its tenant only. */
+const fineTunedRoute = async (g: GatewayContext, principal: Principal, model: string) => {
+  const fineTuned = await g.fineTuned.find(principal, model);
+  return { route: fineTuned?.route, fineTuned, baseModel: fineTuned?.baseModel };
 };
+
+/** Any other model's route, from the config: found without a wait. */
+const configuredRoute = (g: GatewayContext, model: string) => ({
+  route: g.routes.resolve(model),
+  fineTuned: undefined,
+  baseModel: undefined,
+});
 
 /** The key's and tier's allowlists take the model, or (a fine-tuned one) the model it was trained from. */
 export const requireAllowed = (
@@ -70,7 +77,10 @@ export const resolveModel = async (
   read: ReadRequest,
 ): Promise<Resolved> => {
   const { model, json } = read;
-  const { route, fineTuned, baseModel } = await findRoute(g, principal, model);
+  // Only a fine-tuned model's route is looked up in a store: the others' are found without a wait.
+  const { route, fineTuned, baseModel } = model.startsWith('ft:')
+    ? await fineTunedRoute(g, principal, model)
+    : configuredRoute(g, model);
   if (route === undefined) throw modelNotFound(model);
   state.model = model;
   state.metricModel = fineTuned === undefined ? routeMetricName(route) : FINE_TUNED_METRIC_MODEL;

@@ -59,7 +59,12 @@ export const createTargetClient = (deps: {
   }
   const baseOf = (target: TargetConfig): string => bases.get(target.id) ?? target.baseUrl.replace(/\/+$/, '');
 
-  const dispatch = async (
+  /**
+   * Sends a request to a target with its key (read from its secret, when it has one) and signed when its provider
+   * takes SigV4; a 401 is sent again once with the key read afresh. Promises are chained, not awaited: no frame of
+   * its own is kept waiting for every request.
+   */
+  const dispatch = (
     target: TargetConfig,
     url: string,
     method: string,
@@ -69,45 +74,46 @@ export const createTargetClient = (deps: {
   ): Promise<UpstreamResponse> => {
     const provider = PROVIDERS[target.provider];
     const service = provider.sigV4Service;
-    const send = async (fresh: boolean) => {
-      const secret =
-        target.secretName === undefined ? undefined : await deps.secrets.get(target.secretName, { fresh });
+    const sendWith = (secret: string | undefined): Promise<UpstreamResponse> => {
       const unsigned =
         secret === undefined
           ? { 'user-agent': USER_AGENT, ...headers }
           : { 'user-agent': USER_AGENT, ...headers, ...provider.authHeaders(secret) };
-      if (service !== undefined && deps.signer === undefined)
-        throw upstreamError(
-          `Target '${target.id}' needs AWS credentials to sign with, and the gateway has none.`,
+      const send = (signed: Readonly<Record<string, string>>) =>
+        deps.upstream.send({
+          url,
+          method,
+          headers: signed,
+          body,
+          connectTimeoutMs: target.timeouts.connectMs,
+          firstByteTimeoutMs: target.timeouts.firstByteMs,
+          signal,
+        });
+      if (service === undefined) return send(unsigned);
+      if (deps.signer === undefined)
+        return Promise.reject(
+          upstreamError(
+            `Target '${target.id}' needs AWS credentials to sign with, and the gateway has none.`,
+          ),
         );
-      return deps.upstream.send({
-        url,
-        method,
-        headers:
-          service === undefined || deps.signer === undefined
-            ? unsigned
-            : {
-                ...unsigned,
-                ...(await deps.signer.sign(
-                  { method, url, headers: unsigned, body },
-                  { service, region: target.region },
-                )),
-              },
-        body,
-        connectTimeoutMs: target.timeouts.connectMs,
-        firstByteTimeoutMs: target.timeouts.firstByteMs,
-        signal,
-      });
+      return deps.signer
+        .sign({ method, url, headers: unsigned, body }, { service, region: target.region })
+        .then((signature) => send({ ...unsigned, ...signature }));
     };
-    const response = await send(false);
-    if (response.status !== 401 || target.secretName === undefined) return response;
-    await response.body.cancel().catch(() => {});
-    return send(true);
+    const { secretName } = target;
+    if (secretName === undefined) return sendWith(undefined);
+    const send = (fresh: boolean) => deps.secrets.get(secretName, { fresh }).then(sendWith);
+    return send(false).then(async (response) => {
+      if (response.status !== 401) return response;
+      await response.body.cancel().catch(() => {});
+      return send(true);
+    });
   };
 
   return {
     target: (id) => targets.get(id),
-    send: (target, request) =>
+    // Async: whatever fails on the way (a URL, a key, the adapter) is a rejection, never a throw.
+    send: async (target, request) =>
       dispatch(
         target,
         PROVIDERS[target.provider].accountUrl(baseOf(target), target, request.path),
