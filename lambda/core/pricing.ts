@@ -103,8 +103,11 @@ export const batchPriceFor = (model: string, prices: Prices, baseModel?: string)
  */
 export const microUsdCeil = (parts: ReadonlyArray<readonly [number, number]>): number => {
   let sum = 0;
-  for (const [tokens, microUsdPerMillion] of parts) {
-    const product = tokens * microUsdPerMillion;
+  // Indexed, not `for (const [a, b] of parts)`: destructuring each pair runs the iterator protocol (two objects
+  // a pair, on every request's cost and hold).
+  for (let i = 0; i < parts.length; i += 1) {
+    const part = parts[i]!;
+    const product = part[0] * part[1];
     sum += product;
     if (!Number.isSafeInteger(product) || !Number.isSafeInteger(sum)) return microUsdCeilBig(parts);
   }
