@@ -23,11 +23,21 @@ export interface TargetPhase {
   readonly reportedOverhead: Summary | undefined;
 }
 
+/** One block of a target's warm-up (not measured): how fast it was, to show where its steady state began. */
+export interface WarmupBlock {
+  readonly requests: number;
+  readonly p50Ms: number;
+  /** CPU of the proxy process per request (undefined for direct), µs. */
+  readonly cpuMicrosPerRequest: number | undefined;
+}
+
 export interface PhaseResult<N extends TargetName = TargetName> {
   readonly title: string;
   readonly concurrency: number;
   readonly stream: boolean;
   readonly targets: Readonly<Record<N, TargetPhase>>;
+  /** Each target's warm-up, block by block, in the order they ran. */
+  readonly warmup?: Readonly<Record<N, readonly WarmupBlock[]>>;
 }
 
 /** The two gateways (and direct, for overheads) measured again once the local store holds many more records. */
@@ -152,18 +162,20 @@ export const RESTRUCTURE = {
   before: {
     commit: '65c0fdd',
     byNodeMajor: {
+      // Measured with this bench's warm-ups (6,000 requests before concurrency 1): 65c0fdd's own bench, with its
+      // 300, had measured 1.295 ms (Node 22) and 0.967 ms (Node 24) of overhead p50, code still being compiled.
       '22': {
-        overheadP50Ms: 1.295,
-        ttfbOverheadMs: 1.606,
-        throughputShare: 0.27,
-        cpuVsMinimal: 4.65,
+        overheadP50Ms: 0.682,
+        ttfbOverheadMs: 1.042,
+        throughputShare: 0.23,
+        cpuVsMinimal: 5.03,
         bundleBytes: 556_735,
       },
       '24': {
-        overheadP50Ms: 0.967,
-        ttfbOverheadMs: 1.423,
-        throughputShare: 0.26,
-        cpuVsMinimal: 4.54,
+        overheadP50Ms: 0.709,
+        ttfbOverheadMs: 1.135,
+        throughputShare: 0.22,
+        cpuVsMinimal: 5.31,
         bundleBytes: 556_735,
       },
     } as Record<
@@ -208,6 +220,36 @@ const table = (header: readonly string[], rows: readonly (readonly string[])[]):
 const rps = (phase: TargetPhase): number => phase.requests / (phase.wallMs / 1000);
 const cpuPerRequest = (micros: number | undefined, phase: TargetPhase): number =>
   micros === undefined ? Number.NaN : micros / phase.requests;
+
+/** A phase's warm-up block by block: p50 latency and the proxy's CPU per request, to show where each target settled. */
+const warmupTable = (phase: PhaseResult): string => {
+  const { warmup } = phase;
+  const names = warmup === undefined ? [] : (Object.keys(warmup) as TargetName[]);
+  const blocks = names.length === 0 ? [] : (warmup![names[0]!] ?? []);
+  if (blocks.length < 2) return '';
+  let first = 1;
+  const spans = blocks.map((block) => {
+    const span = `${int(first)}–${int(first + block.requests - 1)}`;
+    first += block.requests;
+    return span;
+  });
+  return `
+
+Its warm-up, not measured, block by block (p50 latency ms · the proxy's CPU µs per request): the measured rounds
+above came after the last block. Node's own http code warms up as the gateway's does: the minimal proxy's
+figures fall over the same blocks.
+
+${table(
+  ['target', ...spans.map((span) => `requests ${span}`)],
+  names.map((name) => [
+    name,
+    ...(warmup![name] ?? []).map(
+      (block) =>
+        `${ms(block.p50Ms)}${block.cpuMicrosPerRequest === undefined ? '' : ` · ${int(block.cpuMicrosPerRequest)}`}`,
+    ),
+  ]),
+)}`;
+};
 
 const latencyTable = (phase: PhaseResult): string => {
   const direct = phase.targets.direct;
@@ -562,7 +604,7 @@ const renderRestructure = (report: BenchReport): string => {
   return `## Before and after the core restructure
 
 The restructure (docs/decisions/013) set these targets for one run on one machine. "Before" is commit
-${RESTRUCTURE.before.commit} on this machine and Node major${before === undefined ? '' : ', warmed with 300 requests before concurrency 1'}.
+${RESTRUCTURE.before.commit} on this machine and Node major${before === undefined ? '' : ", measured with this bench's warm-ups (its own bench, warming up with 300 requests, had measured 1.295 ms on Node 22 and 0.967 ms on Node 24 of overhead p50 at concurrency 1: code still being compiled)"}.
 
 ${table(
   ['measure', 'target', 'before', 'this run', 'status'],
@@ -671,9 +713,11 @@ ${renderRestructure(report)}${renderLocalGateway(report)}${renderBedrockStream(r
 - Every response is checked (status 200, \`usage\` in the JSON body, 21 events ending with \`[DONE]\`); a wrong
   response fails the run. Timing never fails it.
 - Before each phase every target gets a warm-up that is not measured (${report.warmups}): enough
-  requests for V8 to have compiled the gateway's hot path at its optimising tier, as in a function that
-  has served traffic for a few seconds. With 300 before concurrency 1 (earlier runs), that phase measured
-  code still being compiled: the same request measured about 0.25 ms less later in the same run.
+  requests for V8 to have compiled the hot path at its optimising tier, the gateway's and Node's own http
+  code alike, as in a function that has served traffic for a few seconds. With 2,000 before concurrency 1
+  (earlier runs), that phase still measured code being compiled: between the 2,000th and the 6,000th request
+  the gateway's p50 fell by about a third, and the CPU per request of the gateway and of the minimal proxy
+  alike by about half. The concurrency-1 warm-up is shown block by block under its table.
 - Latency is send → last byte, in the load generator. "Overhead" is the **difference of percentiles**
   (gateway p99 − direct p99), not a percentile of per-request differences. Each phase is split into rounds
   and the targets take turns round by round (order rotated), so drift and noise spread over all of them.
@@ -689,7 +733,7 @@ ${renderRestructure(report)}${renderLocalGateway(report)}${renderBedrockStream(r
 
 ## Non-streamed chat completion, concurrency 1
 
-${latencyTable(c1)}
+${latencyTable(c1)}${warmupTable(c1)}
 
 ## Non-streamed chat completion, concurrency ${c32.concurrency}
 
