@@ -130,6 +130,12 @@ export interface LightUpstreamBody {
 }
 export interface UpstreamBodyReader {
   read(): Promise<{ done: false; value: Uint8Array } | { done: true; value?: undefined }>;
+  /**
+   * What `read()` would give at once, without a wait: a chunk already received, or the end already reached;
+   * undefined when the next read would wait (or fail). Lets a whole answer that has already arrived be taken
+   * without a timer or a promise per chunk. Optional: a reader without it is read with `read()`.
+   */
+  readNow?(): { done: false; value: Uint8Array } | { done: true; value?: undefined } | undefined;
   cancel(reason?: unknown): Promise<void>;
 }
 

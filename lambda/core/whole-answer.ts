@@ -36,6 +36,14 @@ export const readAnswer = async (options: WholeAnswerOptions): Promise<WholeAnsw
   const chunks: Uint8Array[] = [];
   let total = 0;
   let firstByteAt: number | undefined;
+  // An answer that has already arrived whole (most JSON answers come with their headers) is taken as it is:
+  // nothing to wait for, so no idle timer and no promise per chunk.
+  for (let ready = reader.readNow?.(); ready !== undefined; ready = reader.readNow?.()) {
+    if (ready.done) return { bytes: joined(chunks, total), outcome: RequestOutcome.complete, firstByteAt };
+    firstByteAt ??= options.now();
+    chunks.push(ready.value);
+    total += ready.value.byteLength;
+  }
   let silent = false;
   // One timer for the whole read, re-armed for each chunk: an upstream silent for idleTimeoutMs is cut off.
   const timer = setTimeout(() => {
@@ -62,9 +70,11 @@ export const readAnswer = async (options: WholeAnswerOptions): Promise<WholeAnsw
   } finally {
     clearTimeout(timer);
   }
-  const bytes = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
-  return { bytes, outcome: RequestOutcome.complete, firstByteAt };
+  return { bytes: joined(chunks, total), outcome: RequestOutcome.complete, firstByteAt };
 };
+
+const joined = (chunks: readonly Uint8Array[], total: number): Uint8Array =>
+  chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
 
 /** How a whole answer ended, for the settlement: its usage (from the parsed answer), an estimate, the capture. */
 export const wholeAnswerEnd = (

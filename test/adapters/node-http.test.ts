@@ -116,6 +116,37 @@ describe('createNodeHttpUpstream', () => {
     expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
   });
 
+  it('gives what has arrived without a wait (readNow), and undefined until more comes', async () => {
+    // Prepare: a JSON answer, then a stream whose pieces come 30 ms apart
+    fake.setBehaviour(replyChat('ready'));
+    const whole = await send(`${fake.baseUrl}/chat/completions`);
+    const wholeReader = whole.body.getReader();
+    await sleep(20);
+    fake.setBehaviour(streamChat({ pieces: ['a', 'b'], gapMs: 30 }));
+    const streamed = await send(`${fake.baseUrl}/chat/completions`);
+    const streamReader = streamed.body.getReader();
+
+    // Act: take the JSON answer by readNow alone; and the stream's first piece, then ask again at once
+    const chunks: Uint8Array[] = [];
+    let end: unknown;
+    for (let ready = wholeReader.readNow?.(); ready !== undefined; ready = wholeReader.readNow?.()) {
+      if (ready.done) {
+        end = ready;
+        break;
+      }
+      chunks.push(ready.value);
+    }
+    const first = await streamReader.read();
+    const next = streamReader.readNow?.();
+
+    // Assess
+    expect(end).toEqual({ done: true, value: undefined });
+    expect(JSON.parse(Buffer.concat(chunks).toString()).choices[0].message.content).toBe('ready');
+    expect(first.done).toBe(false);
+    expect(next).toBeUndefined();
+    expect(await readAll(streamed.body)).toContain('data: [DONE]');
+  });
+
   it('rejects a read with a reset when the upstream drops the connection mid-body', async () => {
     fake.setBehaviour(streamChat({ pieces: ['a', 'b', 'c'], gapMs: 20, resetAfter: 1 }));
     const response = await send(`${fake.baseUrl}/chat/completions`);

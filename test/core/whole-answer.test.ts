@@ -63,6 +63,52 @@ describe('readAnswer', () => {
   });
 });
 
+/** A body whose reader has `readNow`: `ready` parts are there at once, `later` ones only through `read()`. */
+const readyBody = (ready: readonly string[], later: readonly string[], ended: boolean) => {
+  const now = ready.map((part) => encoder.encode(part));
+  const rest = later.map((part) => encoder.encode(part));
+  let reads = 0;
+  const reader = {
+    readNow: () => {
+      const value = now.shift();
+      if (value !== undefined) return { done: false as const, value };
+      return ended && rest.length === 0 ? { done: true as const } : undefined;
+    },
+    read: async () => {
+      reads += 1;
+      const value = now.shift() ?? rest.shift();
+      return value === undefined ? { done: true as const } : { done: false as const, value };
+    },
+    cancel: async () => {},
+  };
+  return { body: { getReader: () => reader, cancel: async () => {} }, reads: () => reads };
+};
+
+describe('readAnswer with a reader that has readNow', () => {
+  it('takes an answer that has already arrived whole without a read or an idle timer', async () => {
+    // Prepare: an idle timeout of 0 would cut off any read that waited
+    const ready = readyBody([ANSWER.slice(0, 20), ANSWER.slice(20)], [], true);
+
+    // Act
+    const { result, aborted } = read(ready.body, 0);
+    const answer = await result;
+
+    // Assess
+    expect(new TextDecoder().decode(answer.bytes)).toBe(ANSWER);
+    expect(answer).toMatchObject({ outcome: RequestOutcome.complete, firstByteAt: 42 });
+    expect(ready.reads()).toBe(0);
+    expect(aborted).toEqual([]);
+  });
+
+  it('reads on, with the idle timer, what has not arrived yet, keeping the order of the chunks', async () => {
+    const ready = readyBody([ANSWER.slice(0, 10)], [ANSWER.slice(10, 30), ANSWER.slice(30)], false);
+    const answer = await read(ready.body).result;
+    expect(new TextDecoder().decode(answer.bytes)).toBe(ANSWER);
+    expect(answer.outcome).toBe(RequestOutcome.complete);
+    expect(ready.reads()).toBe(3);
+  });
+});
+
 describe('wholeAnswerEnd', () => {
   it('takes the usage of the parsed answer, and captures it for the cache within the size given', async () => {
     // Prepare

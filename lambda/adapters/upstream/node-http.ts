@@ -86,6 +86,15 @@ class IncomingBody implements LightUpstreamBody, UpstreamBodyReader {
     return this;
   }
 
+  readNow(): ReadResult | undefined {
+    const chunk = this.queue.shift();
+    if (chunk !== undefined) {
+      if (this.queue.length === 0) this.response.resume();
+      return { done: false, value: chunk };
+    }
+    return this.finished && this.failure === undefined ? DONE : undefined;
+  }
+
   read(): Promise<ReadResult> {
     const chunk = this.queue.shift();
     if (chunk !== undefined) {
