@@ -84,8 +84,8 @@ export const placeHold = (
 
 /**
  * One atomic conditional write of a hold against the tenant's budget: a 429 `insufficient_quota` when it does not
- * fit (its message says what `what()` may cost: built only then, not for every admitted request), a 503 when the store cannot be reached (without the hold,
- * concurrent requests could overspend).
+ * fit (its message says what `what()` may cost, built only then, not for every admitted request), a 503 when the
+ * store cannot be reached (without the hold, concurrent requests could overspend).
  */
 export const reserveHold = async (
   g: GatewayContext,
