@@ -1,6 +1,6 @@
 // The node:http upstream adapter against a fake upstream on loopback.
 import { createNodeHttpUpstream } from '../../lambda/adapters/upstream/node-http.ts';
-import { UpstreamError } from '../../lambda/ports.ts';
+import { type UpstreamBodyReader, UpstreamError } from '../../lambda/ports.ts';
 import {
   type FakeUpstream,
   replyChat,
@@ -120,11 +120,11 @@ describe('createNodeHttpUpstream', () => {
     // Prepare: a JSON answer, then a stream whose pieces come 30 ms apart
     fake.setBehaviour(replyChat('ready'));
     const whole = await send(`${fake.baseUrl}/chat/completions`);
-    const wholeReader = whole.body.getReader();
+    const wholeReader = whole.body.getReader() as UpstreamBodyReader;
     await sleep(20);
     fake.setBehaviour(streamChat({ pieces: ['a', 'b'], gapMs: 30 }));
     const streamed = await send(`${fake.baseUrl}/chat/completions`);
-    const streamReader = streamed.body.getReader();
+    const streamReader = streamed.body.getReader() as UpstreamBodyReader;
 
     // Act: take the JSON answer by readNow alone; and the stream's first piece, then ask again at once
     const chunks: Uint8Array[] = [];
