@@ -715,9 +715,10 @@ ${renderRestructure(report)}${renderLocalGateway(report)}${renderBedrockStream(r
 - Before each phase every target gets a warm-up that is not measured (${report.warmups}): enough
   requests for V8 to have compiled the hot path at its optimising tier, the gateway's and Node's own http
   code alike, as in a function that has served traffic for a few seconds. With 2,000 before concurrency 1
-  (earlier runs), that phase still measured code being compiled: between the 2,000th and the 6,000th request
-  the gateway's p50 fell by about a third, and the CPU per request of the gateway and of the minimal proxy
-  alike by about half. The concurrency-1 warm-up is shown block by block under its table.
+  (earlier runs), that phase still measured code being compiled: on Node 22, between the 2,000th and the
+  6,000th request the gateway's p50 fell by about a third, and the CPU per request of the gateway and of the
+  minimal proxy alike by about half (Node 24 settles sooner). The concurrency-1 warm-up is shown block by
+  block under its table.
 - Latency is send → last byte, in the load generator. "Overhead" is the **difference of percentiles**
   (gateway p99 − direct p99), not a percentile of per-request differences. Each phase is split into rounds
   and the targets take turns round by round (order rotated), so drift and noise spread over all of them.
