@@ -19,16 +19,12 @@ const round = (ms: number): number => Math.round(ms * 100) / 100;
 
 /** The counts every request's batch carries, as shared values: most are 0 or 1, and a batch is made per request. */
 const count = (name: string, value: number): MetricValue => ({ name, value, unit: 'Count' });
+const zeroOrOne = (name: string) => [count(name, 0), count(name, 1)] as const;
 const REQUESTS = count('Requests', 1);
-const COUNTS = Object.fromEntries(
-  ['ClientErrors', 'ServerErrors', 'StreamFailures', 'Failovers'].map((name) => [
-    name,
-    [count(name, 0), count(name, 1)] as const,
-  ]),
-) as Record<
-  'ClientErrors' | 'ServerErrors' | 'StreamFailures' | 'Failovers',
-  readonly [MetricValue, MetricValue]
->;
+const CLIENT_ERRORS = zeroOrOne('ClientErrors');
+const SERVER_ERRORS = zeroOrOne('ServerErrors');
+const STREAM_FAILURES = zeroOrOne('StreamFailures');
+const NO_FAILOVERS = count('Failovers', 0);
 
 /** What the request line says of the error it was answered with; an unexpected one's stack, once. */
 const errorFields = (error: Error): Record<string, unknown> => {
@@ -199,12 +195,10 @@ export const createTelemetry = (
       end.outcome === RequestOutcome.upstreamError || end.outcome === RequestOutcome.timeout;
     const values: MetricValue[] = [
       REQUESTS,
-      status >= 400 && status < 500 ? COUNTS.ClientErrors[1] : COUNTS.ClientErrors[0],
-      status >= 500 ? COUNTS.ServerErrors[1] : COUNTS.ServerErrors[0],
-      streamFailed ? COUNTS.StreamFailures[1] : COUNTS.StreamFailures[0],
-      state.attempts <= 1
-        ? COUNTS.Failovers[0]
-        : { name: 'Failovers', value: state.attempts - 1, unit: 'Count' },
+      CLIENT_ERRORS[status >= 400 && status < 500 ? 1 : 0],
+      SERVER_ERRORS[status >= 500 ? 1 : 0],
+      STREAM_FAILURES[streamFailed ? 1 : 0],
+      state.attempts <= 1 ? NO_FAILOVERS : count('Failovers', state.attempts - 1),
       { name: 'Latency', value: latencyMs, unit: 'Milliseconds' },
     ];
     if (ttfbMs !== undefined) values.push({ name: 'TimeToFirstByte', value: ttfbMs, unit: 'Milliseconds' });

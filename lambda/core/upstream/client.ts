@@ -79,7 +79,7 @@ export const createTargetClient = (deps: {
         secret === undefined
           ? { 'user-agent': USER_AGENT, ...headers }
           : { 'user-agent': USER_AGENT, ...headers, ...provider.authHeaders(secret) };
-      const send = (signed: Readonly<Record<string, string>>) =>
+      const post = (signed: Readonly<Record<string, string>>) =>
         deps.upstream.send({
           url,
           method,
@@ -89,7 +89,7 @@ export const createTargetClient = (deps: {
           firstByteTimeoutMs: target.timeouts.firstByteMs,
           signal,
         });
-      if (service === undefined) return send(unsigned);
+      if (service === undefined) return post(unsigned);
       if (deps.signer === undefined)
         return Promise.reject(
           upstreamError(
@@ -98,15 +98,15 @@ export const createTargetClient = (deps: {
         );
       return deps.signer
         .sign({ method, url, headers: unsigned, body }, { service, region: target.region })
-        .then((signature) => send({ ...unsigned, ...signature }));
+        .then((signature) => post({ ...unsigned, ...signature }));
     };
     const { secretName } = target;
     if (secretName === undefined) return sendWith(undefined);
-    const send = (fresh: boolean) => deps.secrets.get(secretName, { fresh }).then(sendWith);
-    return send(false).then(async (response) => {
+    const withKey = (fresh: boolean) => deps.secrets.get(secretName, { fresh }).then(sendWith);
+    return withKey(false).then(async (response) => {
       if (response.status !== 401) return response;
       await response.body.cancel().catch(() => {});
-      return send(true);
+      return withKey(true);
     });
   };
 
